@@ -1,0 +1,2 @@
+//! Routing benchmark (written below).
+fn main() {}

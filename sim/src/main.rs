@@ -1,0 +1,2 @@
+//! The `sim` binary (issue 4).
+fn main() {}

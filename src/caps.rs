@@ -1,0 +1,367 @@
+//! The capability store: per-process capability sets, the kernel's ed25519 signatures, and the
+//! reverse index (issuer → grantee → capabilities) that `KillProcess` revocation uses.
+//!
+//! Invariants (checked by `check_invariants`):
+//! - every stored key is canonical (`Capability::canonical`), so equality is byte equality and
+//!   each signature verifies over exactly the stored bytes (W15);
+//! - `issued[i][g]` contains `k` iff `held[g]` contains `k` and `k` was issued by `our@i`: the
+//!   index is complete and exact (W11), because `insert`, `remove`, `remove_process` and
+//!   `revoke_issued_by` are the only writers of either map.
+
+use crate::types::{Address, Capability, CapabilityError, ProcessId, SignedCapability};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A canonical capability, usable as an ordered key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CapKey {
+    /// The issuer.
+    pub issuer: Address,
+    /// Canonical params text.
+    pub params: Arc<str>,
+}
+
+impl CapKey {
+    /// The canonical key of `cap`.
+    ///
+    /// # Errors
+    /// Params that are not JSON.
+    pub fn try_from_capability(cap: &Capability) -> Result<Self, CapabilityError> {
+        let canonical = cap.canonical()?;
+        Ok(Self {
+            issuer: canonical.issuer,
+            params: Arc::from(canonical.params),
+        })
+    }
+
+    /// The wire form.
+    pub fn to_capability(&self) -> Capability {
+        Capability::new(self.issuer.clone(), self.params.to_string())
+    }
+}
+
+/// Where an attached capability went when a message was filtered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilteredCaps {
+    /// Kept, with the signatures the receiver gets.
+    pub kept: Vec<SignedCapability>,
+    /// Removed: not held, not self-issued, or not JSON.
+    pub dropped: Vec<Capability>,
+}
+
+/// Every process's capabilities, signed by the kernel.
+pub struct CapabilityStore {
+    our: Arc<str>,
+    signer: SigningKey,
+    // Invariant: keys canonical; each value is the signature of the key (see module docs).
+    held: BTreeMap<ProcessId, BTreeMap<CapKey, Vec<u8>>>,
+    // Invariant: the exact reverse of `held` for locally issued keys (see module docs).
+    issued: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>>,
+}
+
+impl CapabilityStore {
+    /// An empty store for node `our`, signing with `key_bytes`.
+    pub fn new(our: &str, key_bytes: &[u8; 32]) -> Self {
+        Self {
+            our: Arc::from(our),
+            signer: SigningKey::from_bytes(key_bytes),
+            held: BTreeMap::new(),
+            issued: BTreeMap::new(),
+        }
+    }
+
+    /// The public half of the kernel's key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signer.verifying_key()
+    }
+
+    /// The kernel's signature over the key's canonical bytes.
+    pub fn sign(&self, key: &CapKey) -> Vec<u8> {
+        let bytes = key.to_capability().signing_bytes();
+        self.signer.sign(&bytes).to_bytes().to_vec()
+    }
+
+    /// Whether `signature` is the kernel's signature over `cap`'s canonical bytes.
+    pub fn verify(&self, cap: &Capability, signature: &[u8]) -> bool {
+        let Ok(key) = CapKey::try_from_capability(cap) else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_slice(signature) else {
+            return false;
+        };
+        let bytes = key.to_capability().signing_bytes();
+        self.signer
+            .verifying_key()
+            .verify(&bytes, &signature)
+            .is_ok()
+    }
+
+    /// Registers `process` with no capabilities (no-op if present).
+    pub fn add_process(&mut self, process: &ProcessId) {
+        self.held.entry(process.clone()).or_default();
+    }
+
+    /// Whether `process` has an entry.
+    pub fn has_process(&self, process: &ProcessId) -> bool {
+        self.held.contains_key(process)
+    }
+
+    fn local_issuer<'k>(&self, key: &'k CapKey) -> Option<&'k ProcessId> {
+        (*key.issuer.node == *self.our).then_some(&key.issuer.process)
+    }
+
+    /// Gives `key` to `process`, signed. Returns false if `process` is unknown.
+    pub fn insert(&mut self, process: &ProcessId, key: CapKey) -> bool {
+        let signature = self.sign(&key);
+        let Some(caps) = self.held.get_mut(process) else {
+            return false;
+        };
+        if let Some(issuer) = (*key.issuer.node == *self.our).then(|| key.issuer.process.clone()) {
+            let grantees = self.issued.entry(issuer).or_default();
+            grantees
+                .entry(process.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        caps.insert(key, signature);
+        true
+    }
+
+    /// Takes `key` from `process`. Returns whether it was held.
+    pub fn remove(&mut self, process: &ProcessId, key: &CapKey) -> bool {
+        let Some(caps) = self.held.get_mut(process) else {
+            return false;
+        };
+        let was_held = caps.remove(key).is_some();
+        if was_held && let Some(issuer) = self.local_issuer(key).cloned() {
+            self.unindex(&issuer, process, key);
+        }
+        was_held
+    }
+
+    fn unindex(&mut self, issuer: &ProcessId, grantee: &ProcessId, key: &CapKey) {
+        let Some(grantees) = self.issued.get_mut(issuer) else {
+            return;
+        };
+        if let Some(keys) = grantees.get_mut(grantee) {
+            keys.remove(key);
+            if keys.is_empty() {
+                grantees.remove(grantee);
+            }
+        }
+        if grantees.is_empty() {
+            self.issued.remove(issuer);
+        }
+    }
+
+    /// Whether `process` holds `key`.
+    pub fn has(&self, process: &ProcessId, key: &CapKey) -> bool {
+        self.held
+            .get(process)
+            .is_some_and(|caps| caps.contains_key(key))
+    }
+
+    /// Whether `source` may message local process `target` by capability.
+    pub fn has_messaging(&self, source: &ProcessId, target: &ProcessId) -> bool {
+        let key = CapKey {
+            issuer: Address {
+                node: self.our.clone(),
+                process: target.clone(),
+            },
+            params: Arc::from(crate::types::MESSAGING_PARAMS),
+        };
+        self.has(source, &key)
+    }
+
+    /// Whether `process` holds the network capability.
+    pub fn has_network(&self, process: &ProcessId) -> bool {
+        let key = CapKey {
+            issuer: Address {
+                node: self.our.clone(),
+                process: ProcessId::kernel(),
+            },
+            params: Arc::from(crate::types::NETWORK_PARAMS),
+        };
+        self.has(process, &key)
+    }
+
+    /// The capabilities `process` holds, in key order.
+    pub fn held(&self, process: &ProcessId) -> Option<&BTreeMap<CapKey, Vec<u8>>> {
+        self.held.get(process)
+    }
+
+    /// Removes `process` and everything it holds; returns what it held.
+    pub fn remove_process(&mut self, process: &ProcessId) -> Vec<CapKey> {
+        let Some(caps) = self.held.remove(process) else {
+            return Vec::new();
+        };
+        let keys: Vec<CapKey> = caps.into_keys().collect();
+        for key in &keys {
+            if let Some(issuer) = self.local_issuer(key).cloned() {
+                self.unindex(&issuer, process, key);
+            }
+        }
+        keys
+    }
+
+    /// Removes every capability issued by `our@issuer` from every holder; returns what was
+    /// removed, in (grantee, key) order.
+    pub fn revoke_issued_by(&mut self, issuer: &ProcessId) -> Vec<(ProcessId, CapKey)> {
+        let Some(grantees) = self.issued.remove(issuer) else {
+            return Vec::new();
+        };
+        let mut revoked = Vec::new();
+        for (grantee, keys) in grantees {
+            let Some(caps) = self.held.get_mut(&grantee) else {
+                continue;
+            };
+            for key in keys {
+                let was_held = caps.remove(&key).is_some();
+                debug_assert!(
+                    was_held,
+                    "reverse index names a capability that is not held"
+                );
+                revoked.push((grantee.clone(), key));
+            }
+        }
+        assert!(
+            !self.issued.contains_key(issuer),
+            "revocation left index entries"
+        );
+        revoked
+    }
+
+    /// The reference's `FilterCaps`: what `source` may attach to an outgoing message. Kept:
+    /// capabilities it holds (stored signature) and capabilities issued by `our@source`
+    /// itself (freshly signed). The issuer node must be ours too, a check the reference omits.
+    pub fn filter_attached(&self, source: &ProcessId, caps: &[SignedCapability]) -> FilteredCaps {
+        let mut kept = Vec::with_capacity(caps.len());
+        let mut dropped = Vec::new();
+        for (cap, _signature) in caps {
+            let Ok(key) = CapKey::try_from_capability(cap) else {
+                dropped.push(cap.clone());
+                continue;
+            };
+            if self.local_issuer(&key) == Some(source) {
+                let signature = self.sign(&key);
+                kept.push((key.to_capability(), signature));
+            } else if let Some(signature) = self.held.get(source).and_then(|c| c.get(&key)) {
+                kept.push((key.to_capability(), signature.clone()));
+            } else {
+                dropped.push(cap.clone());
+            }
+        }
+        FilteredCaps { kept, dropped }
+    }
+
+    /// Checks the store's invariants (O(total capabilities)).
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut expected: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>> =
+            BTreeMap::new();
+        for (process, caps) in &self.held {
+            for (key, signature) in caps {
+                let canonical = CapKey::try_from_capability(&key.to_capability());
+                if canonical.as_ref() != Ok(key) {
+                    return Err(format!(
+                        "{process} holds a non-canonical capability {key:?}"
+                    ));
+                }
+                if !self.verify(&key.to_capability(), signature) {
+                    return Err(format!("{process} holds {key:?} with a bad signature"));
+                }
+                if let Some(issuer) = self.local_issuer(key) {
+                    let grantees = expected.entry(issuer.clone()).or_default();
+                    grantees
+                        .entry(process.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
+            }
+        }
+        if expected != self.issued {
+            return Err("reverse capability index differs from the held capabilities".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(text: &str) -> ProcessId {
+        text.parse().unwrap()
+    }
+
+    fn key(issuer: &str, params: &str) -> CapKey {
+        CapKey::try_from_capability(&Capability::new(issuer.parse().unwrap(), params)).unwrap()
+    }
+
+    fn store() -> CapabilityStore {
+        let mut store = CapabilityStore::new("our.os", &[7; 32]);
+        store.add_process(&pid("a:p:x.os"));
+        store.add_process(&pid("b:p:x.os"));
+        store
+    }
+
+    #[test]
+    fn insert_signs_and_indexes_and_remove_unindexes() {
+        let mut store = store();
+        let cap = key("our.os@a:p:x.os", "\"messaging\"");
+        assert!(store.insert(&pid("b:p:x.os"), cap.clone()));
+        assert!(store.has_messaging(&pid("b:p:x.os"), &pid("a:p:x.os")));
+        let signature = store.held(&pid("b:p:x.os")).unwrap()[&cap].clone();
+        assert!(store.verify(&cap.to_capability(), &signature));
+        assert!(!store.verify(&key("our.os@a:p:x.os", "1").to_capability(), &signature));
+        assert_eq!(store.check_invariants(), Ok(()));
+        assert!(store.remove(&pid("b:p:x.os"), &cap));
+        assert!(!store.has_messaging(&pid("b:p:x.os"), &pid("a:p:x.os")));
+        assert_eq!(store.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn revoke_removes_everything_the_issuer_issued_and_nothing_else() {
+        let mut store = store();
+        let from_a = key("our.os@a:p:x.os", "{\"x\":1}");
+        let from_b = key("our.os@b:p:x.os", "\"messaging\"");
+        store.insert(&pid("b:p:x.os"), from_a.clone());
+        store.insert(&pid("a:p:x.os"), from_b.clone());
+        let revoked = store.revoke_issued_by(&pid("a:p:x.os"));
+        assert_eq!(revoked, vec![(pid("b:p:x.os"), from_a.clone())]);
+        assert!(!store.has(&pid("b:p:x.os"), &from_a));
+        assert!(store.has(&pid("a:p:x.os"), &from_b));
+        assert_eq!(store.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn filter_keeps_held_and_self_issued_only() {
+        let mut store = store();
+        let held = key("our.os@b:p:x.os", "\"messaging\"");
+        store.insert(&pid("a:p:x.os"), held.clone());
+        let attached = vec![
+            (held.to_capability(), vec![]),
+            (
+                Capability::new("our.os@a:p:x.os".parse().unwrap(), "{ \"mine\": true }"),
+                vec![],
+            ),
+            (
+                Capability::new("other.os@a:p:x.os".parse().unwrap(), "1"),
+                vec![],
+            ),
+            (Capability::network("our.os"), vec![]),
+            (
+                Capability::new("our.os@a:p:x.os".parse().unwrap(), "not json"),
+                vec![],
+            ),
+        ];
+        let filtered = store.filter_attached(&pid("a:p:x.os"), &attached);
+        assert_eq!(filtered.kept.len(), 2);
+        assert_eq!(filtered.kept[1].0.params, "{\"mine\":true}");
+        assert!(store.verify(&filtered.kept[1].0, &filtered.kept[1].1));
+        assert_eq!(filtered.dropped.len(), 3);
+    }
+}

@@ -1,0 +1,702 @@
+//! The syscalls of the WIT `standard` interface (spec §4), on the kernel side.
+//!
+//! `ProcessContext` is what a running process sees; the driven-process API (`send_as`,
+//! `respond_as`, `receive_as`, `command_as`) runs the same `sys_*` functions for processes the
+//! harness acts for. Fixes kept here: W2 (`save_capabilities` keeps only held, received or
+//! self-issued capabilities), W16 (every delivered request becomes the prompting message),
+//! W17 (`inherit` forwards the prompting request's blob; an explicit blob always wins), W18
+//! (re-using an id cancels the old timeout).
+
+use super::schedule::Timer;
+use super::state::{Delivery, PendingRequest};
+use super::{Kernel, KernelError};
+use crate::caps::CapKey;
+use crate::env::Timestamp;
+use crate::process::{Received, Wake};
+use crate::trace::{DropReason, Event};
+use crate::types::{
+    Address, Capability, Context, KernelMessage, LazyLoadBlob, Message, OnExit, ProcessId, Request,
+    Response,
+};
+use crate::wire::KernelCommand;
+use std::fmt;
+use std::sync::Arc;
+
+/// A syscall that failed. For a wasm process most of these are traps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyscallError {
+    /// The calling process is gone.
+    NoSuchProcess(ProcessId),
+    /// `send-and-await-response` without `expects_response`.
+    AwaitWithoutTimeout,
+    /// `send-and-await-response` to ourselves would deadlock.
+    AwaitSelf,
+    /// Storage failed.
+    Storage(String),
+}
+
+impl fmt::Display for SyscallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSuchProcess(id) => write!(f, "no such process {id}"),
+            Self::AwaitWithoutTimeout => {
+                write!(f, "send-and-await-response needs expects_response")
+            }
+            Self::AwaitSelf => write!(f, "send-and-await-response to ourselves would deadlock"),
+            Self::Storage(message) => write!(f, "state storage failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for SyscallError {}
+
+/// Proof that a request to await was sent; return `Flow::Await` after getting one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwaitToken(pub u64);
+
+/// What a running process sees of the kernel.
+pub struct ProcessContext<'k> {
+    kernel: &'k mut Kernel,
+    process: ProcessId,
+    awaiting: Option<u64>,
+}
+
+impl<'k> ProcessContext<'k> {
+    pub(crate) fn new(kernel: &'k mut Kernel, process: ProcessId) -> Self {
+        Self {
+            kernel,
+            process,
+            awaiting: None,
+        }
+    }
+
+    pub(crate) fn awaiting(&self) -> Option<u64> {
+        self.awaiting
+    }
+
+    /// Our address.
+    pub fn our(&self) -> Address {
+        self.kernel.address_of(&self.process)
+    }
+
+    /// The kernel's time.
+    pub fn now(&self) -> Timestamp {
+        self.kernel.clock.now()
+    }
+
+    /// `send-request`. Returns the message id.
+    pub fn send_request(
+        &mut self,
+        target: Address,
+        request: Request,
+        context: Option<Context>,
+        blob: Option<LazyLoadBlob>,
+    ) -> u64 {
+        self.kernel
+            .sys_send_request(&self.process, target, request, context, blob)
+            .unwrap_or(0)
+    }
+
+    /// `send-requests`: `send-request` for each, in order.
+    pub fn send_requests(
+        &mut self,
+        requests: Vec<(Address, Request, Option<Context>, Option<LazyLoadBlob>)>,
+    ) {
+        for (target, request, context, blob) in requests {
+            self.send_request(target, request, context, blob);
+        }
+    }
+
+    /// `send-response` to the prompting request.
+    pub fn send_response(&mut self, response: Response, blob: Option<LazyLoadBlob>) {
+        self.kernel.sys_send_response(&self.process, response, blob);
+    }
+
+    /// `send-and-await-response`: sends, then return `Flow::Await`; the result arrives as
+    /// `Wake::Awaited`.
+    ///
+    /// # Errors
+    /// No `expects_response`, or the target is ourselves (a trap for wasm).
+    pub fn send_and_await_response(
+        &mut self,
+        target: Address,
+        request: Request,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<AwaitToken, SyscallError> {
+        if request.expects_response.is_none() {
+            return Err(SyscallError::AwaitWithoutTimeout);
+        }
+        if target == self.our() {
+            return Err(SyscallError::AwaitSelf);
+        }
+        let id = self
+            .kernel
+            .sys_send_request(&self.process, target, request, None, blob)?;
+        self.awaiting = Some(id);
+        Ok(AwaitToken(id))
+    }
+
+    /// `has-blob`: whether the last delivered message carried a blob.
+    pub fn has_blob(&self) -> bool {
+        self.kernel
+            .table
+            .get(&self.process)
+            .is_some_and(|e| e.host.last_message_blobbed)
+    }
+
+    /// `get-blob`: the last delivered message's blob.
+    pub fn get_blob(&self) -> Option<LazyLoadBlob> {
+        let host = &self.kernel.table.get(&self.process)?.host;
+        if host.last_message_blobbed {
+            host.last_blob.clone()
+        } else {
+            None
+        }
+    }
+
+    /// `last-blob`: the most recent blob received, from any message.
+    pub fn last_blob(&self) -> Option<LazyLoadBlob> {
+        self.kernel.table.get(&self.process)?.host.last_blob.clone()
+    }
+
+    /// `save-capabilities`. Returns the capabilities refused (not held, not received, not
+    /// self-issued, or not JSON): the W2 fix.
+    pub fn save_capabilities(&mut self, caps: &[Capability]) -> Vec<Capability> {
+        self.kernel.sys_save_capabilities(&self.process, caps)
+    }
+
+    /// `drop-capabilities`.
+    pub fn drop_capabilities(&mut self, caps: &[Capability]) {
+        self.kernel.sys_drop_capabilities(&self.process, caps);
+    }
+
+    /// `our-capabilities`, in canonical order.
+    pub fn our_capabilities(&self) -> Vec<Capability> {
+        self.kernel.capabilities_of(&self.process)
+    }
+
+    /// `get-state`.
+    pub fn get_state(&self) -> Option<Vec<u8>> {
+        self.kernel
+            .storage
+            .get(self.process.as_str().as_bytes())
+            .ok()
+            .flatten()
+    }
+
+    /// `set-state`.
+    ///
+    /// # Errors
+    /// Storage failed (a trap for wasm, as in the reference).
+    pub fn set_state(&mut self, bytes: &[u8]) -> Result<(), SyscallError> {
+        let key = self.process.as_str().as_bytes();
+        self.kernel
+            .storage
+            .put(key, bytes)
+            .map_err(|e| SyscallError::Storage(e.to_string()))
+    }
+
+    /// `clear-state`.
+    ///
+    /// # Errors
+    /// Storage failed.
+    pub fn clear_state(&mut self) -> Result<(), SyscallError> {
+        let key = self.process.as_str().as_bytes();
+        self.kernel
+            .storage
+            .delete(key)
+            .map_err(|e| SyscallError::Storage(e.to_string()))
+    }
+
+    /// `get-on-exit`.
+    pub fn get_on_exit(&self) -> OnExit {
+        self.kernel
+            .table
+            .get(&self.process)
+            .map(|e| e.on_exit.clone())
+            .unwrap_or_default()
+    }
+
+    /// `set-on-exit`: takes effect for this run and later ones (W10 fix).
+    pub fn set_on_exit(&mut self, on_exit: OnExit) {
+        if let Some(entry) = self.kernel.table.get_mut(&self.process) {
+            entry.on_exit = on_exit;
+        }
+    }
+
+    /// `print-to-terminal`: a trace event.
+    pub fn print_to_terminal(&mut self, verbosity: u8, text: &str) {
+        let event = Event::Print {
+            process: self.process.clone(),
+            verbosity,
+            text: text.into(),
+        };
+        self.kernel.trace.push(self.kernel.clock.now(), event);
+    }
+
+    /// Native only: wake me with `Wake::Alarm(tag)` after `millis` of kernel time.
+    pub fn set_alarm_after_millis(&mut self, millis: u64, tag: u64) {
+        let deadline = self.kernel.clock.now().plus_millis(millis);
+        self.kernel.timers.insert(
+            deadline,
+            Timer::Alarm {
+                process: self.process.clone(),
+                tag,
+            },
+        );
+    }
+
+    /// Native only: answer request `id` at `target` later than its delivery (runtime modules).
+    pub fn respond_to(&mut self, id: u64, target: Address, response: Response) {
+        let source = self.our();
+        self.kernel
+            .send_response_message(&self.process, id, source, target, response, None);
+    }
+
+    /// Native only: the id and rsvp of the prompting request.
+    pub fn current_request_route(&self) -> Option<(u64, Option<Address>)> {
+        let prompting = self
+            .kernel
+            .table
+            .get(&self.process)?
+            .host
+            .prompting
+            .as_ref()?;
+        Some((prompting.id, prompting.rsvp.clone()))
+    }
+}
+
+impl Kernel {
+    fn fresh_id(&mut self, process: &ProcessId) -> u64 {
+        loop {
+            let id = self.entropy.next_id();
+            let taken = self
+                .table
+                .get(process)
+                .is_some_and(|e| e.host.contexts.contains_key(&id));
+            if !taken {
+                return id;
+            }
+        }
+    }
+
+    pub(crate) fn sys_send_request(
+        &mut self,
+        process: &ProcessId,
+        target: Address,
+        mut request: Request,
+        context: Option<Context>,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<u64, SyscallError> {
+        let entry = self
+            .table
+            .get(process)
+            .ok_or_else(|| SyscallError::NoSuchProcess(process.clone()))?;
+        let prompting = entry.host.prompting.clone().filter(|_| request.inherit);
+        let inherited_blob = entry
+            .host
+            .prompting_blob
+            .clone()
+            .filter(|_| request.inherit);
+        let id = match &prompting {
+            Some(prompting) => prompting.id,
+            None => self.fresh_id(process),
+        };
+        let blob = blob.or(inherited_blob);
+        if !request.capabilities.is_empty() {
+            request.capabilities = self
+                .caps
+                .filter_attached(process, &request.capabilities)
+                .kept;
+        }
+        let our = self.address_of(process);
+        let rsvp = match (request.expects_response, &prompting) {
+            (Some(_), _) => Some(our.clone()),
+            (None, Some(prompting)) => prompting.rsvp.clone(),
+            (None, None) => None,
+        };
+        if let Some(seconds) = request.expects_response {
+            self.register_pending(process, id, seconds, &target, &request, context, &blob);
+        }
+        let message = KernelMessage {
+            id,
+            source: our,
+            target,
+            rsvp,
+            message: Message::Request(request),
+            lazy_load_blob: blob,
+        };
+        self.enqueue_inbox(message);
+        Ok(id)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the fields of a pending request"
+    )]
+    fn register_pending(
+        &mut self,
+        process: &ProcessId,
+        id: u64,
+        seconds: u64,
+        target: &Address,
+        request: &Request,
+        context: Option<Context>,
+        blob: &Option<LazyLoadBlob>,
+    ) {
+        let deadline = self.clock.now().plus_seconds(seconds);
+        let key = self.timers.insert(
+            deadline,
+            Timer::RequestTimeout {
+                process: process.clone(),
+                id,
+            },
+        );
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        let pending = PendingRequest {
+            prompting: entry.host.prompting.clone(),
+            prompting_blob: entry.host.prompting_blob.clone(),
+            context,
+            target: target.clone(),
+            request: request.clone(),
+            blob: blob.clone(),
+            deadline: Some(key),
+            answered: false,
+        };
+        if let Some(replaced) = entry.host.contexts.insert(id, pending) {
+            // W18: the replaced request's timer must not fire into the new one.
+            if let Some(old) = replaced.deadline {
+                self.timers.cancel(old);
+            }
+        }
+    }
+
+    pub(crate) fn sys_send_response(
+        &mut self,
+        process: &ProcessId,
+        response: Response,
+        blob: Option<LazyLoadBlob>,
+    ) {
+        let our = self.address_of(process);
+        let Some(entry) = self.table.get(process) else {
+            return;
+        };
+        let Some(prompting) = entry.host.prompting.clone() else {
+            let event = Event::Dropped {
+                id: 0,
+                source: our.clone(),
+                target: our,
+                reason: DropReason::NoPromptingMessage,
+            };
+            self.trace.push(self.clock.now(), event);
+            return;
+        };
+        let inherited = entry
+            .host
+            .prompting_blob
+            .clone()
+            .filter(|_| response.inherit);
+        let target = prompting
+            .rsvp
+            .clone()
+            .unwrap_or_else(|| prompting.source.clone());
+        self.send_response_message(
+            process,
+            prompting.id,
+            our,
+            target,
+            response,
+            blob.or(inherited),
+        );
+    }
+
+    pub(crate) fn send_response_message(
+        &mut self,
+        process: &ProcessId,
+        id: u64,
+        source: Address,
+        target: Address,
+        mut response: Response,
+        blob: Option<LazyLoadBlob>,
+    ) {
+        if !response.capabilities.is_empty() {
+            response.capabilities = self
+                .caps
+                .filter_attached(process, &response.capabilities)
+                .kept;
+        }
+        let message = Message::Response((response, None));
+        self.enqueue_inbox(KernelMessage {
+            id,
+            source,
+            target,
+            rsvp: None,
+            message,
+            lazy_load_blob: blob,
+        });
+    }
+
+    fn sys_save_capabilities(
+        &mut self,
+        process: &ProcessId,
+        caps: &[Capability],
+    ) -> Vec<Capability> {
+        let mut refused = Vec::new();
+        let mut added = Vec::new();
+        for cap in caps {
+            let Ok(key) = CapKey::try_from_capability(cap) else {
+                refused.push(cap.clone());
+                continue;
+            };
+            let self_issued = *key.issuer.node == *self.our && key.issuer.process == *process;
+            let received = self
+                .table
+                .get(process)
+                .is_some_and(|e| e.host.received_caps.contains(&key));
+            if !(self_issued || received || self.caps.has(process, &key)) {
+                refused.push(cap.clone());
+                continue;
+            }
+            if !self.caps.has(process, &key) && self.caps.insert(process, key.clone()) {
+                added.push(key.to_capability());
+            }
+        }
+        self.trace_caps_changed(process, added, Vec::new());
+        refused
+    }
+
+    fn sys_drop_capabilities(&mut self, process: &ProcessId, caps: &[Capability]) {
+        let mut removed = Vec::new();
+        for cap in caps {
+            let Ok(key) = CapKey::try_from_capability(cap) else {
+                continue;
+            };
+            if self.caps.remove(process, &key) {
+                removed.push(key.to_capability());
+            }
+        }
+        self.trace_caps_changed(process, Vec::new(), removed);
+    }
+
+    pub(crate) fn trace_caps_changed(
+        &mut self,
+        process: &ProcessId,
+        added: Vec<Capability>,
+        removed: Vec<Capability>,
+    ) {
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        let event = Event::CapabilitiesChanged {
+            process: process.clone(),
+            added,
+            removed,
+        };
+        self.trace.push(self.clock.now(), event);
+    }
+
+    /// The capabilities `process` holds, in canonical order.
+    pub fn capabilities_of(&self, process: &ProcessId) -> Vec<Capability> {
+        self.caps
+            .held(process)
+            .map(|held| held.keys().map(CapKey::to_capability).collect())
+            .unwrap_or_default()
+    }
+
+    /// Hands a request's blob and route to the host state, as delivery does (spec §4.1).
+    fn note_delivered_blob(&mut self, process: &ProcessId, blob: Option<LazyLoadBlob>) {
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        entry.host.last_message_blobbed = blob.is_some();
+        if blob.is_some() {
+            entry.host.last_blob = blob;
+        }
+    }
+
+    /// Converts a mailbox entry into what `receive` returns, updating the host state.
+    pub(crate) fn convert_for_receive(&mut self, process: &ProcessId, delivery: Delivery) -> Wake {
+        let now = self.clock.now();
+        match delivery {
+            Delivery::Alarm(tag) => Wake::Alarm(tag),
+            Delivery::Message(mut message) => {
+                self.trace.push(
+                    now,
+                    Event::Delivered {
+                        id: message.id,
+                        process: process.clone(),
+                        kind: Some(crate::trace::MessageKind::of(&message.message)),
+                    },
+                );
+                let blob = message.lazy_load_blob.take();
+                let source = message.source.clone();
+                self.note_received_caps(process, message.message.capabilities());
+                if message.message.is_request() {
+                    self.note_request(process, message, blob.clone());
+                    self.note_delivered_blob(process, blob);
+                    let Some(entry) = self.table.get(process) else {
+                        return Wake::Resume;
+                    };
+                    let Some(prompting) = entry.host.prompting.as_ref() else {
+                        return Wake::Resume;
+                    };
+                    return Wake::Received(Ok((source, prompting.message.clone())));
+                }
+                let context = self.restore_context(process, message.id);
+                self.note_delivered_blob(process, blob);
+                let Message::Response((response, _)) = message.message else {
+                    return Wake::Resume;
+                };
+                Wake::Received(Ok((source, Message::Response((response, context)))))
+            }
+            Delivery::Error(error) => {
+                self.trace.push(
+                    now,
+                    Event::Delivered {
+                        id: error.id,
+                        process: process.clone(),
+                        kind: None,
+                    },
+                );
+                let context = self.restore_context(process, error.id);
+                self.note_delivered_blob(process, None);
+                Wake::Received(Err((error.error, context)))
+            }
+        }
+    }
+
+    /// Converts the awaited answer into what `send-and-await-response` returns.
+    pub(crate) fn convert_for_await(&mut self, process: &ProcessId, delivery: Delivery) -> Wake {
+        match self.convert_for_receive(process, delivery) {
+            Wake::Received(Ok(received)) => Wake::Awaited(Ok(received)),
+            Wake::Received(Err((error, _context))) => Wake::Awaited(Err(error)),
+            other => other,
+        }
+    }
+
+    /// Remembers capabilities attached to a delivered message: `save-capabilities` may keep
+    /// them (W2). They were filtered and signed by this kernel when sent.
+    fn note_received_caps(&mut self, process: &ProcessId, caps: &[(Capability, Vec<u8>)]) {
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        for (cap, _signature) in caps {
+            if let Ok(key) = CapKey::try_from_capability(cap) {
+                entry.host.received_caps.insert(key);
+            }
+        }
+    }
+
+    fn note_request(
+        &mut self,
+        process: &ProcessId,
+        message: KernelMessage,
+        blob: Option<LazyLoadBlob>,
+    ) {
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        entry.host.prompting = Some(Arc::new(message));
+        entry.host.prompting_blob = blob;
+    }
+
+    /// Removes the context of answered request `id`, restores its prompting message and
+    /// returns the requester's context.
+    fn restore_context(&mut self, process: &ProcessId, id: u64) -> Option<Context> {
+        let entry = self.table.get_mut(process)?;
+        let pending = entry.host.contexts.remove(&id)?;
+        assert!(pending.answered, "only answered requests are delivered");
+        entry.host.prompting = pending.prompting;
+        entry.host.prompting_blob = pending.prompting_blob;
+        pending.context
+    }
+
+    fn driven(&self, process: &ProcessId) -> Result<(), KernelError> {
+        match self.table.get(process) {
+            None => Err(KernelError::NoSuchProcess(process.clone())),
+            Some(entry) if !entry.driven => Err(KernelError::NotDriven(process.clone())),
+            Some(_) if self.shut_down => Err(KernelError::ShutDown),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Sends a request as driven process `process`. Returns the message id.
+    ///
+    /// # Errors
+    /// `process` is not a driven process, or the kernel has shut down.
+    pub fn send_as(
+        &mut self,
+        process: &ProcessId,
+        target: Address,
+        request: Request,
+        context: Option<Context>,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<u64, KernelError> {
+        self.driven(process)?;
+        Ok(self.sys_send_request(process, target, request, context, blob)?)
+    }
+
+    /// Sends `command` to the kernel as driven process `process`.
+    ///
+    /// # Errors
+    /// As `send_as`.
+    pub fn command_as(
+        &mut self,
+        process: &ProcessId,
+        command: &KernelCommand,
+        expects_response: Option<u64>,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<u64, KernelError> {
+        let body = serde_json::to_vec(command).unwrap_or_default();
+        let mut request = Request::new(body);
+        request.expects_response = expects_response;
+        self.send_as(process, self.our_kernel.clone(), request, None, blob)
+    }
+
+    /// Answers the prompting request of driven process `process`.
+    ///
+    /// # Errors
+    /// As `send_as`.
+    pub fn respond_as(
+        &mut self,
+        process: &ProcessId,
+        response: Response,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<(), KernelError> {
+        self.driven(process)?;
+        self.sys_send_response(process, response, blob);
+        Ok(())
+    }
+
+    /// `receive` for driven process `process`: the oldest deliverable message, if any.
+    ///
+    /// # Errors
+    /// `process` is not a driven process.
+    pub fn receive_as(&mut self, process: &ProcessId) -> Result<Option<Received>, KernelError> {
+        self.driven(process).or_else(|e| {
+            if matches!(e, KernelError::ShutDown) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        let Some(entry) = self.table.get_mut(process) else {
+            return Ok(None);
+        };
+        let Some(delivery) = entry.pop_front() else {
+            return Ok(None);
+        };
+        match self.convert_for_receive(process, delivery) {
+            Wake::Received(received) => Ok(Some(received)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The blob of the last message driven process `process` received.
+    pub fn last_blob_of(&self, process: &ProcessId) -> Option<LazyLoadBlob> {
+        self.table.get(process)?.host.last_blob.clone()
+    }
+}

@@ -1,0 +1,356 @@
+//! The kernel: a deterministic, single-threaded state machine.
+//!
+//! Inputs enter through `submit` (a raw `KernelMessage`), the driven-process calls
+//! (`send_as`, `respond_as`, `command_as`), the `Clock` and the seeded `Entropy`. `step` does one
+//! piece of work chosen by the seeded scheduler: route one message from the inbox, run one ready
+//! process until it blocks, or fire one due timer. Everything observable goes to the trace.
+//!
+//! Submodules: `state` (process table entries and lifecycle states), `routing` (our
+//! substitution, the one capability check, delivery into mailboxes), `command` (one handler
+//! per `KernelCommand`), `host` (the syscalls behind `ProcessContext`), `lifecycle` (start,
+//! exit, on-exit, restart backoff, kill), `schedule` (ready set, timers, `step`).
+
+mod command;
+mod host;
+mod lifecycle;
+mod routing;
+mod schedule;
+mod state;
+
+pub use command::NO_REVOKE;
+pub use host::{AwaitToken, ProcessContext, SyscallError};
+pub use lifecycle::{
+    RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
+    RESTART_HEALTHY_MULTIPLIER,
+};
+pub use schedule::Step;
+pub use state::RunState;
+
+use crate::caps::CapabilityStore;
+use crate::env::{Clock, Entropy, SimClock, Timestamp};
+use crate::process::{NativeLoader, Process, ProcessLoader, TimerProcess};
+use crate::storage::{MemStorage, Storage};
+use crate::trace::{Trace, TraceLevel};
+use crate::types::{Address, Capability, KernelMessage, OnExit, ProcessId};
+use schedule::{ReadySet, TimerQueue};
+use state::ProcessEntry;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Most requests a process's mailbox holds; further requests are refused with a send error.
+pub const MAILBOX_LEN_MAX: usize = 1024;
+/// Most messages waiting in the kernel's inbox; `submit` refuses more.
+pub const INBOX_LEN_MAX: usize = 100_000;
+/// Most steps `run_until_idle` takes before it reports a budget overrun.
+pub const STEPS_MAX: u64 = 10_000_000;
+
+/// Static configuration of a kernel.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    /// Our node name.
+    pub our: String,
+    /// The root seed of every random choice.
+    pub seed: u64,
+    /// The signing key; derived from the seed when `None`.
+    pub signing_key: Option<[u8; 32]>,
+    /// How much trace to keep.
+    pub trace_level: TraceLevel,
+    /// Requests a mailbox holds.
+    pub mailbox_len_max: usize,
+    /// Messages the inbox holds.
+    pub inbox_len_max: usize,
+    /// Whether to register `timer:distro:sys` at boot.
+    pub timer: bool,
+}
+
+impl KernelConfig {
+    /// Defaults for node `our` and `seed`.
+    pub fn new(our: &str, seed: u64) -> Self {
+        Self {
+            our: our.into(),
+            seed,
+            signing_key: None,
+            trace_level: TraceLevel::Full,
+            mailbox_len_max: MAILBOX_LEN_MAX,
+            inbox_len_max: INBOX_LEN_MAX,
+            timer: true,
+        }
+    }
+}
+
+/// Why a harness call was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// No such process.
+    NoSuchProcess(ProcessId),
+    /// The process already exists.
+    ProcessExists(ProcessId),
+    /// The process is run by the kernel; only driven processes can be acted for.
+    NotDriven(ProcessId),
+    /// The inbox is full.
+    InboxFull,
+    /// The kernel has shut down.
+    ShutDown,
+    /// A syscall failed.
+    Syscall(SyscallError),
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSuchProcess(id) => write!(f, "no such process {id}"),
+            Self::ProcessExists(id) => write!(f, "process {id} already exists"),
+            Self::NotDriven(id) => write!(f, "process {id} is not driven from outside"),
+            Self::InboxFull => write!(f, "the kernel inbox is full"),
+            Self::ShutDown => write!(f, "the kernel has shut down"),
+            Self::Syscall(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+impl From<SyscallError> for KernelError {
+    fn from(error: SyscallError) -> Self {
+        Self::Syscall(error)
+    }
+}
+
+/// The kernel.
+pub struct Kernel {
+    our: Arc<str>,
+    our_kernel: Address,
+    config: KernelConfig,
+    clock: Box<dyn Clock>,
+    entropy: Entropy,
+    caps: CapabilityStore,
+    // Invariant: every entry's id has a `caps` entry too (lifecycle keeps both in step).
+    table: BTreeMap<ProcessId, ProcessEntry>,
+    inbox: VecDeque<KernelMessage>,
+    timers: TimerQueue,
+    // Invariant: exactly the processes whose `ProcessEntry::is_ready` is true (schedule.rs).
+    ready: ReadySet,
+    trace: Trace,
+    storage: Box<dyn Storage>,
+    loader: Box<dyn ProcessLoader>,
+    backoffs: BTreeMap<ProcessId, lifecycle::Backoff>,
+    // Invariant: a process is in `pending_restarts` or in `table`, never both.
+    pending_restarts: BTreeMap<ProcessId, lifecycle::PendingRestart>,
+    shut_down: bool,
+}
+
+/// Builds a [`Kernel`].
+pub struct KernelBuilder {
+    config: KernelConfig,
+    clock: Box<dyn Clock>,
+    loader: Box<dyn ProcessLoader>,
+    storage: Box<dyn Storage>,
+}
+
+impl KernelBuilder {
+    /// A simulated kernel for node `our` with `seed`: `SimClock`, `MemStorage`, no loader.
+    pub fn new(our: &str, seed: u64) -> Self {
+        Self {
+            config: KernelConfig::new(our, seed),
+            clock: Box::new(SimClock::new()),
+            loader: Box::new(NativeLoader::new()),
+            storage: Box::new(MemStorage::new()),
+        }
+    }
+
+    /// Replaces the configuration (keeps clock, loader and storage).
+    #[must_use]
+    pub fn config(mut self, config: KernelConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Box<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `loader` for `InitializeProcess` code.
+    #[must_use]
+    pub fn loader(mut self, loader: Box<dyn ProcessLoader>) -> Self {
+        self.loader = loader;
+        self
+    }
+
+    /// Uses `storage` for process state.
+    #[must_use]
+    pub fn storage(mut self, storage: Box<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Sets the trace level.
+    #[must_use]
+    pub fn trace_level(mut self, level: TraceLevel) -> Self {
+        self.config.trace_level = level;
+        self
+    }
+
+    /// Builds the kernel with its own entry and, if configured, `timer:distro:sys`.
+    pub fn build(self) -> Kernel {
+        let key = self
+            .config
+            .signing_key
+            .unwrap_or_else(|| Entropy::key_bytes(self.config.seed));
+        let our: Arc<str> = Arc::from(self.config.our.as_str());
+        let mut kernel = Kernel {
+            our_kernel: Address {
+                node: our.clone(),
+                process: ProcessId::kernel(),
+            },
+            caps: CapabilityStore::new(&our, &key),
+            our,
+            entropy: Entropy::new(self.config.seed),
+            trace: Trace::new(self.config.trace_level),
+            config: self.config,
+            clock: self.clock,
+            table: BTreeMap::new(),
+            inbox: VecDeque::new(),
+            timers: TimerQueue::default(),
+            ready: ReadySet::default(),
+            storage: self.storage,
+            loader: self.loader,
+            backoffs: BTreeMap::new(),
+            pending_restarts: BTreeMap::new(),
+            shut_down: false,
+        };
+        kernel.bootstrap();
+        kernel
+    }
+}
+
+impl Kernel {
+    fn bootstrap(&mut self) {
+        let kernel_id = ProcessId::kernel();
+        let runtime_caps = vec![
+            Capability::messaging(self.our_kernel.clone()),
+            Capability::network(&self.our),
+        ];
+        let entry = ProcessEntry::new(String::new(), OnExit::Restart, false, Arc::from(&[][..]));
+        self.insert_entry(&kernel_id, entry, None, &runtime_caps);
+        if self.config.timer {
+            let mut caps = runtime_caps.clone();
+            caps.push(Capability::messaging(self.address_of(&ProcessId::timer())));
+            let timer = Box::new(TimerProcess::new());
+            // The timer id is well-formed and not yet taken, so registration cannot fail.
+            let _ = self.register_native(&ProcessId::timer(), timer, &caps, true);
+        }
+    }
+
+    /// Our node name.
+    pub fn our(&self) -> &str {
+        &self.our
+    }
+
+    /// `our@process`.
+    pub fn address_of(&self, process: &ProcessId) -> Address {
+        Address {
+            node: self.our.clone(),
+            process: process.clone(),
+        }
+    }
+
+    /// The kernel's current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The trace.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The trace, to drain it.
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// The capability store (read-only).
+    pub fn capabilities(&self) -> &CapabilityStore {
+        &self.caps
+    }
+
+    /// Whether `process` is in the process table.
+    pub fn has_process(&self, process: &ProcessId) -> bool {
+        self.table.contains_key(process)
+    }
+
+    /// The ids in the process table, in order.
+    pub fn process_ids(&self) -> Vec<ProcessId> {
+        self.table.keys().cloned().collect()
+    }
+
+    /// A process's lifecycle state.
+    pub fn run_state(&self, process: &ProcessId) -> Option<RunState> {
+        self.table.get(process).map(|entry| entry.state)
+    }
+
+    /// How many messages wait in `process`'s mailbox.
+    pub fn mailbox_len(&self, process: &ProcessId) -> Option<usize> {
+        self.table.get(process).map(|entry| entry.mailbox.len())
+    }
+
+    /// Whether the kernel has shut down.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// Registers a runtime module: a native process that runs at once (no `InitializeProcess`,
+    /// like the reference's bootstrap), holding `caps` (plus messaging to itself).
+    ///
+    /// # Errors
+    /// `ProcessExists` if the id is taken.
+    pub fn register_native(
+        &mut self,
+        process: &ProcessId,
+        runtime: Box<dyn Process>,
+        caps: &[Capability],
+        public: bool,
+    ) -> Result<(), KernelError> {
+        self.register(process, Some(runtime), caps, public)
+    }
+
+    /// Registers a driven process: one that the harness acts for through `send_as`,
+    /// `respond_as` and `receive_as` (a test client, a terminal, a simulated app).
+    ///
+    /// # Errors
+    /// `ProcessExists` if the id is taken.
+    pub fn register_driven(
+        &mut self,
+        process: &ProcessId,
+        caps: &[Capability],
+        public: bool,
+    ) -> Result<(), KernelError> {
+        self.register(process, None, caps, public)
+    }
+
+    fn register(
+        &mut self,
+        process: &ProcessId,
+        runtime: Option<Box<dyn Process>>,
+        caps: &[Capability],
+        public: bool,
+    ) -> Result<(), KernelError> {
+        if self.table.contains_key(process) || self.pending_restarts.contains_key(process) {
+            return Err(KernelError::ProcessExists(process.clone()));
+        }
+        let mut caps = caps.to_vec();
+        caps.push(Capability::messaging(self.address_of(process)));
+        let entry = ProcessEntry::new(String::new(), OnExit::None, public, Arc::from(&[][..]));
+        let driven = runtime.is_none();
+        self.insert_entry(process, entry, runtime, &caps);
+        if let Some(entry) = self.table.get_mut(process) {
+            entry.driven = driven;
+        }
+        self.start(process);
+        Ok(())
+    }
+}

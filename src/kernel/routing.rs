@@ -1,0 +1,255 @@
+//! Routing: `our` substitution, the capability check, drops, send errors and delivery into
+//! mailboxes (spec §3.2–§3.5).
+//!
+//! Architecture invariant: `check_route` is the one function that decides whether a message
+//! may pass. Nothing reaches a mailbox or the command handler without it.
+//!
+//! Invariant: every message that leaves the inbox is either enqueued, handled as a command, or
+//! dropped with a `Dropped` trace event; a dropped request that expects a response answers its
+//! sender with exactly one send error (`throw_send_error`).
+
+use super::Kernel;
+use super::state::Delivery;
+use crate::trace::{DropReason, Event, MessageKind};
+use crate::types::{KernelMessage, ProcessId, SendError, SendErrorKind, WrappedSendError};
+use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Where a message that passed the checks goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// To the kernel's command handler.
+    Command,
+    /// Into a local mailbox.
+    Local,
+    /// To another node.
+    Remote,
+}
+
+/// Sources that pass the local checks unconditionally (spec §3.3 C).
+fn is_unchecked_source(process: &ProcessId) -> bool {
+    process.package() == "distro"
+        && process.publisher() == "sys"
+        && matches!(process.process(), "kernel" | "state" | "vfs")
+}
+
+impl Kernel {
+    /// Puts a message in the inbox (or refuses it when full) and traces it.
+    pub(crate) fn enqueue_inbox(&mut self, message: KernelMessage) {
+        let body = message.message.body();
+        self.trace.push(
+            self.clock.now(),
+            Event::Sent {
+                id: message.id,
+                source: message.source.clone(),
+                target: message.target.clone(),
+                kind: MessageKind::of(&message.message),
+                expects_response: message.message.expects_response(),
+                body_len: body.len() as u64,
+                body_hash: xxh3_64(body),
+            },
+        );
+        if self.inbox.len() >= self.config.inbox_len_max {
+            self.drop_message(message, DropReason::InboxFull);
+            return;
+        }
+        self.inbox.push_back(message);
+    }
+
+    /// Routes the oldest message in the inbox.
+    pub(crate) fn route_next(&mut self) {
+        let Some(mut message) = self.inbox.pop_front() else {
+            return;
+        };
+        if &*message.source.node == "our" {
+            message.source.node = self.our.clone();
+        }
+        if &*message.target.node == "our" {
+            message.target.node = self.our.clone();
+        }
+        match self.check_route(&message) {
+            Err(reason) => self.drop_message(message, reason),
+            Ok(Route::Command) => self.handle_command(message),
+            Ok(Route::Local) => self.enqueue_local(message),
+            Ok(Route::Remote) => self.drop_message(message, DropReason::NodeUnreachable),
+        }
+    }
+
+    fn is_ours(&self, node: &Arc<str>) -> bool {
+        **node == *self.our
+    }
+
+    /// The capability check (spec §3.3), with the kernel-command match on the full id (W1).
+    pub(crate) fn check_route(&self, message: &KernelMessage) -> Result<Route, DropReason> {
+        let source = &message.source;
+        let target = &message.target;
+        if self.is_ours(&source.node) && !self.is_ours(&target.node) {
+            if !self.table.contains_key(&source.process) {
+                return Err(DropReason::SourceNotInProcessMap);
+            }
+            if !self.caps.has_network(&source.process) {
+                return Err(DropReason::NoNetworkCapability);
+            }
+            return Ok(Route::Remote);
+        }
+        if !self.is_ours(&source.node) {
+            let known = self.table.contains_key(&target.process);
+            if !known || !self.caps.has_network(&target.process) {
+                return Err(DropReason::RemoteTargetRefused);
+            }
+            return Ok(if self.is_ours(&target.node) {
+                Route::Local
+            } else {
+                Route::Remote
+            });
+        }
+        if !is_unchecked_source(&source.process) {
+            if !self.table.contains_key(&source.process) {
+                return Err(DropReason::SourceNotInProcessMap);
+            }
+            let Some(entry) = self.table.get(&target.process) else {
+                return Err(DropReason::NoSuchTarget);
+            };
+            if !entry.public && !self.caps.has_messaging(&source.process, &target.process) {
+                return Err(DropReason::NoMessagingCapability);
+            }
+        }
+        Ok(if target.process.is_kernel() {
+            Route::Command
+        } else {
+            Route::Local
+        })
+    }
+
+    /// Drops `message` with `reason`, answering its sender if it expects a response.
+    pub(crate) fn drop_message(&mut self, message: KernelMessage, reason: DropReason) {
+        self.trace.push(
+            self.clock.now(),
+            Event::Dropped {
+                id: message.id,
+                source: message.source.clone(),
+                target: message.target.clone(),
+                reason,
+            },
+        );
+        let kind = match reason {
+            DropReason::NodeUnreachable => SendErrorKind::Offline,
+            _ => SendErrorKind::Timeout,
+        };
+        self.throw_send_error(message, kind);
+    }
+
+    /// The reference's `throw_timeout`, delivered at once: only for a request that expects a
+    /// response, whose local sender (full address, W14) still waits for it.
+    fn throw_send_error(&mut self, message: KernelMessage, kind: SendErrorKind) {
+        if message.message.expects_response().is_none() || !self.is_ours(&message.source.node) {
+            return;
+        }
+        let process = message.source.process.clone();
+        let error = WrappedSendError {
+            id: message.id,
+            source: self.our_kernel.clone(),
+            error: SendError {
+                kind,
+                target: message.target,
+                message: message.message,
+                lazy_load_blob: message.lazy_load_blob,
+            },
+        };
+        self.deliver_answer(&process, Delivery::Error(error));
+    }
+
+    /// Queues a response or send error for request `id` of `process` if it still waits for
+    /// one. Returns false (and queues nothing) otherwise.
+    pub(crate) fn deliver_answer(&mut self, process: &ProcessId, delivery: Delivery) -> bool {
+        let Some(id) = delivery.id() else {
+            return false;
+        };
+        let Some(entry) = self.table.get_mut(process) else {
+            return false;
+        };
+        let Some(pending) = entry.host.contexts.get_mut(&id) else {
+            return false;
+        };
+        if pending.answered {
+            return false;
+        }
+        pending.answered = true;
+        if let Some(key) = pending.deadline.take() {
+            self.timers.cancel(key);
+        }
+        let event = match &delivery {
+            Delivery::Error(error) => Event::SendErrorQueued {
+                id,
+                process: process.clone(),
+                kind: error.error.kind,
+            },
+            _ => Event::Enqueued {
+                id,
+                process: process.clone(),
+                kind: MessageKind::Response,
+            },
+        };
+        entry.push(delivery);
+        self.trace.push(self.clock.now(), event);
+        self.refresh_ready(process);
+        true
+    }
+
+    /// Delivers a message that passed the checks into its target's mailbox.
+    fn enqueue_local(&mut self, message: KernelMessage) {
+        let target = message.target.process.clone();
+        let is_request = message.message.is_request();
+        if target.is_kernel() {
+            let reason = if is_request {
+                DropReason::NoSuchTarget
+            } else {
+                DropReason::ResponseToKernel
+            };
+            return self.drop_message(message, reason);
+        }
+        let Some(entry) = self.table.get_mut(&target) else {
+            return self.drop_message(message, DropReason::NoSuchTarget);
+        };
+        if !is_request {
+            if !self.awaits_answer(&target, message.id) {
+                self.trace.push(
+                    self.clock.now(),
+                    Event::Dropped {
+                        id: message.id,
+                        source: message.source,
+                        target: message.target,
+                        reason: DropReason::NoContext,
+                    },
+                );
+                return;
+            }
+            let delivered = self.deliver_answer(&target, Delivery::Message(message));
+            assert!(delivered, "an awaited answer is always delivered");
+            return;
+        }
+        if entry.requests_queued >= self.config.mailbox_len_max {
+            return self.drop_message(message, DropReason::MailboxFull);
+        }
+        let id = message.id;
+        entry.push(Delivery::Message(message));
+        self.trace.push(
+            self.clock.now(),
+            Event::Enqueued {
+                id,
+                process: target.clone(),
+                kind: MessageKind::Request,
+            },
+        );
+        self.refresh_ready(&target);
+    }
+
+    /// Whether `process` has an unanswered request with `id`.
+    fn awaits_answer(&self, process: &ProcessId, id: u64) -> bool {
+        let pending = self
+            .table
+            .get(process)
+            .and_then(|entry| entry.host.contexts.get(&id));
+        pending.is_some_and(|pending| !pending.answered)
+    }
+}

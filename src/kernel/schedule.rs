@@ -1,0 +1,397 @@
+//! Scheduling: the ready set, the timer queue and `step`.
+//!
+//! Each step the seeded scheduler picks uniformly among the ready pieces of work: routing the
+//! oldest inbox message, firing the earliest due timer, or running one ready process. When
+//! nothing is ready, a simulated clock jumps to the next timer. This is where the spec leaves
+//! freedom (which process runs next, routing versus running); per-pair order is kept because
+//! the inbox and every mailbox are FIFO.
+//!
+//! Invariant: `ready` holds exactly the processes whose `is_ready()` is true;
+//! `refresh_ready` is called after every change to a mailbox or a lifecycle state.
+
+use super::Kernel;
+use super::state::{Delivery, RunState};
+use crate::env::Timestamp;
+use crate::process::{Flow, Wake};
+use crate::trace::{Event, ExitReason};
+use crate::types::{Message, ProcessId, SendError, SendErrorKind, WrappedSendError};
+use std::collections::BTreeMap;
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Routed one inbox message.
+    Routed,
+    /// Fired one timer.
+    Fired,
+    /// Ran one process until it blocked, yielded or exited.
+    Ran(ProcessId),
+    /// Nothing was ready; the simulated clock jumped to this time.
+    ClockAdvanced(Timestamp),
+    /// Nothing is ready; a real clock must reach this deadline first (`None`: nothing pending).
+    Idle(Option<Timestamp>),
+    /// The kernel has shut down.
+    ShutDown,
+}
+
+/// A set with O(log n) insert and remove and O(1) indexed pick, in a deterministic order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReadySet {
+    // Invariant: `index[items[i]] == i` for every i.
+    items: Vec<ProcessId>,
+    index: BTreeMap<ProcessId, usize>,
+}
+
+impl ReadySet {
+    pub(crate) fn insert(&mut self, process: &ProcessId) {
+        if !self.index.contains_key(process) {
+            self.index.insert(process.clone(), self.items.len());
+            self.items.push(process.clone());
+        }
+    }
+
+    pub(crate) fn remove(&mut self, process: &ProcessId) {
+        let Some(position) = self.index.remove(process) else {
+            return;
+        };
+        self.items.swap_remove(position);
+        if let Some(moved) = self.items.get(position) {
+            self.index.insert(moved.clone(), position);
+        }
+        debug_assert_eq!(self.items.len(), self.index.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn get(&self, position: usize) -> Option<&ProcessId> {
+        self.items.get(position)
+    }
+
+    pub(crate) fn contains(&self, process: &ProcessId) -> bool {
+        self.index.contains_key(process)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.index.clear();
+    }
+}
+
+/// What a timer does when it fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Request `id` of `process` timed out.
+    RequestTimeout { process: ProcessId, id: u64 },
+    /// Restart `process` after its backoff.
+    Restart { process: ProcessId },
+    /// A native process's alarm.
+    Alarm { process: ProcessId, tag: u64 },
+}
+
+/// Timers ordered by deadline, then by the order they were set.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimerQueue {
+    timers: BTreeMap<(Timestamp, u64), Timer>,
+    // Invariant: greater than every sequence number in `timers`.
+    sequence: u64,
+}
+
+impl TimerQueue {
+    pub(crate) fn insert(&mut self, deadline: Timestamp, timer: Timer) -> (Timestamp, u64) {
+        let key = (deadline, self.sequence);
+        self.sequence += 1;
+        self.timers.insert(key, timer);
+        key
+    }
+
+    pub(crate) fn cancel(&mut self, key: (Timestamp, u64)) {
+        self.timers.remove(&key);
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        self.timers.keys().next().map(|(deadline, _)| *deadline)
+    }
+
+    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<Timer> {
+        let first = *self.timers.first_key_value()?.0;
+        if first.0 > now {
+            return None;
+        }
+        self.timers.remove(&first)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.timers.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.timers.clear();
+    }
+}
+
+impl Kernel {
+    /// Does one piece of work; see [`Step`].
+    pub fn step(&mut self) -> Step {
+        if self.shut_down {
+            return Step::ShutDown;
+        }
+        let now = self.clock.now();
+        let routable = usize::from(!self.inbox.is_empty());
+        let due = usize::from(
+            self.timers
+                .next_deadline()
+                .is_some_and(|deadline| deadline <= now),
+        );
+        let total = routable + due + self.ready.len();
+        if total == 0 {
+            return self.step_idle();
+        }
+        let choice = self.entropy.pick(total);
+        if choice < routable {
+            self.route_next();
+            return Step::Routed;
+        }
+        if choice < routable + due {
+            self.fire_timer(now);
+            return Step::Fired;
+        }
+        let Some(process) = self.ready.get(choice - routable - due).cloned() else {
+            unreachable!("pick is below the ready count");
+        };
+        self.run_process(&process);
+        Step::Ran(process)
+    }
+
+    fn step_idle(&mut self) -> Step {
+        let Some(deadline) = self.timers.next_deadline() else {
+            return Step::Idle(None);
+        };
+        if !self.clock.advance_to(deadline) {
+            return Step::Idle(Some(deadline));
+        }
+        let now = self.clock.now();
+        assert!(
+            now >= deadline,
+            "a simulated clock reaches the deadline it jumps to"
+        );
+        self.trace.push(now, Event::ClockAdvanced { to: now });
+        Step::ClockAdvanced(now)
+    }
+
+    /// Steps until nothing is ready and no timer is pending (under a simulated clock), or a
+    /// real clock must wait, or `steps_max` steps were taken. Returns the last step.
+    pub fn run_until_idle(&mut self) -> Step {
+        self.run_steps(super::STEPS_MAX)
+    }
+
+    /// Like `run_until_idle` with an explicit step budget.
+    pub fn run_steps(&mut self, steps_max: u64) -> Step {
+        let mut last = Step::Idle(None);
+        for _ in 0..steps_max {
+            last = self.step();
+            if matches!(last, Step::Idle(_) | Step::ShutDown) {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Steps until idle without letting the simulated clock pass `deadline`; then sets the
+    /// clock to `deadline`. For workloads that inject input at given times.
+    pub fn run_until(&mut self, deadline: Timestamp) -> Step {
+        loop {
+            let next_timer = self.timers.next_deadline();
+            let has_work = !self.inbox.is_empty() || self.ready.len() > 0;
+            let timer_due = next_timer.is_some_and(|t| t <= self.clock.now());
+            if !has_work && !timer_due && next_timer.is_none_or(|t| t > deadline) {
+                if self.clock.advance_to(deadline) && self.clock.now() == deadline {
+                    return Step::ClockAdvanced(deadline);
+                }
+                return Step::Idle(next_timer);
+            }
+            let step = self.step();
+            if matches!(step, Step::Idle(_) | Step::ShutDown) {
+                return step;
+            }
+        }
+    }
+
+    /// Puts `process` in or out of the ready set according to its state.
+    pub(crate) fn refresh_ready(&mut self, process: &ProcessId) {
+        match self.table.get(process) {
+            Some(entry) if entry.is_ready() => self.ready.insert(process),
+            _ => self.ready.remove(process),
+        }
+    }
+
+    fn fire_timer(&mut self, now: Timestamp) {
+        let Some(timer) = self.timers.pop_due(now) else {
+            return;
+        };
+        match timer {
+            Timer::RequestTimeout { process, id } => self.fire_request_timeout(&process, id),
+            Timer::Restart { process } => self.restart_now(&process),
+            Timer::Alarm { process, tag } => {
+                let Some(entry) = self.table.get_mut(&process) else {
+                    return;
+                };
+                entry.push(Delivery::Alarm(tag));
+                self.trace.push(
+                    now,
+                    Event::Alarm {
+                        process: process.clone(),
+                        tag,
+                    },
+                );
+                self.refresh_ready(&process);
+            }
+        }
+    }
+
+    fn fire_request_timeout(&mut self, process: &ProcessId, id: u64) {
+        let Some(pending) = self
+            .table
+            .get_mut(process)
+            .and_then(|e| e.host.contexts.get_mut(&id))
+        else {
+            return;
+        };
+        // The timer fired, so it is no longer in the queue.
+        pending.deadline = None;
+        let error = WrappedSendError {
+            id,
+            source: pending.target.clone(),
+            error: SendError {
+                kind: SendErrorKind::Timeout,
+                target: pending.target.clone(),
+                message: Message::Request(pending.request.clone()),
+                lazy_load_blob: pending.blob.clone(),
+            },
+        };
+        self.trace.push(
+            self.clock.now(),
+            Event::TimedOut {
+                id,
+                process: process.clone(),
+            },
+        );
+        let delivered = self.deliver_answer(process, Delivery::Error(error));
+        debug_assert!(
+            delivered,
+            "a pending timer belongs to an unanswered request"
+        );
+    }
+
+    /// Runs one slice of a ready process.
+    fn run_process(&mut self, process: &ProcessId) {
+        let Some(wake) = self.next_wake(process) else {
+            self.refresh_ready(process);
+            return;
+        };
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        let Some(mut runtime) = entry.runtime.take() else {
+            unreachable!("a ready process has a runtime");
+        };
+        entry.set_state(RunState::Running);
+        self.ready.remove(process);
+        let (flow, awaiting) = {
+            let mut ctx = super::ProcessContext::new(self, process.clone());
+            let flow = runtime.wake(&mut ctx, wake);
+            (flow, ctx.awaiting())
+        };
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        entry.runtime = Some(runtime);
+        let next = match (flow, awaiting) {
+            (Flow::Receive, _) => RunState::Receiving,
+            (Flow::Await, Some(id)) => RunState::Awaiting(id),
+            (Flow::Await, None) => {
+                return self.exit(
+                    process,
+                    ExitReason::Failed("awaited without sending a request to await".into()),
+                );
+            }
+            (Flow::Yield, _) => RunState::Yielded,
+            (Flow::Return, _) => return self.exit(process, ExitReason::Returned),
+            (Flow::Fail(reason), _) => return self.exit(process, ExitReason::Failed(reason)),
+        };
+        entry.set_state(next);
+        self.refresh_ready(process);
+    }
+
+    /// Takes what wakes `process` now from its state and mailbox.
+    fn next_wake(&mut self, process: &ProcessId) -> Option<Wake> {
+        let entry = self.table.get_mut(process)?;
+        match entry.state {
+            RunState::Starting => Some(Wake::Init),
+            RunState::Yielded => Some(Wake::Resume),
+            RunState::Receiving => {
+                let delivery = entry.pop_front()?;
+                Some(self.convert_for_receive(process, delivery))
+            }
+            RunState::Awaiting(id) => {
+                let delivery = entry.take_answer(id)?;
+                Some(self.convert_for_await(process, delivery))
+            }
+            RunState::PreBoot | RunState::Running => None,
+        }
+    }
+
+    /// Checks the kernel's invariants (O(state)); `sim` runs it after every step.
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.caps.check_invariants()?;
+        for (process, entry) in &self.table {
+            if !self.caps.has_process(process) {
+                return Err(format!(
+                    "{process} is in the table but not in the capability store"
+                ));
+            }
+            if entry.is_ready() != self.ready.contains(process) {
+                return Err(format!(
+                    "ready set disagrees with {process}'s state {:?}",
+                    entry.state
+                ));
+            }
+            if entry.state == RunState::Running {
+                return Err(format!("{process} is still marked running between steps"));
+            }
+            let requests = entry
+                .mailbox
+                .iter()
+                .filter(|d| matches!(d, Delivery::Message(m) if m.message.is_request()))
+                .count();
+            if requests != entry.requests_queued || requests > self.config.mailbox_len_max {
+                return Err(format!(
+                    "{process} mailbox count is wrong or over its bound"
+                ));
+            }
+        }
+        for process in self.pending_restarts.keys() {
+            if self.table.contains_key(process) {
+                return Err(format!("{process} is both running and waiting to restart"));
+            }
+        }
+        if self.ready.len() > self.table.len() {
+            return Err("ready set is larger than the table".into());
+        }
+        Ok(())
+    }
+
+    /// How many timers are pending (request timeouts, restarts, alarms).
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
+    }
+
+    pub(crate) fn clear_scheduling(&mut self) {
+        self.ready.clear();
+        self.timers.clear();
+    }
+}

@@ -1,0 +1,218 @@
+//! Process table entries: metadata, lifecycle state, mailbox and per-process host state.
+//!
+//! Lifecycle moves go through `RunState::can_move_to`, a table of legal edges; every move is
+//! asserted against it (`ProcessEntry::set_state`).
+
+use crate::caps::CapKey;
+use crate::env::Timestamp;
+use crate::process::Process;
+use crate::types::{
+    Address, Context, KernelMessage, LazyLoadBlob, OnExit, Request, WrappedSendError,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Where a process is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RunState {
+    /// Initialized, not yet run: messages wait in the pre-boot queue (the mailbox).
+    PreBoot,
+    /// Run, waiting for its first slice (`Wake::Init`).
+    Starting,
+    /// Blocked in `receive`.
+    Receiving,
+    /// Blocked in `send-and-await-response` for this request id.
+    Awaiting(u64),
+    /// Preempted; runnable.
+    Yielded,
+    /// Running right now (its runtime is out of the table).
+    Running,
+}
+
+impl RunState {
+    /// The legal lifecycle edges. Exits leave the table from any state, so they are not edges.
+    pub fn can_move_to(self, next: RunState) -> bool {
+        use RunState::{Awaiting, PreBoot, Receiving, Running, Starting, Yielded};
+        matches!(
+            (self, next),
+            (PreBoot, Starting | Receiving)
+                | (Starting | Receiving | Awaiting(_) | Yielded, Running)
+                | (Running, Receiving | Awaiting(_) | Yielded)
+        )
+    }
+}
+
+/// Something waiting in a mailbox.
+#[derive(Clone, Debug)]
+pub(crate) enum Delivery {
+    Message(KernelMessage),
+    Error(WrappedSendError),
+    Alarm(u64),
+}
+
+impl Delivery {
+    /// The message or request id, if any.
+    pub(crate) fn id(&self) -> Option<u64> {
+        match self {
+            Self::Message(message) => Some(message.id),
+            Self::Error(error) => Some(error.id),
+            Self::Alarm(_) => None,
+        }
+    }
+
+    /// Whether this answers the request with `id` (a response or a send error).
+    pub(crate) fn answers(&self, id: u64) -> bool {
+        match self {
+            Self::Message(message) => message.id == id && !message.message.is_request(),
+            Self::Error(error) => error.id == id,
+            Self::Alarm(_) => false,
+        }
+    }
+}
+
+/// A request this process sent with `expects_response`, awaiting its answer.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingRequest {
+    /// The prompting message when the request was sent, restored when the answer arrives.
+    pub(crate) prompting: Option<Arc<KernelMessage>>,
+    pub(crate) prompting_blob: Option<LazyLoadBlob>,
+    /// The requester's context.
+    pub(crate) context: Option<Context>,
+    /// What a timeout hands back.
+    pub(crate) target: Address,
+    pub(crate) request: Request,
+    pub(crate) blob: Option<LazyLoadBlob>,
+    /// The timeout timer, until the answer is enqueued.
+    pub(crate) deadline: Option<(Timestamp, u64)>,
+    /// An answer (response or send error) is enqueued; later ones are dropped.
+    pub(crate) answered: bool,
+}
+
+/// The per-process host state of the reference (spec §4.0), shared by every runtime.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HostState {
+    /// The request a `send-response` answers; every delivered request replaces it (W16 fix).
+    pub(crate) prompting: Option<Arc<KernelMessage>>,
+    /// The blob of the prompting request, which `inherit` forwards (W17 fix).
+    pub(crate) prompting_blob: Option<LazyLoadBlob>,
+    pub(crate) last_blob: Option<LazyLoadBlob>,
+    pub(crate) last_message_blobbed: bool,
+    // Invariant: one entry per outstanding request with `expects_response`; each entry's timer
+    // is in the kernel's timer queue until `answered` (host.rs, routing.rs).
+    pub(crate) contexts: BTreeMap<u64, PendingRequest>,
+    /// Capabilities that arrived on delivered messages: what `save-capabilities` may keep (W2).
+    pub(crate) received_caps: BTreeSet<CapKey>,
+}
+
+/// One process in the table.
+pub(crate) struct ProcessEntry {
+    pub(crate) wasm_bytes_handle: String,
+    pub(crate) wit_version: Option<u32>,
+    /// The one on-exit value: `SetOnExit` and `set-on-exit` both change it (W10 fix).
+    pub(crate) on_exit: OnExit,
+    pub(crate) public: bool,
+    /// The code, kept for restarts.
+    pub(crate) code: Arc<[u8]>,
+    // Invariant: moves only along `RunState::can_move_to` (`set_state`).
+    pub(crate) state: RunState,
+    // Invariant: at most `mailbox_len_max` requests (routing.rs enforces it on enqueue);
+    // `requests_queued` counts them. Only `push`, `pop_front` and `take_answer` change it.
+    pub(crate) mailbox: VecDeque<Delivery>,
+    pub(crate) requests_queued: usize,
+    pub(crate) host: HostState,
+    /// `None` while running, and always for driven processes.
+    pub(crate) runtime: Option<Box<dyn Process>>,
+    /// Acted for by the harness; never scheduled.
+    pub(crate) driven: bool,
+}
+
+impl ProcessEntry {
+    pub(crate) fn new(
+        wasm_bytes_handle: String,
+        on_exit: OnExit,
+        public: bool,
+        code: Arc<[u8]>,
+    ) -> Self {
+        Self {
+            wasm_bytes_handle,
+            wit_version: Some(1),
+            on_exit,
+            public,
+            code,
+            state: RunState::PreBoot,
+            mailbox: VecDeque::new(),
+            requests_queued: 0,
+            host: HostState::default(),
+            runtime: None,
+            driven: false,
+        }
+    }
+
+    pub(crate) fn set_state(&mut self, next: RunState) {
+        assert!(
+            self.state.can_move_to(next),
+            "illegal lifecycle move {:?} -> {next:?}",
+            self.state
+        );
+        self.state = next;
+    }
+
+    fn is_request(delivery: &Delivery) -> bool {
+        matches!(delivery, Delivery::Message(m) if m.message.is_request())
+    }
+
+    /// Appends to the mailbox.
+    pub(crate) fn push(&mut self, delivery: Delivery) {
+        self.requests_queued += usize::from(Self::is_request(&delivery));
+        self.mailbox.push_back(delivery);
+    }
+
+    /// Takes the oldest delivery.
+    pub(crate) fn pop_front(&mut self) -> Option<Delivery> {
+        let delivery = self.mailbox.pop_front()?;
+        self.requests_queued -= usize::from(Self::is_request(&delivery));
+        Some(delivery)
+    }
+
+    /// Takes the answer to request `id` out of the mailbox, wherever it is.
+    pub(crate) fn take_answer(&mut self, id: u64) -> Option<Delivery> {
+        let position = self.mailbox.iter().position(|d| d.answers(id))?;
+        let delivery = self.mailbox.remove(position)?;
+        debug_assert!(!Self::is_request(&delivery), "an answer is never a request");
+        Some(delivery)
+    }
+
+    /// Whether the scheduler may run this process now.
+    pub(crate) fn is_ready(&self) -> bool {
+        if self.driven {
+            return false;
+        }
+        match self.state {
+            RunState::Starting | RunState::Yielded => true,
+            RunState::Receiving => !self.mailbox.is_empty(),
+            RunState::Awaiting(id) => self.mailbox.iter().any(|d| d.answers(id)),
+            RunState::PreBoot | RunState::Running => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_table_allows_only_the_documented_edges() {
+        use RunState::*;
+        assert!(PreBoot.can_move_to(Starting));
+        assert!(Starting.can_move_to(Running));
+        assert!(Running.can_move_to(Awaiting(3)));
+        assert!(Awaiting(3).can_move_to(Running));
+        assert!(
+            !PreBoot.can_move_to(Running),
+            "a process runs only after RunProcess"
+        );
+        assert!(!Receiving.can_move_to(Starting), "init runs once");
+        assert!(!Running.can_move_to(PreBoot));
+    }
+}

@@ -1,0 +1,47 @@
+//! hyperkernel: a single-threaded, deterministic simulation kernel implementing the
+//! Kinode/Hyperware kernel API.
+//!
+//! The kernel is a pure state machine. Its ground state is the process table, the capability
+//! store, the inbox and mailboxes, the timers, the clock and the seeded RNG; its inputs are
+//! `KernelCommand`s and messages (JSON on the wire, exactly as the reference kernel's), the
+//! seed, and time. `Kernel::step` does one piece of work chosen by the seeded scheduler and
+//! appends everything observable to a hash-chained trace, so one seed and one input give a
+//! byte-identical trace on every machine. The same kernel runs under simulation (`SimClock`,
+//! `MemStorage`) and in production (`WallClock`, durable storage).
+//!
+//! ```
+//! use hyperkernel::{KernelBuilder, KernelCommand, KernelPrint, ProcessId, Capability};
+//!
+//! let mut kernel = KernelBuilder::new("our.os", 7).build();
+//! let client: ProcessId = "client:test:our.os".parse().unwrap();
+//! let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().unwrap());
+//! kernel.register_driven(&client, &[kernel_cap], false).unwrap();
+//! kernel.command_as(&client, &KernelCommand::Debug(KernelPrint::Process(client.clone())), Some(5), None).unwrap();
+//! kernel.run_until_idle();
+//! let (_source, reply) = kernel.receive_as(&client).unwrap().unwrap().unwrap();
+//! assert!(String::from_utf8_lossy(reply.body()).starts_with(r#"{"Debug":{"Process":{"#));
+//! ```
+
+pub mod caps;
+pub mod env;
+pub mod kernel;
+pub mod process;
+pub mod storage;
+pub mod trace;
+pub mod types;
+pub mod wire;
+
+pub use caps::{CapKey, CapabilityStore};
+pub use env::{Clock, Entropy, SimClock, Timestamp, WallClock};
+pub use kernel::{
+    AwaitToken, Kernel, KernelBuilder, KernelConfig, KernelError, ProcessContext, RunState, Step,
+    SyscallError,
+};
+pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
+pub use storage::{MemStorage, Storage, StorageError};
+pub use trace::{DropReason, Event, ExitReason, Trace, TraceLevel, TraceRecord};
+pub use types::*;
+pub use wire::{
+    CommandError, CommandErrorKind, KernelCommand, KernelPrint, KernelPrintResponse,
+    KernelResponse, OnPanic, UserspacePersistedProcess,
+};

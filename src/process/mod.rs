@@ -1,0 +1,66 @@
+//! The process abstraction that native (Rust) processes implement now and wasm processes next.
+//!
+//! A process is woken with a [`Wake`] (start, a received message, the result it awaited, an
+//! alarm, or a resume after preemption), makes syscalls through [`ProcessContext`] (the
+//! vocabulary of the WIT `standard` interface), and returns a [`Flow`] saying how it stopped:
+//! blocked in `receive`, blocked in `send-and-await-response`, preempted, or exited. A wasm
+//! process maps these one to one onto wasmi resumable calls; a native process is a callback.
+
+mod loader;
+mod timer;
+
+pub use loader::{NativeLoader, ProcessLoader};
+pub use timer::TimerProcess;
+
+use crate::types::{Address, Context, Message, SendError};
+
+pub use crate::kernel::ProcessContext;
+
+/// What `receive` returns: a message with its source, or a send error with the context of the
+/// request that failed.
+pub type Received = Result<(Address, Message), (SendError, Option<Context>)>;
+
+/// Why the kernel wakes a process.
+#[derive(Debug)]
+pub enum Wake {
+    /// First run after `RunProcess`/`Booted` (the reference's `init`).
+    Init,
+    /// The result of `receive`.
+    Received(Received),
+    /// The result of `send-and-await-response`.
+    Awaited(Result<(Address, Message), SendError>),
+    /// A native alarm set with `ProcessContext::set_alarm` fired.
+    Alarm(u64),
+    /// Continue after `Flow::Yield`.
+    Resume,
+}
+
+/// How a process stopped running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// Blocked in `receive`: wake me with the next message.
+    Receive,
+    /// Blocked in `send-and-await-response`: wake me with its result only.
+    Await,
+    /// Preempted: wake me again with `Wake::Resume`.
+    Yield,
+    /// `init` returned.
+    Return,
+    /// The process failed (a trap, a panic); the text says how.
+    Fail(String),
+}
+
+/// A process runtime.
+pub trait Process {
+    /// Runs the process until it blocks, yields or exits.
+    fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow;
+}
+
+impl<F> Process for F
+where
+    F: FnMut(&mut ProcessContext<'_>, Wake) -> Flow,
+{
+    fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow {
+        self(ctx, wake)
+    }
+}
