@@ -234,8 +234,12 @@ impl Kernel {
             Capability::messaging(self.our_kernel.clone()),
             Capability::network(&self.our),
         ];
-        let entry = ProcessEntry::new(String::new(), OnExit::Restart, false, Arc::from(&[][..]));
+        let mut entry =
+            ProcessEntry::new(String::new(), OnExit::Restart, false, Arc::from(&[][..]));
+        // The kernel's entry is never scheduled: messages to it are commands.
+        entry.driven = true;
         self.insert_entry(&kernel_id, entry, None, &runtime_caps);
+        self.start(&kernel_id);
         if self.config.timer {
             let mut caps = runtime_caps.clone();
             caps.push(Capability::messaging(self.address_of(&ProcessId::timer())));
@@ -301,6 +305,22 @@ impl Kernel {
     /// Whether the kernel has shut down.
     pub fn is_shut_down(&self) -> bool {
         self.shut_down
+    }
+
+    /// Puts a raw message in the inbox, as if `message.source` sent it: for messages from
+    /// other nodes, runtime modules, or replayed inputs. It passes the same checks as any other.
+    ///
+    /// # Errors
+    /// `ShutDown`, or `InboxFull` (backpressure: nothing was queued).
+    pub fn submit(&mut self, message: KernelMessage) -> Result<(), KernelError> {
+        if self.shut_down {
+            return Err(KernelError::ShutDown);
+        }
+        if self.inbox.len() >= self.config.inbox_len_max {
+            return Err(KernelError::InboxFull);
+        }
+        self.enqueue_inbox(message);
+        Ok(())
     }
 
     /// Registers a runtime module: a native process that runs at once (no `InitializeProcess`,

@@ -1,1 +1,8 @@
-//! Integration tests (one binary).
+//! Integration tests: one binary, one module per area.
+#![allow(missing_docs, unreachable_pub, reason = "test code")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod commands;
+mod harness;
+mod routing;
+mod wire;

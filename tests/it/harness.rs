@@ -1,0 +1,296 @@
+//! The test DSL: a kernel with a driven client that holds the kernel messaging capability, a
+//! loader of native test processes, and helpers that render replies for snapshots.
+
+use hyperkernel::{
+    Address, Capability, Flow, Kernel, KernelBuilder, KernelCommand, LazyLoadBlob, Message,
+    NativeLoader, OnExit, Process, ProcessContext, ProcessId, Received, Request, Response, Wake,
+};
+use serde_json::{Value, json};
+
+/// Our node in every test.
+pub const OUR: &str = "our.os";
+
+/// Parses a process id.
+pub fn pid(text: &str) -> ProcessId {
+    text.parse().unwrap()
+}
+
+/// Parses an address.
+pub fn addr(text: &str) -> Address {
+    text.parse().unwrap()
+}
+
+/// `messaging(our@process)`.
+pub fn messaging(process: &str) -> Capability {
+    Capability::messaging(addr(&format!("{OUR}@{process}")))
+}
+
+/// Echoes every request's body back; prints what it got.
+fn echo() -> Box<dyn Process> {
+    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
+        if let Wake::Received(Ok((_, Message::Request(request)))) = wake {
+            ctx.send_response(Response::new(request.body), None);
+        }
+        Flow::Receive
+    })
+}
+
+/// Fails as soon as it starts.
+fn crash() -> Box<dyn Process> {
+    Box::new(|_: &mut ProcessContext<'_>, _: Wake| Flow::Fail("boom".into()))
+}
+
+/// Returns from init at once.
+fn returner() -> Box<dyn Process> {
+    Box::new(|_: &mut ProcessContext<'_>, _: Wake| Flow::Return)
+}
+
+/// Fails on its first message.
+fn crash_on_message() -> Box<dyn Process> {
+    Box::new(|_: &mut ProcessContext<'_>, wake: Wake| match wake {
+        Wake::Init => Flow::Receive,
+        _ => Flow::Fail("crashed on a message".into()),
+    })
+}
+
+/// The puppet of the capability model: on `{"send_to": addr}` from anyone it sends `ping` to
+/// that address expecting a response, and reports the outcome to the sender of the order;
+/// it answers every other request with `pong`.
+fn puppet() -> Box<dyn Process> {
+    let mut report_to: Option<Address> = None;
+    Box::new(move |ctx: &mut ProcessContext<'_>, wake: Wake| {
+        match wake {
+            Wake::Received(Ok((source, Message::Request(request)))) => {
+                let order: Option<Value> = serde_json::from_slice(&request.body).ok();
+                match order
+                    .as_ref()
+                    .and_then(|o| o.get("send_to"))
+                    .and_then(Value::as_str)
+                {
+                    Some(target) => {
+                        report_to = Some(source);
+                        let target = target.parse().unwrap();
+                        ctx.send_request(target, Request::new("ping").expecting(5), None, None);
+                    }
+                    None => ctx.send_response(Response::new("pong"), None),
+                }
+            }
+            Wake::Received(Ok((_, Message::Response(_)))) => report(ctx, &report_to, "delivered"),
+            Wake::Received(Err(_)) => report(ctx, &report_to, "refused"),
+            _ => {}
+        }
+        Flow::Receive
+    })
+}
+
+fn report(ctx: &mut ProcessContext<'_>, to: &Option<Address>, outcome: &str) {
+    if let Some(to) = to {
+        let body = json!({ "outcome": outcome }).to_string();
+        ctx.send_request(to.clone(), Request::new(body), None, None);
+    }
+}
+
+/// The loader every test kernel uses.
+pub fn loader() -> NativeLoader {
+    NativeLoader::new()
+        .with("echo", echo)
+        .with("crash", crash)
+        .with("returner", returner)
+        .with("crash-on-message", crash_on_message)
+        .with("puppet", puppet)
+}
+
+/// A kernel with a driven, public client `tester:tester:sys` holding the kernel capability.
+pub struct World {
+    pub kernel: Kernel,
+    pub client: ProcessId,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let mut kernel = KernelBuilder::new(OUR, seed)
+            .loader(Box::new(loader()))
+            .build();
+        let client = pid("tester:tester:sys");
+        kernel
+            .register_driven(&client, &[messaging("kernel:distro:sys")], true)
+            .unwrap();
+        Self { kernel, client }
+    }
+
+    /// Sends `command` from the client and runs until idle.
+    pub fn command(&mut self, command: &KernelCommand, expects: Option<u64>) -> u64 {
+        self.command_with_blob(command, expects, None)
+    }
+
+    pub fn command_with_blob(
+        &mut self,
+        command: &KernelCommand,
+        expects: Option<u64>,
+        blob: Option<LazyLoadBlob>,
+    ) -> u64 {
+        let id = self
+            .kernel
+            .command_as(&self.client, command, expects, blob)
+            .unwrap();
+        self.kernel.run_until_idle();
+        id
+    }
+
+    /// Sends raw `body` to the kernel from the client and runs until idle.
+    pub fn command_raw(&mut self, body: &str, expects: Option<u64>) -> u64 {
+        let mut request = Request::new(body);
+        request.expects_response = expects;
+        let kernel = addr(&format!("{OUR}@kernel:distro:sys"));
+        let id = self
+            .kernel
+            .send_as(&self.client, kernel, request, None, None)
+            .unwrap();
+        self.kernel.run_until_idle();
+        id
+    }
+
+    /// Everything the client received, rendered as JSON.
+    pub fn replies(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(received) = self.kernel.receive_as(&self.client).unwrap() {
+            out.push(render(&received));
+        }
+        out
+    }
+
+    /// Initializes `name:test:our.os` with native `code` and runs it; returns the replies.
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        code: &str,
+        on_exit: OnExit,
+        caps: Vec<Capability>,
+        public: bool,
+    ) -> ProcessId {
+        let id = pid(&format!("{name}:test:our.os"));
+        let blob = LazyLoadBlob {
+            mime: None,
+            bytes: code.as_bytes().to_vec(),
+        };
+        let init = KernelCommand::InitializeProcess {
+            id: id.clone(),
+            wasm_bytes_handle: format!("/test:our.os/pkg/{code}.wasm"),
+            wit_version: Some(1),
+            on_exit,
+            initial_capabilities: caps,
+            public,
+        };
+        self.command_with_blob(&init, Some(5), Some(blob));
+        self.command(&KernelCommand::RunProcess(id.clone()), Some(5));
+        let replies = self.replies();
+        assert_eq!(
+            replies.len(),
+            2,
+            "initialize and run both answer: {replies:#?}"
+        );
+        assert_eq!(
+            replies[0]["body"],
+            json!("InitializedProcess"),
+            "{replies:#?}"
+        );
+        assert_eq!(replies[1]["body"], json!("StartedProcess"), "{replies:#?}");
+        id
+    }
+
+    /// Registers a driven process `name:test:our.os` with `caps`.
+    pub fn driven(&mut self, name: &str, caps: &[Capability], public: bool) -> ProcessId {
+        let id = pid(&format!("{name}:test:our.os"));
+        self.kernel.register_driven(&id, caps, public).unwrap();
+        id
+    }
+}
+
+/// A received message or send error as JSON: bodies that are JSON are shown parsed.
+pub fn render(received: &Received) -> Value {
+    match received {
+        Ok((source, message)) => {
+            let (kind, context) = match message {
+                Message::Request(_) => ("Request", None),
+                Message::Response((_, context)) => ("Response", context.clone()),
+            };
+            json!({
+                "kind": kind,
+                "source": source.to_string(),
+                "body": body_value(message.body()),
+                "metadata": message.metadata().map(|m| serde_json::from_str::<Value>(m).unwrap_or(json!(m))),
+                "context": context.map(|c| String::from_utf8_lossy(&c).into_owned()),
+            })
+        }
+        Err((error, context)) => json!({
+            "kind": "SendError",
+            "error": format!("{:?}", error.kind),
+            "target": error.target.to_string(),
+            "body": body_value(error.message.body()),
+            "context": context.as_ref().map(|c| String::from_utf8_lossy(c).into_owned()),
+        }),
+    }
+}
+
+fn body_value(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| json!(String::from_utf8_lossy(body)))
+}
+
+/// insta with snapshots in the repo's top-level `snapshots/`.
+#[macro_export]
+macro_rules! check {
+    ($name:expr, $value:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| insta::assert_json_snapshot!($name, $value));
+    }};
+}
+
+impl World {
+    /// Sends `request` from driven `from` to `to` (an address string) and settles: runs what
+    /// is ready without moving the clock.
+    pub fn send(
+        &mut self,
+        from: &ProcessId,
+        to: &str,
+        request: Request,
+        context: Option<&str>,
+    ) -> u64 {
+        let context = context.map(|c| c.as_bytes().to_vec());
+        let id = self
+            .kernel
+            .send_as(from, addr(to), request, context, None)
+            .unwrap();
+        self.settle();
+        id
+    }
+
+    /// Runs everything that is ready now, without moving the clock.
+    pub fn settle(&mut self) {
+        let now = self.kernel.now();
+        self.kernel.run_until(now);
+    }
+
+    /// Everything driven `process` received, rendered.
+    pub fn received(&mut self, process: &ProcessId) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(received) = self.kernel.receive_as(process).unwrap() {
+            out.push(render(&received));
+        }
+        out
+    }
+
+    /// The drop reasons in the trace, in order.
+    pub fn drops(&self) -> Vec<String> {
+        self.kernel
+            .trace()
+            .records()
+            .iter()
+            .filter_map(|r| match &r.event {
+                hyperkernel::Event::Dropped { reason, .. } => Some(format!("{reason:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+}
