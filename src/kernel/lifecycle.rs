@@ -153,11 +153,18 @@ impl Kernel {
                 self.backoffs.remove(process);
             }
             OnExit::Requests(requests) => {
+                let queued_before = self.inbox.len();
                 for (target, mut request, blob) in requests {
                     request.expects_response = None;
                     request.inherit = false;
                     // The process is still in the table, so this cannot fail.
                     let _ = self.sys_send_request(process, target, request, None, blob);
+                }
+                // Route them now, while the sender is still in the table (the reference's
+                // FIFO inbox routes them before the kill that follows them).
+                let sent = self.inbox.split_off(queued_before.min(self.inbox.len()));
+                for message in sent {
+                    self.route_message(message);
                 }
                 self.remove_process(process, true);
                 self.backoffs.remove(process);

@@ -58,9 +58,14 @@ impl Kernel {
 
     /// Routes the oldest message in the inbox.
     pub(crate) fn route_next(&mut self) {
-        let Some(mut message) = self.inbox.pop_front() else {
+        let Some(message) = self.inbox.pop_front() else {
             return;
         };
+        self.route_message(message);
+    }
+
+    /// Routes one message that has left the inbox.
+    pub(crate) fn route_message(&mut self, mut message: KernelMessage) {
         if &*message.source.node == "our" {
             message.source.node = self.our.clone();
         }

@@ -90,6 +90,39 @@ fn report(ctx: &mut ProcessContext<'_>, to: &Option<Address>, outcome: &str) {
     }
 }
 
+/// On a request `go:<address>` it awaits a `ping` to that address and reports the result to
+/// the client `tester:tester:sys` (public); other requests are answered with `pong`.
+fn awaiter() -> Box<dyn Process> {
+    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
+        let client: Address = format!("{OUR}@tester:tester:sys").parse().unwrap();
+        match wake {
+            Wake::Received(Ok((_, Message::Request(request)))) => {
+                let body = String::from_utf8_lossy(&request.body).into_owned();
+                if let Some(target) = body.strip_prefix("go:") {
+                    let ping = Request::new("ping").expecting(5);
+                    match ctx.send_and_await_response(target.parse().unwrap(), ping, None) {
+                        Ok(_) => return Flow::Await,
+                        Err(error) => return Flow::Fail(error.to_string()),
+                    }
+                }
+                ctx.send_response(Response::new("pong"), None);
+            }
+            Wake::Awaited(result) => {
+                let text = match result {
+                    Ok((source, message)) => format!(
+                        "awaited {} from {source}",
+                        String::from_utf8_lossy(message.body())
+                    ),
+                    Err(error) => format!("await failed: {:?}", error.kind),
+                };
+                ctx.send_request(client, Request::new(text), None, None);
+            }
+            _ => {}
+        }
+        Flow::Receive
+    })
+}
+
 /// The loader every test kernel uses.
 pub fn loader() -> NativeLoader {
     NativeLoader::new()
@@ -98,12 +131,15 @@ pub fn loader() -> NativeLoader {
         .with("returner", returner)
         .with("crash-on-message", crash_on_message)
         .with("puppet", puppet)
+        .with("awaiter", awaiter)
 }
 
 /// A kernel with a driven, public client `tester:tester:sys` holding the kernel capability.
 pub struct World {
     pub kernel: Kernel,
     pub client: ProcessId,
+    /// Replies `spawn` saw after its own two; `replies` returns them first.
+    backlog: Vec<Value>,
 }
 
 impl World {
@@ -115,7 +151,11 @@ impl World {
         kernel
             .register_driven(&client, &[messaging("kernel:distro:sys")], true)
             .unwrap();
-        Self { kernel, client }
+        Self {
+            kernel,
+            client,
+            backlog: Vec::new(),
+        }
     }
 
     /// Sends `command` from the client and runs until idle.
@@ -152,7 +192,7 @@ impl World {
 
     /// Everything the client received, rendered as JSON.
     pub fn replies(&mut self) -> Vec<Value> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.backlog);
         while let Some(received) = self.kernel.receive_as(&self.client).unwrap() {
             out.push(render(&received));
         }
@@ -183,10 +223,9 @@ impl World {
         };
         self.command_with_blob(&init, Some(5), Some(blob));
         self.command(&KernelCommand::RunProcess(id.clone()), Some(5));
-        let replies = self.replies();
-        assert_eq!(
-            replies.len(),
-            2,
+        let mut replies = self.replies();
+        assert!(
+            replies.len() >= 2,
             "initialize and run both answer: {replies:#?}"
         );
         assert_eq!(
@@ -195,6 +234,7 @@ impl World {
             "{replies:#?}"
         );
         assert_eq!(replies[1]["body"], json!("StartedProcess"), "{replies:#?}");
+        self.backlog = replies.split_off(2);
         id
     }
 

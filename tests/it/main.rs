@@ -4,5 +4,6 @@
 
 mod commands;
 mod harness;
+mod lifecycle;
 mod routing;
 mod wire;
