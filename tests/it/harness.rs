@@ -123,6 +123,22 @@ fn awaiter() -> Box<dyn Process> {
     })
 }
 
+/// Tries to save the network capability plus whatever came attached to each request, then
+/// answers with what was refused and whether it now holds the network capability.
+fn saver() -> Box<dyn Process> {
+    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
+        if let Wake::Received(Ok((_, Message::Request(request)))) = wake {
+            let mut wanted = vec![Capability::network(OUR)];
+            wanted.extend(request.capabilities.iter().map(|(cap, _)| cap.clone()));
+            let refused = ctx.save_capabilities(&wanted);
+            let holds = ctx.our_capabilities().contains(&Capability::network(OUR));
+            let body = json!({ "refused": refused.len(), "holds_network": holds }).to_string();
+            ctx.send_response(Response::new(body), None);
+        }
+        Flow::Receive
+    })
+}
+
 /// The loader every test kernel uses.
 pub fn loader() -> NativeLoader {
     NativeLoader::new()
@@ -132,6 +148,7 @@ pub fn loader() -> NativeLoader {
         .with("crash-on-message", crash_on_message)
         .with("puppet", puppet)
         .with("awaiter", awaiter)
+        .with("saver", saver)
 }
 
 /// A kernel with a driven, public client `tester:tester:sys` holding the kernel capability.

@@ -6,4 +6,5 @@ mod commands;
 mod harness;
 mod lifecycle;
 mod routing;
+mod weaknesses;
 mod wire;
