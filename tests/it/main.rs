@@ -2,7 +2,9 @@
 #![allow(missing_docs, unreachable_pub, reason = "test code")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+mod caps_model;
 mod commands;
+mod determinism;
 mod harness;
 mod lifecycle;
 mod routing;
