@@ -263,6 +263,27 @@ pub struct Trace {
     scratch: Vec<u8>,
 }
 
+/// A postcard output that appends to a borrowed buffer (no moves of the buffer per field).
+struct ScratchFlavor<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for ScratchFlavor<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// The chain step: the hash after `event`, given the previous hash.
 pub fn chain_hash(
     previous: u64,
@@ -274,9 +295,8 @@ pub fn chain_hash(
     scratch.clear();
     scratch.extend_from_slice(&seq.to_le_bytes());
     scratch.extend_from_slice(&at.0.to_le_bytes());
-    let encoded = postcard::to_extend(event, std::mem::take(scratch));
     // Encoding into a Vec cannot fail: every field type is supported by postcard.
-    *scratch = encoded.unwrap_or_default();
+    let _ = postcard::serialize_with_flavor(event, ScratchFlavor(scratch));
     xxh3_64_with_seed(scratch, previous)
 }
 

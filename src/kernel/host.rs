@@ -8,7 +8,7 @@
 //! (re-using an id cancels the old timeout).
 
 use super::schedule::Timer;
-use super::state::{Delivery, PendingRequest};
+use super::state::{Delivery, PendingRequest, Prompting};
 use super::{Kernel, KernelError};
 use crate::caps::CapKey;
 use crate::env::Timestamp;
@@ -20,7 +20,6 @@ use crate::types::{
 };
 use crate::wire::KernelCommand;
 use std::fmt;
-use std::sync::Arc;
 
 /// A syscall that failed. For a wasm process most of these are traps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -356,7 +355,7 @@ impl Kernel {
         let Some(entry) = self.table.get_mut(process) else {
             return;
         };
-        let pending = PendingRequest {
+        let pending = Box::new(PendingRequest {
             prompting: entry.host.prompting.clone(),
             prompting_blob: entry.host.prompting_blob.clone(),
             context,
@@ -365,7 +364,8 @@ impl Kernel {
             blob: blob.clone(),
             deadline: Some(key),
             answered: false,
-        };
+        });
+
         if let Some(replaced) = entry.host.contexts.insert(id, pending) {
             // W18: the replaced request's timer must not fire into the new one.
             if let Some(old) = replaced.deadline {
@@ -535,15 +535,14 @@ impl Kernel {
                 let source = message.source.clone();
                 self.note_received_caps(process, message.message.capabilities());
                 if message.message.is_request() {
-                    self.note_request(process, message, blob.clone());
+                    let route = Prompting {
+                        id: message.id,
+                        source: message.source,
+                        rsvp: message.rsvp,
+                    };
+                    self.note_request(process, route, blob.clone());
                     self.note_delivered_blob(process, blob);
-                    let Some(entry) = self.table.get(process) else {
-                        return Wake::Resume;
-                    };
-                    let Some(prompting) = entry.host.prompting.as_ref() else {
-                        return Wake::Resume;
-                    };
-                    return Wake::Received(Ok((source, prompting.message.clone())));
+                    return Wake::Received(Ok((source, message.message)));
                 }
                 let context = self.restore_context(process, message.id);
                 self.note_delivered_blob(process, blob);
@@ -590,16 +589,12 @@ impl Kernel {
         }
     }
 
-    fn note_request(
-        &mut self,
-        process: &ProcessId,
-        message: KernelMessage,
-        blob: Option<LazyLoadBlob>,
-    ) {
+    fn note_request(&mut self, process: &ProcessId, route: Prompting, blob: Option<LazyLoadBlob>) {
         let Some(entry) = self.table.get_mut(process) else {
             return;
         };
-        entry.host.prompting = Some(Arc::new(message));
+        entry.host.prompting = Some(route);
+
         entry.host.prompting_blob = blob;
     }
 

@@ -71,11 +71,19 @@ impl Delivery {
     }
 }
 
+/// What `send-response` and `inherit` need of the prompting request: its route, not its body.
+#[derive(Clone, Debug)]
+pub(crate) struct Prompting {
+    pub(crate) id: u64,
+    pub(crate) source: Address,
+    pub(crate) rsvp: Option<Address>,
+}
+
 /// A request this process sent with `expects_response`, awaiting its answer.
 #[derive(Clone, Debug)]
 pub(crate) struct PendingRequest {
     /// The prompting message when the request was sent, restored when the answer arrives.
-    pub(crate) prompting: Option<Arc<KernelMessage>>,
+    pub(crate) prompting: Option<Prompting>,
     pub(crate) prompting_blob: Option<LazyLoadBlob>,
     /// The requester's context.
     pub(crate) context: Option<Context>,
@@ -93,14 +101,16 @@ pub(crate) struct PendingRequest {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HostState {
     /// The request a `send-response` answers; every delivered request replaces it (W16 fix).
-    pub(crate) prompting: Option<Arc<KernelMessage>>,
+    pub(crate) prompting: Option<Prompting>,
     /// The blob of the prompting request, which `inherit` forwards (W17 fix).
     pub(crate) prompting_blob: Option<LazyLoadBlob>,
     pub(crate) last_blob: Option<LazyLoadBlob>,
     pub(crate) last_message_blobbed: bool,
     // Invariant: one entry per outstanding request with `expects_response`; each entry's timer
     // is in the kernel's timer queue until `answered` (host.rs, routing.rs).
-    pub(crate) contexts: BTreeMap<u64, PendingRequest>,
+    // Boxed: B-tree nodes shift their values on insert and remove.
+    pub(crate) contexts: BTreeMap<u64, Box<PendingRequest>>,
+
     /// Capabilities that arrived on delivered messages: what `save-capabilities` may keep (W2).
     pub(crate) received_caps: BTreeSet<CapKey>,
 }

@@ -67,7 +67,7 @@ fn is_hypermap_safe(segment: &str, dots: bool) -> bool {
 }
 
 /// `process_name:package_name:publisher_node`. Cheap to clone (one shared string).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ProcessId {
     // Invariant: `text` = process ":" package ":" publisher, all three non-empty and `:`-free;
     // `colon_a`/`colon_b` are the byte offsets of the two colons. Kept by `from_str` only.
@@ -134,6 +134,22 @@ impl ProcessId {
             package_name: self.package().into(),
             publisher_node: self.publisher().into(),
         }
+    }
+}
+
+impl Ord for ProcessId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Clones share one string, so most table lookups end on a pointer comparison.
+        if Arc::ptr_eq(&self.text, &other.text) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.text.cmp(&other.text)
+    }
+}
+
+impl PartialOrd for ProcessId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -320,16 +336,32 @@ impl fmt::Debug for Address {
     }
 }
 
+/// Human-readable formats (JSON) get the reference's string `node@process`. Binary formats
+/// (postcard, for the trace hash) get the pair `(node, process)`, which needs no formatting.
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            (&*self.node, self.process.as_str()).serialize(serializer)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        if deserializer.is_human_readable() {
+            let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+            return text.parse().map_err(serde::de::Error::custom);
+        }
+        let (node, process) = <(String, String)>::deserialize(deserializer)?;
+        if node.is_empty() {
+            return Err(serde::de::Error::custom(AddressParseError::MissingNodeId));
+        }
+        Ok(Self {
+            node: Arc::from(node),
+            process: process.parse().map_err(serde::de::Error::custom)?,
+        })
     }
 }
 
