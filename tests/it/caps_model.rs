@@ -9,7 +9,7 @@
 //! kernel's invariants must hold. Failures are persisted under `proptest-regressions/`.
 
 use crate::harness::{World, messaging, pid};
-use hyperkernel::{Capability, KernelCommand, LazyLoadBlob, OnExit, Request};
+use hyperkernel::{Capability, KernelCommand, LazyLoadBlob, OnExit, ProcessId, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
@@ -142,6 +142,62 @@ impl ReferenceStateMachine for CapRules {
     }
 }
 
+/// The kernel command of a grant, drop or kill.
+fn capability_command(op: &Op, client: &ProcessId) -> KernelCommand {
+    let grant = |target: ProcessId, of: &str| KernelCommand::GrantCapabilities {
+        target,
+        capabilities: vec![messaging(&id(of))],
+    };
+    match op {
+        Op::Grant { target, of } => grant(pid(&id(target)), of),
+        Op::GrantClient { of } => grant(client.clone(), of),
+        Op::Drop { target, of } => KernelCommand::DropCapabilities {
+            target: pid(&id(target)),
+            capabilities: vec![messaging(&id(of))],
+        },
+        Op::Kill { name } => KernelCommand::KillProcess(pid(&id(name))),
+        Op::Init { .. } | Op::Send { .. } => unreachable!("not a capability command: {op:?}"),
+    }
+}
+
+/// Initializes and runs puppet `name`, from the client.
+fn apply_init(world: &mut World, name: &str, public: bool, caps: &[&'static str]) {
+    let init = KernelCommand::InitializeProcess {
+        id: pid(&id(name)),
+        wasm_bytes_handle: String::new(),
+        wit_version: Some(1),
+        on_exit: OnExit::None,
+        initial_capabilities: caps.iter().map(|c| messaging(&id(c))).collect(),
+        public,
+    };
+    world.command_with_blob(
+        &init,
+        None,
+        Some(LazyLoadBlob {
+            mime: None,
+            bytes: b"puppet".to_vec(),
+        }),
+    );
+    world.command(&KernelCommand::RunProcess(pid(&id(name))), None);
+}
+
+/// Orders puppet `from` to ping `to`; returns the outcomes the client heard.
+fn apply_send(world: &mut World, from: &str, to: &str) -> Vec<serde_json::Value> {
+    let order = json!({ "send_to": format!("our.os@{}", id(to)) }).to_string();
+    let target = format!("our.os@{}", id(from)).parse().unwrap();
+    let client = world.client.clone();
+    world
+        .kernel
+        .send_as(&client, target, Request::new(order), None, None)
+        .unwrap();
+    world.kernel.run_until_idle();
+    world
+        .replies()
+        .iter()
+        .map(|r| r["body"]["outcome"].clone())
+        .collect()
+}
+
 struct KernelUnderTest;
 
 impl StateMachineTest for KernelUnderTest {
@@ -153,79 +209,20 @@ impl StateMachineTest for KernelUnderTest {
     }
 
     fn apply(mut world: World, model: &Model, op: Op) -> World {
-        let client = world.client.clone();
         match &op {
-            Op::Init { name, public, caps } => {
-                let init = KernelCommand::InitializeProcess {
-                    id: pid(&id(name)),
-                    wasm_bytes_handle: String::new(),
-                    wit_version: Some(1),
-                    on_exit: OnExit::None,
-                    initial_capabilities: caps.iter().map(|c| messaging(&id(c))).collect(),
-                    public: *public,
-                };
-                world.command_with_blob(
-                    &init,
-                    None,
-                    Some(LazyLoadBlob {
-                        mime: None,
-                        bytes: b"puppet".to_vec(),
-                    }),
-                );
-                world.command(&KernelCommand::RunProcess(pid(&id(name))), None);
-            }
-            Op::Grant { target, of } => {
-                let caps = vec![messaging(&id(of))];
-                world.command(
-                    &KernelCommand::GrantCapabilities {
-                        target: pid(&id(target)),
-                        capabilities: caps,
-                    },
-                    None,
-                );
-            }
-            Op::GrantClient { of } => {
-                let caps = vec![messaging(&id(of))];
-                world.command(
-                    &KernelCommand::GrantCapabilities {
-                        target: client.clone(),
-                        capabilities: caps,
-                    },
-                    None,
-                );
-            }
-            Op::Drop { target, of } => {
-                let caps = vec![messaging(&id(of))];
-                world.command(
-                    &KernelCommand::DropCapabilities {
-                        target: pid(&id(target)),
-                        capabilities: caps,
-                    },
-                    None,
-                );
-            }
-            Op::Kill { name } => {
-                world.command(&KernelCommand::KillProcess(pid(&id(name))), None);
-            }
+            Op::Init { name, public, caps } => apply_init(&mut world, name, *public, caps),
             Op::Send { from, to } => {
-                let order = json!({ "send_to": format!("our.os@{}", id(to)) }).to_string();
-                let target = format!("our.os@{}", id(from)).parse().unwrap();
-                world
-                    .kernel
-                    .send_as(&client, target, Request::new(order), None, None)
-                    .unwrap();
-                world.kernel.run_until_idle();
-                let reports: Vec<_> = world
-                    .replies()
-                    .iter()
-                    .map(|r| r["body"]["outcome"].clone())
-                    .collect();
+                let reports = apply_send(&mut world, from, to);
                 let expected: Vec<_> = model
                     .outcome(from, to)
                     .into_iter()
                     .map(|o| json!(o))
                     .collect();
                 assert_eq!(reports, expected, "{op:?} with model {model:?}");
+            }
+            _ => {
+                let command = capability_command(&op, &world.client);
+                world.command(&command, None);
             }
         }
         world.replies();

@@ -5,19 +5,13 @@
 
 use crate::harness::{OUR, addr, loader, messaging, pid};
 use hyperkernel::{
-    Event, Kernel, KernelBuilder, KernelCommand, LazyLoadBlob, OnExit, Request, TraceLevel, trace,
+    Event, Kernel, KernelBuilder, KernelCommand, LazyLoadBlob, OnExit, ProcessId, Request,
+    TraceLevel, trace,
 };
 use serde_json::json;
 
-fn scenario(seed: u64, level: TraceLevel) -> Kernel {
-    let mut kernel = KernelBuilder::new(OUR, seed)
-        .loader(Box::new(loader()))
-        .trace_level(level)
-        .build();
-    let client = pid("tester:tester:sys");
-    kernel
-        .register_driven(&client, &[messaging("kernel:distro:sys")], true)
-        .unwrap();
+/// Four apps: two puppets, an echo and a crash-on-message with `Restart`, all public.
+fn initialize_apps(kernel: &mut Kernel, client: &ProcessId) {
     let apps = [
         ("p1", "puppet", OnExit::None),
         ("p2", "puppet", OnExit::None),
@@ -38,19 +32,24 @@ fn scenario(seed: u64, level: TraceLevel) -> Kernel {
             bytes: code.as_bytes().to_vec(),
         };
         kernel
-            .command_as(&client, &init, Some(5), Some(blob))
+            .command_as(client, &init, Some(5), Some(blob))
             .unwrap();
     }
     kernel
-        .command_as(&client, &KernelCommand::Booted, None, None)
+        .command_as(client, &KernelCommand::Booted, None, None)
         .unwrap();
+}
+
+/// Ten rounds of cross traffic, timers and crashes, all queued before the kernel runs.
+fn send_traffic(kernel: &mut Kernel, client: &ProcessId) {
     for round in 0..10 {
         for target in ["p1", "p2", "e1"] {
-            let body = json!({ "send_to": format!("{OUR}@{}:test:our.os", if target == "p1" { "p2" } else { "e1" }) });
+            let peer = if target == "p1" { "p2" } else { "e1" };
+            let body = json!({ "send_to": format!("{OUR}@{peer}:test:our.os") });
             let to = addr(&format!("{OUR}@{target}:test:our.os"));
             kernel
                 .send_as(
-                    &client,
+                    client,
                     to,
                     Request::new(body.to_string()).expecting(30),
                     None,
@@ -61,7 +60,7 @@ fn scenario(seed: u64, level: TraceLevel) -> Kernel {
         let timer = Request::new(format!("{{\"SetTimer\":{}}}", 100 * round)).expecting(5);
         kernel
             .send_as(
-                &client,
+                client,
                 addr(&format!("{OUR}@timer:distro:sys")),
                 timer,
                 None,
@@ -69,17 +68,25 @@ fn scenario(seed: u64, level: TraceLevel) -> Kernel {
             )
             .unwrap();
         if round % 4 == 0 {
+            let crash = addr(&format!("{OUR}@c1:test:our.os"));
             kernel
-                .send_as(
-                    &client,
-                    addr(&format!("{OUR}@c1:test:our.os")),
-                    Request::new("die"),
-                    None,
-                    None,
-                )
+                .send_as(client, crash, Request::new("die"), None, None)
                 .unwrap();
         }
     }
+}
+
+fn scenario(seed: u64, level: TraceLevel) -> Kernel {
+    let mut kernel = KernelBuilder::new(OUR, seed)
+        .loader(Box::new(loader()))
+        .trace_level(level)
+        .build();
+    let client = pid("tester:tester:sys");
+    kernel
+        .register_driven(&client, &[messaging("kernel:distro:sys")], true)
+        .unwrap();
+    initialize_apps(&mut kernel, &client);
+    send_traffic(&mut kernel, &client);
     kernel.run_until_idle();
     kernel.check_invariants().unwrap();
     kernel

@@ -8,5 +8,6 @@ mod determinism;
 mod harness;
 mod lifecycle;
 mod routing;
+mod tidy;
 mod weaknesses;
 mod wire;
