@@ -246,10 +246,26 @@ pub struct TraceRecord {
     pub seq: u64,
     /// Kernel time.
     pub at: Timestamp,
-    /// The chain hash after this event.
+    /// The chain hash after this event; 16 hex digits in JSON, since JSON numbers above 2^53
+    /// lose precision in many readers.
+    #[serde(with = "hex_u64")]
     pub hash: u64,
     /// What happened.
     pub event: Event,
+}
+
+/// Serde for a `u64` as 16 lowercase hex digits.
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{value:016x}"))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The running trace.

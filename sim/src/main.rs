@@ -1,2 +1,67 @@
-//! The `sim` binary (issue 4).
-fn main() {}
+//! The `sim` command line. Today: `sim demo --seed N [--trace FILE]` runs the built-in demo
+//! scenario under the simulated clock, prints the run summary and writes the trace as JSON
+//! lines. Scenario files, `explore`, `replay`, `diff` and `shrink` come with issue 4.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hyperkernel_sim::{demo, summary::Summary};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "sim", about = "Deterministic simulation of the hyperkernel")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in demo scenario.
+    Demo {
+        /// The seed of every random choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the trace here as JSON lines.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let temporary = path.with_extension("partial");
+    let mut file = std::fs::File::create(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot rename to {}", path.display()))?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Demo { seed, trace } => {
+            let mut kernel = demo::build(seed).context("building the demo scenario")?;
+            kernel.run_until_idle();
+            if let Err(broken) = kernel.check_invariants() {
+                anyhow::bail!("kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
+            }
+            let summary = Summary::of(&kernel, seed);
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{summary}")?;
+            if let Some(path) = trace {
+                write_atomically(&path, &kernel.trace().to_json_lines())?;
+                writeln!(
+                    out,
+                    "trace       {} ({} lines)",
+                    path.display(),
+                    kernel.trace().len()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
