@@ -74,6 +74,9 @@ pub struct ProcessId {
     text: Arc<str>,
     colon_a: u32,
     colon_b: u32,
+    // Invariant: xxh3-64 of `text`; the binary (trace-hash) encoding writes this instead of
+    // the text. Computed once, in `from_str`.
+    digest: u64,
 }
 
 impl ProcessId {
@@ -172,10 +175,12 @@ impl FromStr for ProcessId {
         let (Ok(colon_a), Ok(colon_b)) = (u32::try_from(colon_a), u32::try_from(colon_b)) else {
             return Err(AddressParseError::MissingField);
         };
+        let digest = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         Ok(Self {
             text: Arc::from(text),
             colon_a,
             colon_b,
+            digest,
         })
     }
 }
@@ -204,14 +209,24 @@ impl PartialEq<&str> for ProcessId {
     }
 }
 
+/// Human-readable formats (JSON) get the reference's string. Binary formats get the 64-bit
+/// digest of the string: they exist only to feed the trace hash, so they are one-way.
 impl Serialize for ProcessId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.text)
+        } else {
+            serializer.serialize_u64(self.digest)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for ProcessId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            let message = "the binary form of a process id is a one-way digest; read JSON";
+            return Err(serde::de::Error::custom(message));
+        }
         let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
@@ -337,13 +352,14 @@ impl fmt::Debug for Address {
 }
 
 /// Human-readable formats (JSON) get the reference's string `node@process`. Binary formats
-/// (postcard, for the trace hash) get the pair `(node, process)`, which needs no formatting.
+/// (postcard, for the trace hash) get the pair `(node, process digest)`: one-way, like
+/// `ProcessId`'s.
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
             serializer.collect_str(self)
         } else {
-            (&*self.node, self.process.as_str()).serialize(serializer)
+            (&*self.node, &self.process).serialize(serializer)
         }
     }
 }
@@ -354,13 +370,13 @@ impl<'de> Deserialize<'de> for Address {
             let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
             return text.parse().map_err(serde::de::Error::custom);
         }
-        let (node, process) = <(String, String)>::deserialize(deserializer)?;
+        let (node, process) = <(String, ProcessId)>::deserialize(deserializer)?;
         if node.is_empty() {
             return Err(serde::de::Error::custom(AddressParseError::MissingNodeId));
         }
         Ok(Self {
             node: Arc::from(node),
-            process: process.parse().map_err(serde::de::Error::custom)?,
+            process,
         })
     }
 }
