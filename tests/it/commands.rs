@@ -3,32 +3,14 @@
 //! sends each command, the kernel runs until idle, and the client's mailbox is rendered.
 
 use crate::check;
-use crate::harness::{World, messaging, pid};
-use hyperkernel::{Capability, KernelCommand, KernelPrint, LazyLoadBlob, OnExit, RunState};
+use crate::harness::{World, init_command, messaging, pid};
+use hyperkernel::{Capability, KernelCommand, KernelPrint, OnExit, RunState};
 use serde_json::json;
-
-fn init(id: &str, code: &str, caps: Vec<Capability>) -> (KernelCommand, Option<LazyLoadBlob>) {
-    let command = KernelCommand::InitializeProcess {
-        id: pid(id),
-        wasm_bytes_handle: "/test:our.os/pkg/app.wasm".into(),
-        wit_version: Some(1),
-        on_exit: OnExit::None,
-        initial_capabilities: caps,
-        public: false,
-    };
-    (
-        command,
-        Some(LazyLoadBlob {
-            mime: None,
-            bytes: code.as_bytes().to_vec(),
-        }),
-    )
-}
 
 #[test]
 fn initialize_process_answers_and_registers_without_running() {
     let mut world = World::new(1);
-    let (command, blob) = init(
+    let (command, blob) = init_command(
         "app:test:our.os",
         "echo",
         vec![messaging("kernel:distro:sys")],
@@ -51,7 +33,7 @@ fn initialize_process_answers_and_registers_without_running() {
 #[test]
 fn initialize_process_drops_capabilities_the_requester_lacks_and_says_which() {
     let mut world = World::new(1);
-    let (command, blob) = init(
+    let (command, blob) = init_command(
         "app:test:our.os",
         "echo",
         vec![
@@ -72,19 +54,19 @@ fn initialize_process_drops_capabilities_the_requester_lacks_and_says_which() {
 #[test]
 fn initialize_process_error_paths() {
     let mut world = World::new(1);
-    let (command, _) = init("app:test:our.os", "echo", vec![]);
+    let (command, _) = init_command("app:test:our.os", "echo", vec![]);
     world.command(&command, Some(5));
-    let (bad_id, blob) = init("App:test:our.os", "echo", vec![]);
+    let (bad_id, blob) = init_command("App:test:our.os", "echo", vec![]);
     world.command_with_blob(&bad_id, Some(5), blob);
-    let (bad_cap, blob) = init(
+    let (bad_cap, blob) = init_command(
         "app:test:our.os",
         "echo",
         vec![Capability::new("our.os@x:y:z".parse().unwrap(), "not json")],
     );
     world.command_with_blob(&bad_cap, Some(5), blob);
-    let (bad_code, blob) = init("app:test:our.os", "no-such-code", vec![]);
+    let (bad_code, blob) = init_command("app:test:our.os", "no-such-code", vec![]);
     world.command_with_blob(&bad_code, Some(5), blob);
-    let (ok, blob) = init("app:test:our.os", "echo", vec![]);
+    let (ok, blob) = init_command("app:test:our.os", "echo", vec![]);
     world.command_with_blob(&ok, Some(5), blob.clone());
     world.command_with_blob(&ok, Some(5), blob);
     check!("initialize_errors", world.replies());
@@ -98,7 +80,7 @@ fn initialize_process_error_paths() {
 #[test]
 fn run_process_starts_once_and_reports_errors() {
     let mut world = World::new(1);
-    let (command, blob) = init("app:test:our.os", "echo", vec![]);
+    let (command, blob) = init_command("app:test:our.os", "echo", vec![]);
     world.command_with_blob(&command, Some(5), blob);
     world.command(&KernelCommand::RunProcess(pid("app:test:our.os")), Some(5));
     world.command(&KernelCommand::RunProcess(pid("app:test:our.os")), Some(5));
@@ -258,7 +240,7 @@ fn unparseable_commands_are_answered_with_the_reason() {
 fn booted_runs_every_preboot_process_and_shutdown_stops_everything() {
     let mut world = World::new(1);
     for name in ["a:test:our.os", "b:test:our.os"] {
-        let (command, blob) = init(name, "echo", vec![]);
+        let (command, blob) = init_command(name, "echo", vec![]);
         world.command_with_blob(&command, Some(5), blob);
     }
     world.replies();

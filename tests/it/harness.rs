@@ -151,6 +151,29 @@ pub fn loader() -> NativeLoader {
         .with("saver", saver)
 }
 
+/// `InitializeProcess` of `id` (not public, on-exit None) with native `code` as its blob.
+pub fn init_command(
+    id: &str,
+    code: &str,
+    caps: Vec<Capability>,
+) -> (KernelCommand, Option<LazyLoadBlob>) {
+    let command = KernelCommand::InitializeProcess {
+        id: pid(id),
+        wasm_bytes_handle: "/test:our.os/pkg/app.wasm".into(),
+        wit_version: Some(1),
+        on_exit: OnExit::None,
+        initial_capabilities: caps,
+        public: false,
+    };
+    (
+        command,
+        Some(LazyLoadBlob {
+            mime: None,
+            bytes: code.as_bytes().to_vec(),
+        }),
+    )
+}
+
 /// A kernel with a driven, public client `tester:tester:sys` holding the kernel capability.
 pub struct World {
     pub kernel: Kernel,
@@ -321,6 +344,15 @@ impl World {
             .unwrap();
         self.settle();
         id
+    }
+
+    /// Sends a fire-and-forget request from the client to `process`, without running.
+    pub fn tell(&mut self, process: &ProcessId, body: &str) {
+        let target = self.kernel.address_of(process);
+        let client = self.client.clone();
+        self.kernel
+            .send_as(&client, target, Request::new(body), None, None)
+            .unwrap();
     }
 
     /// Runs everything that is ready now, without moving the clock.

@@ -3,10 +3,8 @@
 //! `send-and-await-response`. Method: native test processes run under the kernel; the client
 //! observes replies, and the trace shows exits and restarts.
 
-use crate::harness::{World, messaging, pid};
-use hyperkernel::{
-    Event, ExitReason, KernelCommand, LazyLoadBlob, OnExit, Request, RunState, Timestamp,
-};
+use crate::harness::{World, init_command, messaging, pid};
+use hyperkernel::{Event, ExitReason, KernelCommand, OnExit, Request, RunState, Timestamp};
 use serde_json::json;
 
 const SECOND: u64 = Timestamp::NANOS_PER_SECOND;
@@ -27,22 +25,12 @@ fn exits(world: &World) -> Vec<(String, String)> {
 #[test]
 fn messages_to_a_preboot_process_wait_in_order_until_it_runs() {
     let mut world = World::new(3);
-    let init = KernelCommand::InitializeProcess {
-        id: pid("echo:test:our.os"),
-        wasm_bytes_handle: String::new(),
-        wit_version: None,
-        on_exit: OnExit::None,
-        initial_capabilities: vec![messaging("tester:tester:sys")],
-        public: false,
-    };
-    world.command_with_blob(
-        &init,
-        Some(5),
-        Some(LazyLoadBlob {
-            mime: None,
-            bytes: b"echo".to_vec(),
-        }),
+    let (init, blob) = init_command(
+        "echo:test:our.os",
+        "echo",
+        vec![messaging("tester:tester:sys")],
     );
+    world.command_with_blob(&init, Some(5), blob);
     let client = world.client.clone();
     for n in 0..5 {
         world.send(
@@ -187,22 +175,8 @@ fn killing_a_process_waiting_to_restart_cancels_the_restart() {
 #[test]
 fn kill_answers_queued_requests_at_once_and_no_revoke_keeps_issued_caps() {
     let mut world = World::new(3);
-    let init = KernelCommand::InitializeProcess {
-        id: pid("app:test:our.os"),
-        wasm_bytes_handle: String::new(),
-        wit_version: None,
-        on_exit: OnExit::None,
-        initial_capabilities: vec![],
-        public: false,
-    };
-    world.command_with_blob(
-        &init,
-        Some(5),
-        Some(LazyLoadBlob {
-            mime: None,
-            bytes: b"echo".to_vec(),
-        }),
-    );
+    let (init, blob) = init_command("app:test:our.os", "echo", vec![]);
+    world.command_with_blob(&init, Some(5), blob);
     world.replies();
     let client = world.client.clone();
     world.send(
@@ -246,27 +220,8 @@ fn await_delivers_only_the_awaited_answer_and_queues_the_rest() {
     let mut world = World::new(3);
     let echo = world.spawn("echo", "echo", OnExit::None, vec![], true);
     let awaiter = world.spawn("awaiter", "awaiter", OnExit::None, vec![], true);
-    let client = world.client.clone();
-    world
-        .kernel
-        .send_as(
-            &client,
-            world.kernel.address_of(&awaiter),
-            Request::new("go:our.os@echo:test:our.os"),
-            None,
-            None,
-        )
-        .unwrap();
-    world
-        .kernel
-        .send_as(
-            &client,
-            world.kernel.address_of(&awaiter),
-            Request::new("queued"),
-            None,
-            None,
-        )
-        .unwrap();
+    world.tell(&awaiter, "go:our.os@echo:test:our.os");
+    world.tell(&awaiter, "queued");
     world.kernel.run_until(Timestamp(0));
     let got: Vec<_> = world.replies().iter().map(|r| r["body"].clone()).collect();
     assert_eq!(
@@ -281,17 +236,7 @@ fn await_delivers_only_the_awaited_answer_and_queues_the_rest() {
 fn await_of_a_missing_target_returns_the_send_error() {
     let mut world = World::new(3);
     let awaiter = world.spawn("awaiter", "awaiter", OnExit::None, vec![], true);
-    let client = world.client.clone();
-    world
-        .kernel
-        .send_as(
-            &client,
-            world.kernel.address_of(&awaiter),
-            Request::new("go:our.os@ghost:test:our.os"),
-            None,
-            None,
-        )
-        .unwrap();
+    world.tell(&awaiter, "go:our.os@ghost:test:our.os");
     world.settle();
     let got: Vec<_> = world.replies().iter().map(|r| r["body"].clone()).collect();
     assert_eq!(got, vec![json!("await failed: Timeout")]);

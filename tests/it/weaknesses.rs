@@ -403,17 +403,7 @@ fn w19_a_request_carrying_the_awaited_id_does_not_trap_the_awaiter() {
     let mut world = World::new(5);
     let awaiter = world.spawn("awaiter", "awaiter", OnExit::None, vec![], true);
     let d = world.driven("d", &[], true);
-    let client = world.client.clone();
-    world
-        .kernel
-        .send_as(
-            &client,
-            world.kernel.address_of(&awaiter),
-            Request::new("go:our.os@d:test:our.os"),
-            None,
-            None,
-        )
-        .unwrap();
+    world.tell(&awaiter, "go:our.os@d:test:our.os");
     world.settle();
     assert_eq!(world.received(&d).len(), 1);
     let mut bounce = Request::new("bounced");
