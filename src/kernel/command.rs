@@ -34,7 +34,7 @@ struct Initialize {
 
 impl Kernel {
     /// Handles a message that passed the checks and targets `our@kernel:distro:sys`.
-    pub(crate) fn handle_command(&mut self, message: KernelMessage) {
+    pub(crate) fn handle_command(&mut self, message: Box<KernelMessage>) {
         let Message::Request(request) = &message.message else {
             return self.drop_message(message, DropReason::ResponseToKernel);
         };
@@ -120,7 +120,7 @@ impl Kernel {
             message: Message::Response((reply, None)),
             lazy_load_blob: None,
         };
-        self.enqueue_inbox(reply);
+        self.enqueue_inbox(Box::new(reply));
     }
 
     /// Replies only if the requester expects a response (our additive replies).

@@ -326,7 +326,7 @@ impl Kernel {
             message: Message::Request(request),
             lazy_load_blob: blob,
         };
-        self.enqueue_inbox(message);
+        self.enqueue_inbox(Box::new(message));
         Ok(id)
     }
 
@@ -429,14 +429,14 @@ impl Kernel {
                 .kept;
         }
         let message = Message::Response((response, None));
-        self.enqueue_inbox(KernelMessage {
+        self.enqueue_inbox(Box::new(KernelMessage {
             id,
             source,
             target,
             rsvp: None,
             message,
             lazy_load_blob: blob,
-        });
+        }));
     }
 
     fn sys_save_capabilities(

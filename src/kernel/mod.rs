@@ -127,7 +127,8 @@ pub struct Kernel {
     caps: CapabilityStore,
     // Invariant: every entry's id has a `caps` entry too (lifecycle keeps both in step).
     table: BTreeMap<ProcessId, ProcessEntry>,
-    inbox: VecDeque<KernelMessage>,
+    // Boxed: a message is ~300 bytes and moves through several queues.
+    inbox: VecDeque<Box<KernelMessage>>,
     timers: TimerQueue,
     // Invariant: exactly the processes whose `ProcessEntry::is_ready` is true (schedule.rs).
     ready: ReadySet,
@@ -319,7 +320,7 @@ impl Kernel {
         if self.inbox.len() >= self.config.inbox_len_max {
             return Err(KernelError::InboxFull);
         }
-        self.enqueue_inbox(message);
+        self.enqueue_inbox(Box::new(message));
         Ok(())
     }
 

@@ -35,7 +35,7 @@ fn is_unchecked_source(process: &ProcessId) -> bool {
 
 impl Kernel {
     /// Puts a message in the inbox (or refuses it when full) and traces it.
-    pub(crate) fn enqueue_inbox(&mut self, message: KernelMessage) {
+    pub(crate) fn enqueue_inbox(&mut self, message: Box<KernelMessage>) {
         let body = message.message.body();
         self.trace.push(
             self.clock.now(),
@@ -65,7 +65,7 @@ impl Kernel {
     }
 
     /// Routes one message that has left the inbox.
-    pub(crate) fn route_message(&mut self, mut message: KernelMessage) {
+    pub(crate) fn route_message(&mut self, mut message: Box<KernelMessage>) {
         if &*message.source.node == "our" {
             message.source.node = self.our.clone();
         }
@@ -127,7 +127,7 @@ impl Kernel {
     }
 
     /// Drops `message` with `reason`, answering its sender if it expects a response.
-    pub(crate) fn drop_message(&mut self, message: KernelMessage, reason: DropReason) {
+    pub(crate) fn drop_message(&mut self, message: Box<KernelMessage>, reason: DropReason) {
         self.trace.push(
             self.clock.now(),
             Event::Dropped {
@@ -146,7 +146,7 @@ impl Kernel {
 
     /// The reference's `throw_timeout`, delivered at once: only for a request that expects a
     /// response, whose local sender (full address, W14) still waits for it.
-    fn throw_send_error(&mut self, message: KernelMessage, kind: SendErrorKind) {
+    fn throw_send_error(&mut self, message: Box<KernelMessage>, kind: SendErrorKind) {
         if message.message.expects_response().is_none() || !self.is_ours(&message.source.node) {
             return;
         }
@@ -202,7 +202,7 @@ impl Kernel {
     }
 
     /// Delivers a message that passed the checks into its target's mailbox.
-    fn enqueue_local(&mut self, message: KernelMessage) {
+    fn enqueue_local(&mut self, message: Box<KernelMessage>) {
         let target = message.target.process.clone();
         let is_request = message.message.is_request();
         if target.is_kernel() {

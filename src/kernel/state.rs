@@ -46,7 +46,7 @@ impl RunState {
 /// Something waiting in a mailbox.
 #[derive(Clone, Debug)]
 pub(crate) enum Delivery {
-    Message(KernelMessage),
+    Message(Box<KernelMessage>),
     Error(WrappedSendError),
     Alarm(u64),
 }

@@ -77,6 +77,9 @@ pub struct ProcessId {
     // Invariant: xxh3-64 of `text`; the binary (trace-hash) encoding writes this instead of
     // the text. Computed once, in `from_str`.
     digest: u64,
+    // Invariant: the first 8 bytes of `text`, zero-padded, big-endian: comparing prefixes
+    // orders ids as their text does whenever the prefixes differ (see `Ord`).
+    prefix: u64,
 }
 
 impl ProcessId {
@@ -146,7 +149,12 @@ impl Ord for ProcessId {
         if Arc::ptr_eq(&self.text, &other.text) {
             return std::cmp::Ordering::Equal;
         }
-        self.text.cmp(&other.text)
+        // Differing zero-padded prefixes order exactly as the texts do: the first differing
+        // byte is either a real byte of both, or the end of the shorter (a prefix sorts first).
+        match self.prefix.cmp(&other.prefix) {
+            std::cmp::Ordering::Equal => self.text.cmp(&other.text),
+            unequal => unequal,
+        }
     }
 }
 
@@ -176,11 +184,15 @@ impl FromStr for ProcessId {
             return Err(AddressParseError::MissingField);
         };
         let digest = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        let mut head = [0u8; 8];
+        let head_len = text.len().min(8);
+        head[..head_len].copy_from_slice(&text.as_bytes()[..head_len]);
         Ok(Self {
             text: Arc::from(text),
             colon_a,
             colon_b,
             digest,
+            prefix: u64::from_be_bytes(head),
         })
     }
 }
@@ -216,7 +228,8 @@ impl Serialize for ProcessId {
         if serializer.is_human_readable() {
             serializer.serialize_str(&self.text)
         } else {
-            serializer.serialize_u64(self.digest)
+            // Eight raw bytes: cheaper to encode than a varint, and the same in any format.
+            serializer.serialize_bytes(&self.digest.to_le_bytes())
         }
     }
 }
@@ -448,6 +461,27 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&*address.node, "alice.os");
         assert_eq!(address.to_string(), "alice.os@chat:chat:template.os");
+    }
+
+    #[test]
+    fn ordering_is_the_texts_ordering() {
+        let texts = [
+            "a:b:c",
+            "a-b:c:d",
+            "ab:c:d",
+            "abcdefgh:x:y",
+            "abcdefgh:x:z",
+            "abcdefg:x:y",
+            "b:a:a",
+            "a\0:b:c",
+        ];
+        for left in texts {
+            for right in texts {
+                let (l, r): (ProcessId, ProcessId) =
+                    (left.parse().unwrap(), right.parse().unwrap());
+                assert_eq!(l.cmp(&r), left.cmp(right), "{left:?} vs {right:?}");
+            }
+        }
     }
 
     #[test]
