@@ -161,7 +161,7 @@ impl Kernel {
                 lazy_load_blob: message.lazy_load_blob,
             },
         };
-        self.deliver_answer(&process, Delivery::Error(error));
+        self.deliver_answer(&process, Delivery::Error(Box::new(error)));
     }
 
     /// Queues a response or send error for request `id` of `process` if it still waits for

@@ -277,7 +277,7 @@ impl Kernel {
                 process: process.clone(),
             },
         );
-        let delivered = self.deliver_answer(process, Delivery::Error(error));
+        let delivered = self.deliver_answer(process, Delivery::Error(Box::new(error)));
         debug_assert!(
             delivered,
             "a pending timer belongs to an unanswered request"

@@ -47,7 +47,7 @@ impl RunState {
 #[derive(Clone, Debug)]
 pub(crate) enum Delivery {
     Message(Box<KernelMessage>),
-    Error(WrappedSendError),
+    Error(Box<WrappedSendError>),
     Alarm(u64),
 }
 
