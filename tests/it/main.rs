@@ -2,6 +2,7 @@
 #![allow(missing_docs, unreachable_pub, reason = "test code")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+mod bad_input;
 mod caps_model;
 mod commands;
 mod determinism;
