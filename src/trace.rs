@@ -237,6 +237,11 @@ pub enum Event {
     },
     /// The kernel shut down.
     Shutdown,
+    /// Persisting the process map failed; the next change retries.
+    StorageFailed {
+        /// The storage error.
+        reason: String,
+    },
 }
 
 /// One event with its place in the chain.

@@ -332,6 +332,7 @@ impl Kernel {
             return self.fail_command(message, error, None);
         };
         entry.on_exit = on_exit;
+        self.mark_map_dirty();
         self.reply_if_expected(message, &KernelResponse::ChangedOnExit);
     }
 

@@ -98,6 +98,7 @@ impl Kernel {
             }
         }
         self.table.insert(process.clone(), entry);
+        self.mark_map_dirty();
         admitted.sort_by(|a, b| (&a.issuer, &a.params).cmp(&(&b.issuer, &b.params)));
         self.trace.push(
             self.clock.now(),
@@ -283,6 +284,7 @@ impl Kernel {
         revoke: bool,
     ) -> Option<(ProcessEntry, Vec<CapKey>)> {
         let mut entry = self.table.remove(process)?;
+        self.mark_map_dirty();
         self.ready.remove(process);
         for pending in entry.host.contexts.values_mut() {
             if let Some(key) = pending.deadline.take() {
@@ -326,6 +328,10 @@ impl Kernel {
     /// `Shutdown`: every process stops without its on-exit; queued messages are dropped with a
     /// reason; nothing runs afterwards.
     pub(crate) fn shutdown(&mut self) {
+        // Persist first, synchronously: the stopped processes stay in the stored map for the
+        // next boot (W3), and nothing after this point rewrites it.
+        self.mark_map_dirty();
+        self.persist_if_dirty();
         let processes: Vec<ProcessId> = self
             .table
             .keys()
@@ -348,6 +354,7 @@ impl Kernel {
         self.pending_restarts.clear();
         self.clear_scheduling();
         self.shut_down = true;
+        self.map_dirty = false;
         self.trace.push(self.clock.now(), Event::Shutdown);
     }
 }

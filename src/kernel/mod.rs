@@ -13,6 +13,7 @@
 mod command;
 mod host;
 mod lifecycle;
+mod persist;
 mod routing;
 mod schedule;
 mod state;
@@ -23,6 +24,7 @@ pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
     RESTART_HEALTHY_MULTIPLIER,
 };
+pub use persist::{PROCESS_MAP_KEY, PersistedProcess};
 pub use schedule::Step;
 pub use state::RunState;
 
@@ -139,6 +141,8 @@ pub struct Kernel {
     // Invariant: a process is in `pending_restarts` or in `table`, never both.
     pending_restarts: BTreeMap<ProcessId, lifecycle::PendingRestart>,
     shut_down: bool,
+    // Invariant: true iff the process map changed since it was last written (persist.rs).
+    map_dirty: bool,
 }
 
 /// Builds a [`Kernel`].
@@ -222,8 +226,10 @@ impl KernelBuilder {
             backoffs: BTreeMap::new(),
             pending_restarts: BTreeMap::new(),
             shut_down: false,
+            map_dirty: false,
         };
         kernel.bootstrap();
+        kernel.persist_if_dirty();
         kernel
     }
 }

@@ -134,6 +134,12 @@ impl TimerQueue {
 impl Kernel {
     /// Does one piece of work; see [`Step`].
     pub fn step(&mut self) -> Step {
+        let step = self.step_work();
+        self.persist_if_dirty();
+        step
+    }
+
+    fn step_work(&mut self) -> Step {
         if self.shut_down {
             return Step::ShutDown;
         }

@@ -438,3 +438,57 @@ fn w23_run_process_on_a_running_process_injects_no_stray_run() {
         "the echo process never saw a `run` message"
     );
 }
+
+fn stored_map(world: &World) -> serde_json::Value {
+    let bytes = world
+        .kernel
+        .storage()
+        .get(hyperkernel::kernel::PROCESS_MAP_KEY)
+        .unwrap()
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn w5_a_kill_is_persisted_at_once() {
+    let mut world = World::new(5);
+    let app = world.spawn("app", "echo", OnExit::Restart, vec![], false);
+    assert!(
+        stored_map(&world).get(app.as_str()).is_some(),
+        "persisted when initialized"
+    );
+    world.command(&KernelCommand::KillProcess(app.clone()), None);
+    assert!(
+        stored_map(&world).get(app.as_str()).is_none(),
+        "the kill reached storage"
+    );
+    let expected = serde_json::to_value(world.kernel.persisted_map()).unwrap();
+    assert_eq!(stored_map(&world), expected);
+}
+
+#[test]
+fn w3_shutdown_persists_synchronously_and_never_writes_on_exit_none_processes() {
+    let mut world = World::new(5);
+    let keeper = world.spawn("keeper", "echo", OnExit::Restart, vec![], false);
+    let transient = world.spawn("transient", "echo", OnExit::None, vec![], false);
+    world.command(
+        &KernelCommand::GrantCapabilities {
+            target: keeper.clone(),
+            capabilities: vec![Capability::network("our.os")],
+        },
+        None,
+    );
+    world.command(&KernelCommand::Shutdown, None);
+    let map = stored_map(&world);
+    let caps = map[keeper.as_str()]["capabilities"].as_array().unwrap();
+    assert!(
+        caps.iter().any(|pair| pair[0]
+            == json!({"issuer": "our.os@kernel:distro:sys", "params": "\"network\""})),
+        "the last grant landed"
+    );
+    assert!(
+        map.get(transient.as_str()).is_none(),
+        "OnExit::None is never written"
+    );
+    assert!(map.get("kernel:distro:sys").is_some());
+}
