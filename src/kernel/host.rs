@@ -8,18 +8,19 @@
 //! (re-using an id cancels the old timeout).
 
 use super::schedule::Timer;
-use super::state::{Delivery, PendingRequest, Prompting};
+use super::state::{Delivery, HostState, PendingRequest, Prompting};
 use super::{Kernel, KernelError};
 use crate::caps::CapKey;
-use crate::env::Timestamp;
+use crate::env::{Entropy, Timestamp};
 use crate::process::{Received, Wake};
-use crate::trace::{DropReason, Event};
+use crate::trace::{DropReason, Event, MessageKind};
 use crate::types::{
     Address, Capability, Context, KernelMessage, LazyLoadBlob, Message, OnExit, ProcessId, Request,
     Response,
 };
 use crate::wire::KernelCommand;
 use std::fmt;
+use std::sync::Arc;
 
 /// A syscall that failed. For a wasm process most of these are traps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,19 +269,6 @@ impl<'k> ProcessContext<'k> {
 }
 
 impl Kernel {
-    fn fresh_id(&mut self, process: &ProcessId) -> u64 {
-        loop {
-            let id = self.entropy.next_id();
-            let taken = self
-                .table
-                .get(process)
-                .is_some_and(|e| e.host.contexts.contains_key(&id));
-            if !taken {
-                return id;
-            }
-        }
-    }
-
     pub(crate) fn sys_send_request(
         &mut self,
         process: &ProcessId,
@@ -289,35 +277,54 @@ impl Kernel {
         context: Option<Context>,
         blob: Option<LazyLoadBlob>,
     ) -> Result<u64, SyscallError> {
-        let entry = self
-            .table
-            .get(process)
-            .ok_or_else(|| SyscallError::NoSuchProcess(process.clone()))?;
-        let prompting = entry.host.prompting.clone().filter(|_| request.inherit);
-        let inherited_blob = entry
-            .host
-            .prompting_blob
-            .clone()
-            .filter(|_| request.inherit);
-        let id = match &prompting {
-            Some(prompting) => prompting.id,
-            None => self.fresh_id(process),
-        };
-        let blob = blob.or(inherited_blob);
         if !request.capabilities.is_empty() {
             request.capabilities = self
                 .caps
                 .filter_attached(process, &request.capabilities)
                 .kept;
         }
-        let our = self.address_of(process);
-        let rsvp = match (request.expects_response, &prompting) {
+        // One lookup of the sender for the whole send: this is the hot path of every request.
+        let Some(entry) = self.table.get_mut(process) else {
+            return Err(SyscallError::NoSuchProcess(process.clone()));
+        };
+        let host = &mut entry.host;
+        let prompting = host.prompting.as_ref().filter(|_| request.inherit);
+        let blob = blob.or_else(|| host.prompting_blob.clone().filter(|_| request.inherit));
+        let id = match prompting {
+            Some(prompting) => prompting.id,
+            None => fresh_id(&mut self.entropy, host),
+        };
+        let our = Address {
+            node: Arc::clone(&self.our),
+            process: process.clone(),
+        };
+        let rsvp = match (request.expects_response, prompting) {
             (Some(_), _) => Some(our.clone()),
             (None, Some(prompting)) => prompting.rsvp.clone(),
             (None, None) => None,
         };
         if let Some(seconds) = request.expects_response {
-            self.register_pending(process, id, seconds, &target, &request, context, &blob);
+            let deadline = self.clock.now().plus_seconds(seconds);
+            let timer = Timer::RequestTimeout {
+                process: process.clone(),
+                id,
+            };
+            let pending = Box::new(PendingRequest {
+                prompting: host.prompting.clone(),
+                prompting_blob: host.prompting_blob.clone(),
+                context,
+                target: target.clone(),
+                request: request.clone(),
+                blob: blob.clone(),
+                deadline: Some(self.timers.insert(deadline, timer)),
+                answered: false,
+            });
+            if let Some(replaced) = host.contexts.insert(id, pending) {
+                // W18: the replaced request's timer must not fire into the new one.
+                if let Some(old) = replaced.deadline {
+                    self.timers.cancel(old);
+                }
+            }
         }
         let message = KernelMessage {
             id,
@@ -329,50 +336,6 @@ impl Kernel {
         };
         self.enqueue_inbox(Box::new(message));
         Ok(id)
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site; the fields of a pending request"
-    )]
-    fn register_pending(
-        &mut self,
-        process: &ProcessId,
-        id: u64,
-        seconds: u64,
-        target: &Address,
-        request: &Request,
-        context: Option<Context>,
-        blob: &Option<LazyLoadBlob>,
-    ) {
-        let deadline = self.clock.now().plus_seconds(seconds);
-        let key = self.timers.insert(
-            deadline,
-            Timer::RequestTimeout {
-                process: process.clone(),
-                id,
-            },
-        );
-        let Some(entry) = self.table.get_mut(process) else {
-            return;
-        };
-        let pending = Box::new(PendingRequest {
-            prompting: entry.host.prompting.clone(),
-            prompting_blob: entry.host.prompting_blob.clone(),
-            context,
-            target: target.clone(),
-            request: request.clone(),
-            blob: blob.clone(),
-            deadline: Some(key),
-            answered: false,
-        });
-
-        if let Some(replaced) = entry.host.contexts.insert(id, pending) {
-            // W18: the replaced request's timer must not fire into the new one.
-            if let Some(old) = replaced.deadline {
-                self.timers.cancel(old);
-            }
-        }
     }
 
     pub(crate) fn sys_send_response(
@@ -508,62 +471,61 @@ impl Kernel {
             .unwrap_or_default()
     }
 
-    /// Hands a request's blob and route to the host state, as delivery does (spec §4.1).
-    fn note_delivered_blob(&mut self, process: &ProcessId, blob: Option<LazyLoadBlob>) {
-        let Some(entry) = self.table.get_mut(process) else {
-            return;
-        };
-        entry.host.last_message_blobbed = blob.is_some();
-        if blob.is_some() {
-            entry.host.last_blob = blob;
-        }
-    }
-
     /// Converts a mailbox entry into what `receive` returns, updating the host state.
     pub(crate) fn convert_for_receive(&mut self, process: &ProcessId, delivery: Delivery) -> Wake {
         let now = self.clock.now();
+        let (id, kind) = match &delivery {
+            Delivery::Alarm(tag) => return Wake::Alarm(*tag),
+            Delivery::Message(message) => (message.id, Some(MessageKind::of(&message.message))),
+            Delivery::Error(error) => (error.id, None),
+        };
+        let event = Event::Delivered {
+            id,
+            process: process.clone(),
+            kind,
+        };
+        self.trace.push(now, event);
+        // One lookup for all host-state updates: this is the hot path of every delivery.
+        let Some(entry) = self.table.get_mut(process) else {
+            return Wake::Resume;
+        };
+        let host = &mut entry.host;
         match delivery {
             Delivery::Alarm(tag) => Wake::Alarm(tag),
             Delivery::Message(mut message) => {
-                self.trace.push(
-                    now,
-                    Event::Delivered {
-                        id: message.id,
-                        process: process.clone(),
-                        kind: Some(crate::trace::MessageKind::of(&message.message)),
-                    },
-                );
                 let blob = message.lazy_load_blob.take();
-                let source = message.source.clone();
-                self.note_received_caps(process, message.message.capabilities());
+                note_received_caps(host, message.message.capabilities());
+                host.last_message_blobbed = blob.is_some();
                 if message.message.is_request() {
-                    let route = Prompting {
+                    let source = message.source.clone();
+                    if blob.is_some() {
+                        host.last_blob.clone_from(&blob);
+                    }
+                    host.prompting = Some(Prompting {
                         id: message.id,
                         source: message.source,
                         rsvp: message.rsvp,
-                    };
-                    self.note_request(process, route, blob.clone());
-                    self.note_delivered_blob(process, blob);
+                    });
+                    host.prompting_blob = blob;
                     return Wake::Received(Ok((source, message.message)));
                 }
-                let context = self.restore_context(process, message.id);
-                self.note_delivered_blob(process, blob);
-                let Message::Response((response, _)) = message.message else {
+                if blob.is_some() {
+                    host.last_blob = blob;
+                }
+                let context = restore_context(host, message.id);
+                let KernelMessage {
+                    source,
+                    message: Message::Response((response, _)),
+                    ..
+                } = *message
+                else {
                     return Wake::Resume;
                 };
                 Wake::Received(Ok((source, Message::Response((response, context)))))
             }
             Delivery::Error(error) => {
-                self.trace.push(
-                    now,
-                    Event::Delivered {
-                        id: error.id,
-                        process: process.clone(),
-                        kind: None,
-                    },
-                );
-                let context = self.restore_context(process, error.id);
-                self.note_delivered_blob(process, None);
+                let context = restore_context(host, error.id);
+                host.last_message_blobbed = false;
                 Wake::Received(Err((error.error, context)))
             }
         }
@@ -576,39 +538,6 @@ impl Kernel {
             Wake::Received(Err((error, _context))) => Wake::Awaited(Err(error)),
             other => other,
         }
-    }
-
-    /// Remembers capabilities attached to a delivered message: `save-capabilities` may keep
-    /// them (W2). They were filtered and signed by this kernel when sent.
-    fn note_received_caps(&mut self, process: &ProcessId, caps: &[(Capability, Vec<u8>)]) {
-        let Some(entry) = self.table.get_mut(process) else {
-            return;
-        };
-        for (cap, _signature) in caps {
-            if let Ok(key) = CapKey::try_from_capability(cap) {
-                entry.host.received_caps.insert(key);
-            }
-        }
-    }
-
-    fn note_request(&mut self, process: &ProcessId, route: Prompting, blob: Option<LazyLoadBlob>) {
-        let Some(entry) = self.table.get_mut(process) else {
-            return;
-        };
-        entry.host.prompting = Some(route);
-
-        entry.host.prompting_blob = blob;
-    }
-
-    /// Removes the context of answered request `id`, restores its prompting message and
-    /// returns the requester's context.
-    fn restore_context(&mut self, process: &ProcessId, id: u64) -> Option<Context> {
-        let entry = self.table.get_mut(process)?;
-        let pending = entry.host.contexts.remove(&id)?;
-        assert!(pending.answered, "only answered requests are delivered");
-        entry.host.prompting = pending.prompting;
-        entry.host.prompting_blob = pending.prompting_blob;
-        pending.context
     }
 
     fn driven(&self, process: &ProcessId) -> Result<(), KernelError> {
@@ -695,5 +624,35 @@ impl Kernel {
     /// The blob of the last message driven process `process` received.
     pub fn last_blob_of(&self, process: &ProcessId) -> Option<LazyLoadBlob> {
         self.table.get(process)?.host.last_blob.clone()
+    }
+}
+
+/// Remembers capabilities attached to a delivered message: `save-capabilities` may keep them
+/// (W2). They were filtered and signed by this kernel when sent.
+fn note_received_caps(host: &mut HostState, caps: &[(Capability, Vec<u8>)]) {
+    for (cap, _signature) in caps {
+        if let Ok(key) = CapKey::try_from_capability(cap) {
+            host.received_caps.insert(key);
+        }
+    }
+}
+
+/// Removes the context of answered request `id`, restores its prompting message and returns
+/// the requester's context.
+fn restore_context(host: &mut HostState, id: u64) -> Option<Context> {
+    let pending = host.contexts.remove(&id)?;
+    assert!(pending.answered, "only answered requests are delivered");
+    host.prompting = pending.prompting;
+    host.prompting_blob = pending.prompting_blob;
+    pending.context
+}
+
+/// A message id that no outstanding request of this process uses.
+fn fresh_id(entropy: &mut Entropy, host: &HostState) -> u64 {
+    loop {
+        let id = entropy.next_id();
+        if !host.contexts.contains_key(&id) {
+            return id;
+        }
     }
 }

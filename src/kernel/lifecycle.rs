@@ -285,7 +285,7 @@ impl Kernel {
     ) -> Option<(ProcessEntry, Vec<CapKey>)> {
         let mut entry = self.table.remove(process)?;
         self.mark_map_dirty();
-        self.ready.remove(process);
+        self.ready.remove(entry.ready_slot.take(), &mut self.table);
         for pending in entry.host.contexts.values_mut() {
             if let Some(key) = pending.deadline.take() {
                 self.timers.cancel(key);

@@ -10,7 +10,7 @@
 //! `refresh_ready` is called after every change to a mailbox or a lifecycle state.
 
 use super::Kernel;
-use super::state::{Delivery, RunState};
+use super::state::{Delivery, ProcessEntry, RunState};
 use crate::env::Timestamp;
 use crate::process::{Flow, Wake};
 use crate::trace::{Event, ExitReason};
@@ -34,31 +34,41 @@ pub enum Step {
     ShutDown,
 }
 
-/// A set with O(log n) insert and remove and O(1) indexed pick, in a deterministic order.
+/// The ready processes, in a deterministic order, with O(1) insert, remove and indexed pick.
+///
+/// Each entry keeps its own slot (`ProcessEntry::ready_slot`), so scheduling touches no
+/// B-tree and allocates nothing: a process becomes ready and unready once per message.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReadySet {
-    // Invariant: `index[items[i]] == i` for every i.
+    // Invariant: `table[items[i]].ready_slot == Some(i)` for every i, and every entry with a
+    // slot is listed at it.
     items: Vec<ProcessId>,
-    index: BTreeMap<ProcessId, usize>,
 }
 
 impl ReadySet {
-    pub(crate) fn insert(&mut self, process: &ProcessId) {
-        if !self.index.contains_key(process) {
-            self.index.insert(process.clone(), self.items.len());
+    pub(crate) fn insert(&mut self, entry: &mut ProcessEntry, process: &ProcessId) {
+        if entry.ready_slot.is_none() {
+            entry.ready_slot = Some(self.items.len());
             self.items.push(process.clone());
         }
     }
 
-    pub(crate) fn remove(&mut self, process: &ProcessId) {
-        let Some(position) = self.index.remove(process) else {
+    /// Removes the process that held `slot` (taken from its entry); fixes the slot of the
+    /// process moved into its place.
+    pub(crate) fn remove(
+        &mut self,
+        slot: Option<usize>,
+        table: &mut BTreeMap<ProcessId, ProcessEntry>,
+    ) {
+        let Some(position) = slot else {
             return;
         };
         self.items.swap_remove(position);
         if let Some(moved) = self.items.get(position) {
-            self.index.insert(moved.clone(), position);
+            if let Some(entry) = table.get_mut(moved) {
+                entry.ready_slot = Some(position);
+            }
         }
-        debug_assert_eq!(self.items.len(), self.index.len());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -69,13 +79,12 @@ impl ReadySet {
         self.items.get(position)
     }
 
-    pub(crate) fn contains(&self, process: &ProcessId) -> bool {
-        self.index.contains_key(process)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.items.clear();
-        self.index.clear();
+    pub(crate) fn clear(&mut self, table: &mut BTreeMap<ProcessId, ProcessEntry>) {
+        for process in self.items.drain(..) {
+            if let Some(entry) = table.get_mut(&process) {
+                entry.ready_slot = None;
+            }
+        }
     }
 }
 
@@ -226,9 +235,14 @@ impl Kernel {
 
     /// Puts `process` in or out of the ready set according to its state.
     pub(crate) fn refresh_ready(&mut self, process: &ProcessId) {
-        match self.table.get(process) {
-            Some(entry) if entry.is_ready() => self.ready.insert(process),
-            _ => self.ready.remove(process),
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        if entry.is_ready() {
+            self.ready.insert(entry, process);
+        } else {
+            let slot = entry.ready_slot.take();
+            self.ready.remove(slot, &mut self.table);
         }
     }
 
@@ -303,7 +317,8 @@ impl Kernel {
             unreachable!("a ready process has a runtime");
         };
         entry.set_state(RunState::Running);
-        self.ready.remove(process);
+        let slot = entry.ready_slot.take();
+        self.ready.remove(slot, &mut self.table);
         let (flow, awaiting) = {
             let mut ctx = super::ProcessContext::new(self, process.clone());
             let flow = runtime.wake(&mut ctx, wake);
@@ -360,7 +375,10 @@ impl Kernel {
                     "{process} is in the table but not in the capability store"
                 ));
             }
-            if entry.is_ready() != self.ready.contains(process) {
+            let listed = entry
+                .ready_slot
+                .is_some_and(|slot| self.ready.get(slot) == Some(process));
+            if entry.is_ready() != listed || entry.is_ready() != entry.ready_slot.is_some() {
                 return Err(format!(
                     "ready set disagrees with {process}'s state {:?}",
                     entry.state
@@ -397,7 +415,7 @@ impl Kernel {
     }
 
     pub(crate) fn clear_scheduling(&mut self) {
-        self.ready.clear();
+        self.ready.clear(&mut self.table);
         self.timers.clear();
     }
 }

@@ -135,6 +135,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) runtime: Option<Box<dyn Process>>,
     /// Acted for by the harness; never scheduled.
     pub(crate) driven: bool,
+    /// Its place in the kernel's ready set while it is ready (`ReadySet`).
+    pub(crate) ready_slot: Option<usize>,
 }
 
 impl ProcessEntry {
@@ -156,6 +158,7 @@ impl ProcessEntry {
             host: HostState::default(),
             runtime: None,
             driven: false,
+            ready_slot: None,
         }
     }
 
