@@ -64,10 +64,10 @@ impl ReadySet {
             return;
         };
         self.items.swap_remove(position);
-        if let Some(moved) = self.items.get(position) {
-            if let Some(entry) = table.get_mut(moved) {
-                entry.ready_slot = Some(position);
-            }
+        if let Some(moved) = self.items.get(position)
+            && let Some(entry) = table.get_mut(moved)
+        {
+            entry.ready_slot = Some(position);
         }
     }
 
