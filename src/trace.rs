@@ -1,9 +1,13 @@
 //! The trace: every observable thing the kernel does, as an ordered list of events with a
 //! running hash.
 //!
-//! Each event is encoded canonically (postcard 1.x, the stable wire format of the serde data
-//! model) and the chain hash is `h[n] = xxh3_64_with_seed(encode(seq, at, event[n]), h[n-1])`,
-//! starting from `h[-1] = 0`. The hash does not depend on JSON, so the JSON-lines form can be
+//! Each event is encoded canonically and the chain hash is
+//! `h[n] = xxh3_64_with_seed(le64(seq) ‖ le64(at) ‖ encode(event[n]), h[n-1])`, starting from
+//! `h[-1] = 0`. `encode` writes the three per-message events (`Sent`, `Enqueued`, `Delivered`)
+//! by hand with fixed-width little-endian fields behind tags `0xF0`–`0xF2` (the hot path);
+//! every other event is `0xFF` followed by its postcard 1.x encoding (the stable wire format of
+//! the serde data model). Process ids are encoded as their 64-bit digest, nodes as
+//! `le64(len) ‖ bytes`. The hash does not depend on JSON, so the JSON-lines form can be
 //! pretty-printed or extended with derived columns without changing it.
 //!
 //! Invariant: `seq` counts events with no gaps and `hash` is the chain over all of them, whether
@@ -316,9 +320,65 @@ pub fn chain_hash(
     scratch.clear();
     scratch.extend_from_slice(&seq.to_le_bytes());
     scratch.extend_from_slice(&at.0.to_le_bytes());
-    // Encoding into a Vec cannot fail: every field type is supported by postcard.
-    let _ = postcard::serialize_with_flavor(event, ScratchFlavor(scratch));
+    encode_event(event, scratch);
     xxh3_64_with_seed(scratch, previous)
+}
+
+/// Appends the canonical encoding of `event` (module docs).
+fn encode_event(event: &Event, out: &mut Vec<u8>) {
+    match event {
+        Event::Sent {
+            id,
+            source,
+            target,
+            kind,
+            expects_response,
+            body_len,
+            body_hash,
+        } => {
+            out.push(0xF0);
+            out.extend_from_slice(&id.to_le_bytes());
+            encode_address(source, out);
+            encode_address(target, out);
+            out.push(encode_kind(Some(*kind)));
+            let (present, seconds) = expects_response.map_or((0, 0), |seconds| (1, seconds));
+            out.push(present);
+            for field in [seconds, *body_len, *body_hash] {
+                out.extend_from_slice(&field.to_le_bytes());
+            }
+        }
+        Event::Enqueued { id, process, kind } => {
+            out.push(0xF1);
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&process.digest().to_le_bytes());
+            out.push(encode_kind(Some(*kind)));
+        }
+        Event::Delivered { id, process, kind } => {
+            out.push(0xF2);
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&process.digest().to_le_bytes());
+            out.push(encode_kind(*kind));
+        }
+        other => {
+            out.push(0xFF);
+            // Encoding into a Vec cannot fail: every field type is supported by postcard.
+            let _ = postcard::serialize_with_flavor(other, ScratchFlavor(out));
+        }
+    }
+}
+
+fn encode_address(address: &Address, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(address.node.len() as u64).to_le_bytes());
+    out.extend_from_slice(address.node.as_bytes());
+    out.extend_from_slice(&address.process.digest().to_le_bytes());
+}
+
+fn encode_kind(kind: Option<MessageKind>) -> u8 {
+    match kind {
+        None => 0,
+        Some(MessageKind::Request) => 1,
+        Some(MessageKind::Response) => 2,
+    }
 }
 
 impl Trace {
@@ -419,6 +479,50 @@ mod tests {
         let mut tampered = a.records().to_vec();
         tampered[0].at = Timestamp(9);
         assert_eq!(verify_chain(&tampered), Err(0));
+    }
+
+    #[test]
+    fn every_field_of_the_hand_encoded_events_reaches_the_hash() {
+        let a = Address::new("node.os", ProcessId::timer());
+        let b = Address::new("node.os", ProcessId::kernel());
+        let sent = |source: &Address, expects_response, body_len| Event::Sent {
+            id: 1,
+            source: source.clone(),
+            target: b.clone(),
+            kind: MessageKind::Request,
+            expects_response,
+            body_len,
+            body_hash: 0,
+        };
+        let delivered = |process: ProcessId, kind| Event::Delivered {
+            id: 1,
+            process,
+            kind,
+        };
+        let events = [
+            sent(&a, None, 0),
+            sent(&a, Some(0), 0),
+            sent(&b, None, 0),
+            sent(&a, None, 1),
+            delivered(ProcessId::timer(), None),
+            delivered(ProcessId::timer(), Some(MessageKind::Request)),
+            delivered(ProcessId::kernel(), None),
+            Event::Enqueued {
+                id: 1,
+                process: ProcessId::timer(),
+                kind: MessageKind::Request,
+            },
+            Event::Shutdown,
+        ];
+        let mut encodings = std::collections::BTreeSet::new();
+        for event in &events {
+            let mut out = Vec::new();
+            encode_event(event, &mut out);
+            assert!(
+                encodings.insert(out),
+                "{event:?} encodes like an earlier event"
+            );
+        }
     }
 
     #[test]

@@ -111,6 +111,11 @@ impl ProcessId {
         &self.text
     }
 
+    /// xxh3-64 of the text, computed once at parse time: what the trace hash encodes.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// The reference's `check_process_id_hypermap_safe`: process, then package, then publisher.
     ///
     /// # Errors
