@@ -29,6 +29,7 @@ pub mod process;
 pub mod storage;
 pub mod trace;
 pub mod types;
+pub mod wasm;
 pub mod wire;
 
 pub use caps::{CapKey, CapabilityStore};
@@ -41,6 +42,7 @@ pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
 pub use storage::{MemStorage, Storage, StorageError};
 pub use trace::{DropReason, Event, ExitReason, Trace, TraceLevel, TraceRecord};
 pub use types::*;
+pub use wasm::{LoadError, WasmConfig, WasmLoader, WasmProcess};
 pub use wire::{
     CommandError, CommandErrorKind, KernelCommand, KernelPrint, KernelPrintResponse,
     KernelResponse, OnPanic, UserspacePersistedProcess,

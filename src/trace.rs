@@ -188,6 +188,11 @@ pub enum Event {
         /// The process.
         process: ProcessId,
     },
+    /// A process was preempted (out of fuel) and waits to be resumed.
+    Yielded {
+        /// The process.
+        process: ProcessId,
+    },
     /// A process ended.
     Exited {
         /// The process.

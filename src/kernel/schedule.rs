@@ -337,7 +337,13 @@ impl Kernel {
                     ExitReason::Failed("awaited without sending a request to await".into()),
                 );
             }
-            (Flow::Yield, _) => RunState::Yielded,
+            (Flow::Yield, _) => {
+                let event = Event::Yielded {
+                    process: process.clone(),
+                };
+                self.trace.push(self.clock.now(), event);
+                RunState::Yielded
+            }
             (Flow::Return, _) => return self.exit(process, ExitReason::Returned),
             (Flow::Fail(reason), _) => return self.exit(process, ExitReason::Failed(reason)),
         };

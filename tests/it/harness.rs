@@ -4,6 +4,7 @@
 use hyperkernel::{
     Address, Capability, Flow, Kernel, KernelBuilder, KernelCommand, LazyLoadBlob, Message,
     NativeLoader, OnExit, Process, ProcessContext, ProcessId, Received, Request, Response, Wake,
+    WasmConfig, WasmLoader,
 };
 use serde_json::{Value, json};
 
@@ -184,8 +185,14 @@ pub struct World {
 
 impl World {
     pub fn new(seed: u64) -> Self {
+        Self::with_config(seed, WasmConfig::default())
+    }
+
+    /// A world whose wasm processes run under `config`.
+    pub fn with_config(seed: u64, config: WasmConfig) -> Self {
+        let loader = WasmLoader::new(config).unwrap().with_native(loader());
         let mut kernel = KernelBuilder::new(OUR, seed)
-            .loader(Box::new(loader()))
+            .loader(Box::new(loader))
             .build();
         let client = pid("tester:tester:sys");
         kernel
@@ -248,14 +255,27 @@ impl World {
         caps: Vec<Capability>,
         public: bool,
     ) -> ProcessId {
+        self.spawn_code(name, code.as_bytes(), code, on_exit, caps, public)
+    }
+
+    /// `spawn` with code bytes (a wasm module, say); `label` names the wasm file.
+    pub fn spawn_code(
+        &mut self,
+        name: &str,
+        code: &[u8],
+        label: &str,
+        on_exit: OnExit,
+        caps: Vec<Capability>,
+        public: bool,
+    ) -> ProcessId {
         let id = pid(&format!("{name}:test:our.os"));
         let blob = LazyLoadBlob {
             mime: None,
-            bytes: code.as_bytes().to_vec(),
+            bytes: code.to_vec(),
         };
         let init = KernelCommand::InitializeProcess {
             id: id.clone(),
-            wasm_bytes_handle: format!("/test:our.os/pkg/{code}.wasm"),
+            wasm_bytes_handle: format!("/test:our.os/pkg/{label}.wasm"),
             wit_version: Some(1),
             on_exit,
             initial_capabilities: caps,

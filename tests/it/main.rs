@@ -10,5 +10,6 @@ mod harness;
 mod lifecycle;
 mod routing;
 mod tidy;
+mod wasm;
 mod weaknesses;
 mod wire;

@@ -1,0 +1,57 @@
+//! Hostile: misbehaves as the first request's body says, to show that a guest cannot crash or
+//! stall the kernel. `loop` spins forever without a host call; `bomb` allocates until memory
+//! runs out; `recurse` recurses without end; `bad-pointer` hands `print-to-terminal` a string
+//! outside its memory; `bad-utf8` hands it invalid UTF-8; `panic` panics.
+use hyperkernel_guest::{self as hk, Guest, Message};
+
+#[link(wasm_import_module = "hyperware:process/standard@1.0.0")]
+unsafe extern "C" {
+    #[link_name = "print-to-terminal"]
+    fn raw_print(verbosity: i32, ptr: i32, len: i32);
+}
+
+struct Hostile;
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(std::hint::black_box(depth + 1)) + 1
+}
+
+impl Guest for Hostile {
+    fn init(_our: String) {
+        hk::install_panic_hook();
+        let Ok((_source, Message::Request(request))) = hk::receive() else {
+            return;
+        };
+        match request.body.as_slice() {
+            b"loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            b"bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            b"recurse" => {
+                std::hint::black_box(recurse(0));
+            }
+            b"bad-pointer" => unsafe { raw_print(0, 0x7fff_0000, 16) },
+            b"bad-utf8" => {
+                let bytes = [0xff_u8, 0xfe, 0xfd];
+                unsafe { raw_print(0, bytes.as_ptr() as i32, 3) }
+            }
+            b"panic" => panic!("hostile asked to panic"),
+            _ => hk::respond("unknown"),
+        }
+    }
+}
+
+hk::export_process!(Hostile);

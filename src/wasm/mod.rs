@@ -1,0 +1,260 @@
+//! WASM processes on the wasmi interpreter (spec §4–§5).
+//!
+//! Guests are core modules built by stock `wit-bindgen` for `wasm32-unknown-unknown` against
+//! `wit/process.wit`. Every import the guest calls suspends it (a resumable host trap that
+//! carries only the raw core arguments); the process then lifts the arguments, runs the
+//! syscall through [`ProcessContext`](crate::ProcessContext) with full access to the kernel,
+//! lowers the result and resumes, all within one wake. `receive` and
+//! `send-and-await-response` instead hand control back to the scheduler (`Flow::Receive`,
+//! `Flow::Await`); running out of fuel is `Flow::Yield`. So a guest never holds the kernel, and
+//! every syscall happens at a deterministic point.
+//!
+//! Determinism: Eager compilation (lazy translation charges fuel to whoever calls a function
+//! first, and cannot resume out of fuel), wasmi's `deterministic` feature (canonical NaNs), and
+//! fixed limits from [`WasmConfig`].
+
+mod abi;
+mod process;
+mod syscalls;
+mod wit;
+
+pub use process::WasmProcess;
+
+use crate::process::{NativeLoader, Process, ProcessLoader};
+use crate::types::ProcessId;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Module, ValType};
+
+/// Limits and scheduling of wasm processes; part of a run's determinism, like the seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WasmConfig {
+    /// Fuel a process may burn per wake before it is preempted (`Flow::Yield`).
+    pub fuel_slice: u64,
+    /// Fuel set aside for each host-initiated `cabi_realloc`, charged back afterwards.
+    pub realloc_reserve: u64,
+    /// Linear memory cap per process, in bytes; growing past it traps.
+    pub memory_max: usize,
+    /// Call-stack depth cap (wasm frames).
+    pub recursion_max: usize,
+    /// Lines of `print-to-terminal` kept to explain a trap.
+    pub last_prints: usize,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        Self {
+            fuel_slice: 1_000_000,
+            realloc_reserve: 1_000_000,
+            memory_max: 64 << 20,
+            recursion_max: 1_000,
+            last_prints: 4,
+        }
+    }
+}
+
+/// Why a module cannot become a process (`InitializeProcessError`, before registration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError(String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What every store carries: its limits and the syscall a guest is suspended in.
+pub(crate) struct HostData {
+    limits: wasmi::StoreLimits,
+    /// The raw core arguments of the import the guest just called.
+    call: Option<(wit::Func, Vec<u64>)>,
+}
+
+/// The host error that suspends a guest at an import; anything else is a crash.
+#[derive(Debug)]
+pub(crate) struct Syscall;
+
+impl fmt::Display for Syscall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("suspended in a syscall")
+    }
+}
+
+impl wasmi::errors::HostError for Syscall {}
+
+fn val_type(flat: abi::Flat) -> ValType {
+    match flat {
+        abi::Flat::I32 => ValType::I32,
+        abi::Flat::I64 => ValType::I64,
+    }
+}
+
+fn core_type(import: &wit::Import) -> FuncType {
+    FuncType::new(
+        import.core_params().into_iter().map(val_type),
+        import.core_results().into_iter().map(val_type),
+    )
+}
+
+/// Registers every import of the `standard` interface. A second import module (a WASI
+/// preview1 shim) registers beside it the same way.
+fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
+    for import in wit::imports() {
+        let func = import.func;
+        linker
+            .func_new(
+                wit::MODULE,
+                import.name,
+                core_type(import),
+                move |mut caller, args, _| {
+                    let raw = args.iter().map(core_bits).collect();
+                    caller.data_mut().call = Some((func, raw));
+                    Err(wasmi::Error::host(Syscall))
+                },
+            )
+            .map_err(|e| LoadError(format!("linking {}: {e}", import.name)))?;
+    }
+    Ok(())
+}
+
+fn core_bits(value: &wasmi::Val) -> u64 {
+    match value {
+        wasmi::Val::I32(v) => u64::from(*v as u32),
+        wasmi::Val::I64(v) => *v as u64,
+        _ => 0,
+    }
+}
+
+/// Loads wasm modules as processes; code that is not wasm goes to a native loader.
+pub struct WasmLoader {
+    engine: Engine,
+    linker: Arc<Linker<HostData>>,
+    config: Arc<WasmConfig>,
+    /// Compiled modules by code digest: Eager compilation is paid once per module.
+    modules: BTreeMap<u64, Module>,
+    native: NativeLoader,
+}
+
+impl WasmLoader {
+    /// A loader with `config`.
+    ///
+    /// # Errors
+    /// The engine cannot be configured (never for the defaults).
+    pub fn new(config: WasmConfig) -> Result<Self, LoadError> {
+        let mut engine_config = Config::default();
+        engine_config
+            .consume_fuel(true)
+            .compilation_mode(CompilationMode::Eager)
+            .set_max_recursion_depth(config.recursion_max)
+            .ignore_custom_sections(true);
+        let engine = Engine::new(&engine_config);
+        let mut linker = Linker::new(&engine);
+        link_standard(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            config: Arc::new(config),
+            modules: BTreeMap::new(),
+            native: NativeLoader::new(),
+        })
+    }
+
+    /// Sends code that is not wasm to `native` (runtime modules, test processes).
+    #[must_use]
+    pub fn with_native(mut self, native: NativeLoader) -> Self {
+        self.native = native;
+        self
+    }
+
+    fn module(&mut self, code: &[u8]) -> Result<Module, LoadError> {
+        let digest = xxhash_rust::xxh3::xxh3_64(code);
+        if let Some(module) = self.modules.get(&digest) {
+            return Ok(module.clone());
+        }
+        let module =
+            Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
+        check_module(&module)?;
+        self.modules.insert(digest, module.clone());
+        Ok(module)
+    }
+
+    /// Builds a process from wasm `code`.
+    ///
+    /// # Errors
+    /// Invalid wasm, a missing or mistyped `init`/`memory`/`cabi_realloc`, an import the
+    /// kernel does not provide, or a failing instantiation.
+    pub fn load_wasm(&mut self, code: &[u8]) -> Result<WasmProcess, LoadError> {
+        let module = self.module(code)?;
+        WasmProcess::instantiate(
+            &self.engine,
+            &self.linker,
+            &module,
+            Arc::clone(&self.config),
+        )
+    }
+}
+
+impl ProcessLoader for WasmLoader {
+    fn load(&mut self, process: &ProcessId, code: &[u8]) -> Result<Box<dyn Process>, String> {
+        if code.starts_with(b"\0asm") {
+            return self
+                .load_wasm(code)
+                .map(|p| Box::new(p) as Box<dyn Process>)
+                .map_err(|e| e.0);
+        }
+        self.native.load(process, code)
+    }
+}
+
+/// Checks exports and imports against the world `process-v1`.
+fn check_module(module: &Module) -> Result<(), LoadError> {
+    let want = |name: &str, ty: FuncType| -> Result<(), LoadError> {
+        match module
+            .exports()
+            .find(|e| e.name() == name)
+            .map(|e| e.ty().clone())
+        {
+            Some(ExternType::Func(found)) if found == ty => Ok(()),
+            Some(ExternType::Func(found)) => Err(LoadError(format!(
+                "export `{name}` has type {found:?}, expected {ty:?}"
+            ))),
+            Some(_) => Err(LoadError(format!("export `{name}` is not a function"))),
+            None => Err(LoadError(format!("module does not export `{name}`"))),
+        }
+    };
+    want("init", FuncType::new([ValType::I32, ValType::I32], []))?;
+    want(
+        "cabi_realloc",
+        FuncType::new([ValType::I32; 4], [ValType::I32]),
+    )?;
+    if !module
+        .exports()
+        .any(|e| e.name() == "memory" && matches!(e.ty(), ExternType::Memory(_)))
+    {
+        return Err(LoadError("module does not export `memory`".into()));
+    }
+    for import in module.imports() {
+        let known = wit::imports()
+            .iter()
+            .find(|i| import.module() == wit::MODULE && import.name() == i.name);
+        match (known, import.ty()) {
+            (Some(known), ExternType::Func(ty)) if *ty == core_type(known) => {}
+            (Some(known), ty) => {
+                return Err(LoadError(format!(
+                    "import `{}` has type {ty:?}, expected {:?}",
+                    known.name,
+                    core_type(known)
+                )));
+            }
+            (None, _) => {
+                return Err(LoadError(format!(
+                    "imports `{}::{}`, which the kernel does not provide",
+                    import.module(),
+                    import.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

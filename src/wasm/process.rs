@@ -1,0 +1,402 @@
+//! One wasm process: a wasmi store and instance, driven through resumable calls.
+//!
+//! `wake` starts `init`, or resumes the suspended call with what the process waited for; then
+//! `drive` runs the guest, serving each syscall in place, until it blocks, runs out of fuel,
+//! returns or traps (module docs of `wasm`).
+
+use super::abi::{self, AbiError, FlatArgs, GuestMemory, Val};
+use super::wit::{self, Func};
+use super::{HostData, LoadError, Syscall, WasmConfig};
+use crate::kernel::ProcessContext;
+use crate::process::{Flow, Process, Wake};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use wasmi::{
+    Engine, Instance, Linker, Memory, Module, ResumableCall, ResumableCallHostTrap,
+    ResumableCallOutOfFuel, Store, StoreLimitsBuilder, TypedFunc,
+};
+
+/// Where the guest is.
+enum Run {
+    /// `init` has not been called.
+    Fresh,
+    /// Suspended in `receive` or `send-and-await-response`; the result goes to `retptr`.
+    Blocked {
+        call: ResumableCallHostTrap,
+        func: Func,
+        retptr: u32,
+    },
+    /// Out of fuel.
+    Preempted(ResumableCallOutOfFuel),
+    /// Returned or trapped.
+    Done,
+}
+
+/// What a served syscall does next.
+enum Next {
+    /// Resume at once with these core results.
+    Resume(Vec<wasmi::Val>),
+    /// Hand control to the scheduler; resume when the result arrives.
+    Block(Flow, Func, u32),
+}
+
+/// A wasm process (see the module docs).
+pub struct WasmProcess {
+    store: Store<HostData>,
+    init: wasmi::Func,
+    memory: Memory,
+    realloc: TypedFunc<(i32, i32, i32, i32), i32>,
+    config: Arc<WasmConfig>,
+    run: Run,
+    /// The last lines printed, to explain a trap.
+    prints: VecDeque<String>,
+}
+
+impl WasmProcess {
+    pub(crate) fn instantiate(
+        engine: &Engine,
+        linker: &Linker<HostData>,
+        module: &Module,
+        config: Arc<WasmConfig>,
+    ) -> Result<Self, LoadError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(config.memory_max)
+            .instances(1)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(engine, HostData { limits, call: None });
+        store.limiter(|data| &mut data.limits);
+        store
+            .set_fuel(config.fuel_slice)
+            .map_err(|e| LoadError(format!("fuel: {e}")))?;
+        let instance: Instance = linker
+            .instantiate_and_start(&mut store, module)
+            .map_err(|e| LoadError(format!("instantiation failed: {e}")))?;
+        let missing = |what: &str| LoadError(format!("module does not export `{what}`"));
+        let init = instance
+            .get_func(&store, "init")
+            .ok_or_else(|| missing("init"))?;
+        let memory = instance
+            .get_memory(&store, "memory")
+            .ok_or_else(|| missing("memory"))?;
+        let realloc = instance
+            .get_typed_func::<(i32, i32, i32, i32), i32>(&store, "cabi_realloc")
+            .map_err(|_| missing("cabi_realloc"))?;
+        Ok(Self {
+            store,
+            init,
+            memory,
+            realloc,
+            config,
+            run: Run::Fresh,
+            prints: VecDeque::new(),
+        })
+    }
+
+    /// Bytes of linear memory the process holds now.
+    pub fn memory_size(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
+    fn refuel(&mut self, at_least: u64) -> Result<(), String> {
+        self.store
+            .set_fuel(self.config.fuel_slice.max(at_least))
+            .map_err(|e| format!("fuel: {e}"))
+    }
+
+    fn guest(&mut self) -> Lowering<'_> {
+        Lowering {
+            store: &mut self.store,
+            memory: self.memory,
+            realloc: self.realloc,
+            reserve: self.config.realloc_reserve,
+        }
+    }
+
+    fn start(&mut self, ctx: &mut ProcessContext<'_>) -> Result<ResumableCall, String> {
+        let our = ctx.our().to_string();
+        let ptr = self
+            .guest()
+            .copy_in(our.as_bytes())
+            .map_err(|e| e.to_string())?;
+        self.refuel(0)?;
+        let args = [
+            wasmi::Val::I32(ptr as i32),
+            wasmi::Val::I32(our.len() as i32),
+        ];
+        self.init
+            .call_resumable(&mut self.store, &args, &mut [])
+            .map_err(|e| self.describe(&e))
+    }
+
+    /// Lowers `result` for a blocked call and resumes it.
+    fn answer(
+        &mut self,
+        call: ResumableCallHostTrap,
+        func: Func,
+        retptr: u32,
+        result: Val,
+    ) -> Result<ResumableCall, String> {
+        let layout = wit::import_of(func)
+            .result
+            .as_ref()
+            .ok_or("a blocking call without a result")?;
+        abi::store(&mut self.guest(), layout, &result, retptr)
+            .map_err(|e| format!("lowering the result of {func:?}: {e}"))?;
+        self.refuel(0)?;
+        call.resume(&mut self.store, &[], &mut [])
+            .map_err(|e| self.describe(&e))
+    }
+
+    fn resume_with(&mut self, wake: Wake) -> Result<ResumableCall, String> {
+        let run = std::mem::replace(&mut self.run, Run::Done);
+        match (run, wake) {
+            (
+                Run::Blocked {
+                    call,
+                    func: Func::Receive,
+                    retptr,
+                },
+                Wake::Received(received),
+            ) => {
+                let value = match received {
+                    Ok((source, message)) => Ok(Val::Record(vec![
+                        wit::address_val(&source),
+                        wit::message_val(message),
+                    ])),
+                    Err((error, context)) => Err(Val::Record(vec![
+                        wit::send_error_val(error),
+                        wit::option_of(context, Val::Bytes),
+                    ])),
+                };
+                self.answer(call, Func::Receive, retptr, wit::result_val(value))
+            }
+            (
+                Run::Blocked {
+                    call,
+                    func: Func::SendAndAwaitResponse,
+                    retptr,
+                },
+                Wake::Awaited(awaited),
+            ) => {
+                let value = match awaited {
+                    Ok((source, message)) => Ok(Val::Record(vec![
+                        wit::address_val(&source),
+                        wit::message_val(message),
+                    ])),
+                    Err(error) => Err(wit::send_error_val(error)),
+                };
+                self.answer(
+                    call,
+                    Func::SendAndAwaitResponse,
+                    retptr,
+                    wit::result_val(value),
+                )
+            }
+            (Run::Preempted(call), Wake::Resume) => {
+                self.refuel(call.required_fuel())?;
+                call.resume(&mut self.store, &mut [])
+                    .map_err(|e| self.describe(&e))
+            }
+            (_, wake) => Err(format!(
+                "woken with {wake:?} in a state that cannot take it"
+            )),
+        }
+    }
+
+    /// Runs the guest until it blocks, yields, returns or fails.
+    fn drive(&mut self, ctx: &mut ProcessContext<'_>, mut result: ResumableCall) -> Flow {
+        loop {
+            let call = match result {
+                ResumableCall::Finished => {
+                    self.run = Run::Done;
+                    return Flow::Return;
+                }
+                ResumableCall::OutOfFuel(call) => {
+                    self.run = Run::Preempted(call);
+                    return Flow::Yield;
+                }
+                ResumableCall::HostTrap(call) => call,
+            };
+            if call.host_error().downcast_ref::<Syscall>().is_none() {
+                let reason = format!("host error: {}", call.host_error());
+                return self.fail(reason);
+            }
+            let next = match self.store.data_mut().call.take() {
+                Some((func, args)) => self.serve(ctx, func, &args),
+                None => Err("suspended without a syscall".into()),
+            };
+            result = match next {
+                Ok(Next::Resume(values)) => match call.resume(&mut self.store, &values, &mut []) {
+                    Ok(result) => result,
+                    Err(error) => {
+                        let reason = self.describe(&error);
+                        return self.fail(reason);
+                    }
+                },
+                Ok(Next::Block(flow, func, retptr)) => {
+                    self.run = Run::Blocked { call, func, retptr };
+                    return flow;
+                }
+                Err(reason) => return self.fail(reason),
+            };
+        }
+    }
+
+    fn fail(&mut self, reason: String) -> Flow {
+        self.run = Run::Done;
+        if self.prints.is_empty() {
+            return Flow::Fail(reason);
+        }
+        let lines: Vec<&str> = self.prints.iter().map(String::as_str).collect();
+        Flow::Fail(format!("{reason}; last printed: {}", lines.join(" | ")))
+    }
+
+    fn describe(&self, error: &wasmi::Error) -> String {
+        match error.as_trap_code() {
+            Some(code) => format!("trap: {code}"),
+            None => format!("error: {error}"),
+        }
+    }
+
+    pub(crate) fn remember_print(&mut self, text: &str) {
+        if self.config.last_prints == 0 {
+            return;
+        }
+        if self.prints.len() == self.config.last_prints {
+            self.prints.pop_front();
+        }
+        self.prints.push_back(text.to_owned());
+    }
+
+    /// Lifts the arguments of `func`, serves it, and lowers its result.
+    fn serve(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        func: Func,
+        args: &[u64],
+    ) -> Result<Next, String> {
+        let import = wit::import_of(func);
+        let mem = self.memory.data(&self.store);
+        let lifted = if import.indirect() {
+            let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
+            abi::load(mem, &import.params, ptr)
+        } else {
+            abi::lift_flat(mem, &import.params, &mut FlatArgs::new(args))
+        };
+        let params = match lifted.map_err(|e| format!("{}: {e}", import.name))? {
+            Val::Record(params) => params,
+            _ => return Err("parameters are not a record".into()),
+        };
+        let retptr = if import.retptr() {
+            args.last().map(|p| *p as u32)
+        } else {
+            None
+        };
+        let value = match super::syscalls::serve(self, ctx, func, params)? {
+            Served::Value(value) => value,
+            Served::Block(flow) => {
+                let retptr = retptr.ok_or("a blocking call without a result pointer")?;
+                return Ok(Next::Block(flow, func, retptr));
+            }
+        };
+        match (value, retptr) {
+            (None, _) => Ok(Next::Resume(Vec::new())),
+            (Some(Val::Bool(b)), None) => Ok(Next::Resume(vec![wasmi::Val::I32(i32::from(b))])),
+            (Some(value), Some(retptr)) => {
+                let layout = import
+                    .result
+                    .as_ref()
+                    .ok_or("a result for a function without one")?;
+                abi::store(&mut self.guest(), layout, &value, retptr)
+                    .map_err(|e| format!("{}: {e}", import.name))?;
+                Ok(Next::Resume(Vec::new()))
+            }
+            (Some(_), None) => Err(format!(
+                "{}: a result without a result pointer",
+                import.name
+            )),
+        }
+    }
+}
+
+/// What a syscall produced.
+pub(crate) enum Served {
+    /// Its result (`None` for functions without one).
+    Value(Option<Val>),
+    /// It blocks the process.
+    Block(Flow),
+}
+
+impl Process for WasmProcess {
+    fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow {
+        let result = match (&self.run, wake) {
+            (Run::Fresh, Wake::Init) => self.start(ctx),
+            (Run::Done, _) => Err("woken after it ended".into()),
+            (_, wake) => self.resume_with(wake),
+        };
+        match result {
+            Ok(result) => self.drive(ctx, result),
+            Err(reason) => self.fail(reason),
+        }
+    }
+}
+
+/// Lowering into a suspended guest: `cabi_realloc` runs on a fuel reserve that is charged
+/// back afterwards, so a host-initiated allocation never runs out of fuel (it is not a
+/// resumable call) and still costs the guest what it used.
+pub(crate) struct Lowering<'a> {
+    store: &'a mut Store<HostData>,
+    memory: Memory,
+    realloc: TypedFunc<(i32, i32, i32, i32), i32>,
+    reserve: u64,
+}
+
+impl Lowering<'_> {
+    fn copy_in(&mut self, bytes: &[u8]) -> Result<u32, AbiError> {
+        let len = u32::try_from(bytes.len()).map_err(|_| AbiError::Shape("a string over 4 GiB"))?;
+        let ptr = if bytes.is_empty() {
+            1
+        } else {
+            self.alloc(1, len)?
+        };
+        self.write(ptr, bytes)?;
+        Ok(ptr)
+    }
+}
+
+impl GuestMemory for Lowering<'_> {
+    fn alloc(&mut self, align: u32, size: u32) -> Result<u32, AbiError> {
+        let fail = |e: &dyn std::fmt::Display| AbiError::Realloc(e.to_string());
+        let saved = self.store.get_fuel().map_err(|e| fail(&e))?;
+        self.store.set_fuel(self.reserve).map_err(|e| fail(&e))?;
+        let result = self
+            .realloc
+            .call(&mut *self.store, (0, 0, align as i32, size as i32));
+        let left = self.store.get_fuel().map_err(|e| fail(&e))?;
+        let used = self.reserve - left;
+        self.store
+            .set_fuel(saved.saturating_sub(used))
+            .map_err(|e| fail(&e))?;
+        let ptr = result.map_err(|e| fail(&e))? as u32;
+        let end = u64::from(ptr) + u64::from(size);
+        if ptr == 0
+            || !ptr.is_multiple_of(align)
+            || end > self.memory.data_size(&*self.store) as u64
+        {
+            return Err(AbiError::Realloc(format!(
+                "returned a bad block {ptr:#x} for {size} bytes"
+            )));
+        }
+        Ok(ptr)
+    }
+
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), AbiError> {
+        self.memory
+            .write(&mut *self.store, ptr as usize, bytes)
+            .map_err(|_| AbiError::OutOfBounds {
+                ptr,
+                len: bytes.len() as u64,
+            })
+    }
+}

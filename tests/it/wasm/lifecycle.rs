@@ -1,0 +1,232 @@
+//! Guests through the kernel: messages, state, exits, traps and hostile behaviour.
+
+use super::guest;
+use crate::harness::{World, messaging};
+use hyperkernel::{Event, ExitReason, KernelCommand, OnExit, ProcessId, Request, WasmConfig};
+use serde_json::json;
+
+/// How `process` ended, from the trace.
+fn exit_reason(world: &World, process: &ProcessId) -> Option<ExitReason> {
+    world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::Exited { process: p, reason } if p == process => Some(reason.clone()),
+            _ => None,
+        })
+}
+
+fn failure(world: &World, process: &ProcessId) -> String {
+    match exit_reason(world, process) {
+        Some(ExitReason::Failed(reason)) => reason,
+        other => panic!("{process} did not fail: {other:?}"),
+    }
+}
+
+fn spawn_guest(world: &mut World, name: &str, on_exit: OnExit) -> ProcessId {
+    let code = guest(name);
+    let caps = vec![messaging("tester:tester:sys")];
+    world.spawn_code(name, &code, name, on_exit, caps, true)
+}
+
+/// Sends `body` from the client to `process` expecting a response in 5 s, and settles.
+fn ask(world: &mut World, process: &ProcessId, body: &str) -> u64 {
+    let client = world.client.clone();
+    let to = world.kernel.address_of(process).to_string();
+    world.send(&client, &to, Request::new(body).expecting(5), Some("ctx"))
+}
+
+#[test]
+fn echo_answers_each_request_with_its_body_and_the_requesters_context() {
+    let mut world = World::new(1);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    ask(&mut world, &echo, "hello");
+    ask(&mut world, &echo, "again");
+    let replies = world.replies();
+    let got: Vec<_> = replies
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].clone(),
+                r["source"].clone(),
+                r["body"].clone(),
+                r["context"].clone(),
+            )
+        })
+        .collect();
+    let from = json!("our.os@echo:test:our.os");
+    assert_eq!(
+        got,
+        vec![
+            (
+                json!("Response"),
+                from.clone(),
+                json!("hello"),
+                json!("ctx")
+            ),
+            (json!("Response"), from, json!("again"), json!("ctx")),
+        ]
+    );
+    assert!(world.kernel.has_process(&echo), "still receiving");
+}
+
+#[test]
+fn returning_from_init_ends_the_process_as_returned() {
+    let mut world = World::new(1);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    ask(&mut world, &echo, "exit");
+    assert_eq!(exit_reason(&world, &echo), Some(ExitReason::Returned));
+    assert!(!world.kernel.has_process(&echo));
+}
+
+#[test]
+fn a_panic_is_recorded_with_the_trap_and_the_panic_message() {
+    let mut world = World::new(1);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    ask(&mut world, &echo, "panic");
+    let reason = failure(&world, &echo);
+    assert!(reason.starts_with("trap: "), "{reason}");
+    assert!(reason.contains("PANIC: panicked at"), "{reason}");
+    assert!(reason.contains("asked to panic"), "{reason}");
+    // Its request is answered by the kernel with a timeout error, not left hanging.
+    world.kernel.run_until_idle();
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert_eq!(replies[0]["kind"], json!("SendError"));
+}
+
+#[test]
+fn the_counter_keeps_its_count_in_state() {
+    let mut world = World::new(1);
+    let counter = spawn_guest(&mut world, "counter", OnExit::None);
+    for body in ["inc", "inc", "get", "reset", "inc"] {
+        ask(&mut world, &counter, body);
+    }
+    let counts: Vec<_> = world.replies().iter().map(|r| r["body"].clone()).collect();
+    assert_eq!(
+        counts,
+        vec![json!(1), json!(2), json!(2), json!(0), json!(1)]
+    );
+}
+
+fn yields_of(world: &World, process: &ProcessId) -> usize {
+    let records = world.kernel.trace().records();
+    records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Yielded { process: p } if p == process))
+        .count()
+}
+
+/// A spinning guest beside an echo; returns the world after 60 steps.
+fn spin_beside_echo(seed: u64) -> (World, ProcessId) {
+    let mut world = World::new(seed);
+    let hostile = spawn_guest(&mut world, "hostile", OnExit::None);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    let client = world.client.clone();
+    let hostile_at = world.kernel.address_of(&hostile);
+    world
+        .kernel
+        .send_as(&client, hostile_at, Request::new("loop"), None, None)
+        .unwrap();
+    let echo_at = world.kernel.address_of(&echo);
+    world
+        .kernel
+        .send_as(
+            &client,
+            echo_at,
+            Request::new("still here").expecting(5),
+            None,
+            None,
+        )
+        .unwrap();
+    world.kernel.run_steps(60);
+    (world, hostile)
+}
+
+#[test]
+fn an_infinite_loop_is_preempted_and_the_kernel_keeps_serving_others() {
+    let (mut world, hostile) = spin_beside_echo(1);
+    assert!(
+        yields_of(&world, &hostile) >= 10,
+        "preempted again and again"
+    );
+    let client = world.client.clone();
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert_eq!(replies[0]["body"], json!("still here"));
+    assert!(world.kernel.has_process(&hostile), "spinning, not dead");
+    world
+        .kernel
+        .command_as(
+            &client,
+            &KernelCommand::KillProcess(hostile.clone()),
+            None,
+            None,
+        )
+        .unwrap();
+    world.kernel.run_until_idle();
+    assert_eq!(exit_reason(&world, &hostile), Some(ExitReason::Killed));
+}
+
+/// Sends `body` to a fresh hostile guest and returns why it failed.
+fn hostile_failure(body: &str, config: WasmConfig) -> String {
+    let mut world = World::with_config(1, config);
+    let hostile = spawn_guest(&mut world, "hostile", OnExit::None);
+    let client = world.client.clone();
+    let at = world.kernel.address_of(&hostile);
+    world
+        .kernel
+        .send_as(&client, at, Request::new(body), None, None)
+        .unwrap();
+    world.kernel.run_until_idle();
+    assert!(!world.kernel.has_process(&hostile));
+    failure(&world, &hostile)
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_cap() {
+    let config = WasmConfig {
+        memory_max: 8 << 20,
+        ..WasmConfig::default()
+    };
+    let reason = hostile_failure("bomb", config);
+    assert!(reason.contains("growth operation limited"), "{reason}");
+}
+
+#[test]
+fn runaway_recursion_overflows_the_call_stack() {
+    let reason = hostile_failure("recurse", WasmConfig::default());
+    assert!(reason.starts_with("trap: "), "{reason}");
+    assert!(
+        reason.contains("call stack exhausted") || reason.contains("out of bounds"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_bad_pointer_to_a_host_function_ends_the_process() {
+    let reason = hostile_failure("bad-pointer", WasmConfig::default());
+    assert!(reason.contains("print-to-terminal"), "{reason}");
+    assert!(reason.contains("outside linear memory"), "{reason}");
+}
+
+#[test]
+fn invalid_utf8_from_a_guest_ends_the_process() {
+    let reason = hostile_failure("bad-utf8", WasmConfig::default());
+    assert!(reason.contains("not UTF-8"), "{reason}");
+}
+
+#[test]
+fn preemption_points_are_deterministic() {
+    let (a, _) = spin_beside_echo(9);
+    let (b, hostile) = spin_beside_echo(9);
+    assert!(yields_of(&a, &hostile) > 0);
+    assert_eq!(a.kernel.trace().hash(), b.kernel.trace().hash());
+    assert_eq!(
+        a.kernel.trace().to_json_lines(),
+        b.kernel.trace().to_json_lines()
+    );
+}

@@ -1,0 +1,6 @@
+//! WASM processes end to end: real guests from `guests/`, run by the kernel on wasmi.
+
+mod guests;
+mod lifecycle;
+
+pub use guests::guest;
