@@ -17,6 +17,8 @@ mod abi;
 mod process;
 mod syscalls;
 mod wit;
+#[cfg(test)]
+mod wit_check;
 
 pub use process::WasmProcess;
 
