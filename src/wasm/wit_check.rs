@@ -25,7 +25,11 @@ fn every_import_matches_wit_parser() {
     sizes.fill(&resolve).unwrap();
     let interface = resolve.packages[package].interfaces["standard"];
     let functions = &resolve.interfaces[interface].functions;
-    assert_eq!(functions.len(), wit::imports().len(), "one import per WIT function");
+    assert_eq!(
+        functions.len(),
+        wit::imports().len(),
+        "one import per WIT function"
+    );
     for (name, function) in functions {
         let ours = wit::imports()
             .iter()
@@ -36,15 +40,35 @@ fn every_import_matches_wit_parser() {
         let results: Vec<Flat> = signature.results.iter().copied().map(flat).collect();
         assert_eq!(ours.core_params(), params, "{name}: core params");
         assert_eq!(ours.core_results(), results, "{name}: core results");
-        assert_eq!(ours.indirect(), signature.indirect_params, "{name}: indirect");
+        assert_eq!(
+            ours.indirect(),
+            signature.indirect_params,
+            "{name}: indirect"
+        );
         assert_eq!(ours.retptr(), signature.retptr, "{name}: retptr");
         let record = sizes.params(function.params.iter().map(|p| &p.ty));
-        assert_eq!(ours.params.size as usize, record.size.size_wasm32(), "{name}: params size");
-        assert_eq!(ours.params.align as usize, record.align.align_wasm32(), "{name}: params align");
+        assert_eq!(
+            ours.params.size as usize,
+            record.size.size_wasm32(),
+            "{name}: params size"
+        );
+        assert_eq!(
+            ours.params.align as usize,
+            record.align.align_wasm32(),
+            "{name}: params align"
+        );
         match (&ours.result, &function.result) {
             (Some(layout), Some(ty)) => {
-                assert_eq!(layout.size as usize, sizes.size(ty).size_wasm32(), "{name}: result size");
-                assert_eq!(layout.align as usize, sizes.align(ty).align_wasm32(), "{name}: result align");
+                assert_eq!(
+                    layout.size as usize,
+                    sizes.size(ty).size_wasm32(),
+                    "{name}: result size"
+                );
+                assert_eq!(
+                    layout.align as usize,
+                    sizes.align(ty).align_wasm32(),
+                    "{name}: result align"
+                );
             }
             (None, None) => {}
             _ => panic!("{name}: result presence differs"),
@@ -57,7 +81,10 @@ fn the_table_is_indexed_by_func() {
     for (index, import) in wit::imports().iter().enumerate() {
         assert_eq!(import.func as usize, index, "{}", import.name);
     }
-    assert_eq!(wit::import_of(Func::SendAndAwaitResponse).name, "send-and-await-response");
+    assert_eq!(
+        wit::import_of(Func::SendAndAwaitResponse).name,
+        "send-and-await-response"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Hostile: misbehaves as the first request's body says, to show that a guest cannot crash or
 //! stall the kernel. `loop` spins forever without a host call; `bomb` allocates until memory
 //! runs out; `recurse` recurses without end; `bad-pointer` hands `print-to-terminal` a string
-//! outside its memory; `bad-utf8` hands it invalid UTF-8; `panic` panics.
+//! outside its memory; `bad-utf8` hands it invalid UTF-8; `panic` panics. `spin N` computes
+//! for N iterations and answers (a bounded CPU load, for the preemption benchmark).
 use hyperkernel_guest::{self as hk, Guest, Message};
 
 #[link(wasm_import_module = "hyperware:process/standard@1.0.0")]
@@ -49,6 +50,17 @@ impl Guest for Hostile {
                 unsafe { raw_print(0, bytes.as_ptr() as i32, 3) }
             }
             b"panic" => panic!("hostile asked to panic"),
+            spin if spin.starts_with(b"spin ") => {
+                let n: u64 = std::str::from_utf8(&spin[5..])
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let mut x: u64 = 0;
+                for i in 0..n {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+                hk::respond(x.to_string());
+            }
             _ => hk::respond("unknown"),
         }
     }

@@ -230,3 +230,20 @@ fn preemption_points_are_deterministic() {
         b.kernel.trace().to_json_lines()
     );
 }
+
+#[test]
+fn two_guests_play_ping_pong_through_the_kernel() {
+    let mut world = World::new(4);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    let code = guest("pingpong");
+    let caps = vec![
+        messaging("tester:tester:sys"),
+        messaging("echo:test:our.os"),
+    ];
+    let pinger = world.spawn_code("pingpong", &code, "pingpong", OnExit::None, caps, true);
+    ask(&mut world, &pinger, &format!("50 {echo}"));
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert_eq!(replies[0]["body"], json!(50));
+    assert_eq!(replies[0]["context"], json!("ctx"));
+}

@@ -35,20 +35,47 @@ fn refused(code: Vec<u8>) -> String {
     let mut world = World::new(1);
     let reply = initialize(&mut world, code);
     assert_eq!(reply["body"], json!("InitializeProcessError"), "{reply:#?}");
-    assert!(!world.kernel.has_process(&pid("app:test:our.os")), "nothing registered");
+    assert!(
+        !world.kernel.has_process(&pid("app:test:our.os")),
+        "nothing registered"
+    );
     reply["metadata"].to_string()
 }
 
 #[test]
 fn malformed_modules_are_refused_with_the_reason() {
     let cases = [
-        ("not wasm", b"\0asm\x01\0\0\0garbage".to_vec(), "invalid wasm"),
+        (
+            "not wasm",
+            b"\0asm\x01\0\0\0garbage".to_vec(),
+            "invalid wasm",
+        ),
         ("no init", fixture("no-init"), "does not export `init`"),
-        ("wrong init", fixture("wrong-init"), "export `init` has type"),
-        ("unknown import", fixture("unknown-import"), "wasi_snapshot_preview1::fd_write"),
-        ("wrong import type", fixture("wrong-import-type"), "import `print-to-terminal` has type"),
-        ("no memory", fixture("no-memory"), "does not export `memory`"),
-        ("start traps", fixture("start-traps"), "instantiation failed"),
+        (
+            "wrong init",
+            fixture("wrong-init"),
+            "export `init` has type",
+        ),
+        (
+            "unknown import",
+            fixture("unknown-import"),
+            "wasi_snapshot_preview1::fd_write",
+        ),
+        (
+            "wrong import type",
+            fixture("wrong-import-type"),
+            "import `print-to-terminal` has type",
+        ),
+        (
+            "no memory",
+            fixture("no-memory"),
+            "does not export `memory`",
+        ),
+        (
+            "start traps",
+            fixture("start-traps"),
+            "instantiation failed",
+        ),
     ];
     for (case, code, expected) in cases {
         let reason = refused(code);

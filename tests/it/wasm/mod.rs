@@ -1,7 +1,7 @@
 //! WASM processes end to end: real guests from `guests/`, run by the kernel on wasmi.
 
 mod guests;
-mod loading;
 mod lifecycle;
+mod loading;
 
 pub use guests::guest;

@@ -1,0 +1,251 @@
+//! WASM process figures (issue 3), each a median of several runs with its baseline measured in
+//! the same run:
+//! - ping-pong between two guests through the full kernel path (capability checks, contexts,
+//!   timeout timers, trace hash): messages per second, against native ping-pong;
+//! - spawn to first `receive` (instantiate + `init` until it blocks), 64 KiB guest stack;
+//! - preemption overhead of the default fuel slice on a CPU-bound guest, against no slicing;
+//! - memory per idle process (resident set growth over many idle echo processes).
+
+#![allow(missing_docs, reason = "a benchmark binary")]
+#![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![expect(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "benchmarks time with the wall clock"
+)]
+
+#[path = "../tests/it/wasm/guests.rs"]
+#[allow(dead_code, unreachable_pub, reason = "shared with the tests")]
+mod guests;
+
+use hyperkernel::{
+    Capability, Flow, Kernel, KernelBuilder, ProcessContext, ProcessId, Request, Response, Step,
+    TraceLevel, Wake, WasmConfig, WasmLoader,
+};
+use std::time::Instant;
+
+const RUNS: usize = 5;
+const ROUNDS: u64 = 20_000;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn pid(text: &str) -> ProcessId {
+    text.parse().unwrap()
+}
+
+fn kernel() -> Kernel {
+    KernelBuilder::new("our.os", 1)
+        .trace_level(TraceLevel::Hash)
+        .build()
+}
+
+/// Seconds for a native ping-pong of `ROUNDS` round trips.
+fn native_ping_pong() -> f64 {
+    let mut kernel = kernel();
+    let pong_address = "our.os@pong:bench:our.os".parse().unwrap();
+    let mut sent = 0;
+    let pinger = move |ctx: &mut ProcessContext<'_>, wake: Wake| {
+        if matches!(wake, Wake::Init | Wake::Received(Ok(_))) && sent < ROUNDS {
+            sent += 1;
+            ctx.send_request(
+                Clone::clone(&pong_address),
+                Request::new("ping").expecting(5),
+                None,
+                None,
+            );
+        }
+        Flow::Receive
+    };
+    let ponger = |ctx: &mut ProcessContext<'_>, wake: Wake| {
+        if let Wake::Received(Ok(_)) = wake {
+            ctx.send_response(Response::new("ping"), None);
+        }
+        Flow::Receive
+    };
+    kernel
+        .register_native(&pid("pong:bench:our.os"), Box::new(ponger), &[], true)
+        .unwrap();
+    let start = Instant::now();
+    kernel
+        .register_native(&pid("ping:bench:our.os"), Box::new(pinger), &[], true)
+        .unwrap();
+    assert_eq!(kernel.run_until_idle(), Step::Idle(None));
+    start.elapsed().as_secs_f64()
+}
+
+/// Seconds for a wasm ping-pong of `ROUNDS` round trips (pingpong guest → echo guest).
+fn wasm_ping_pong(loader: &mut WasmLoader, pingpong: &[u8], echo: &[u8]) -> f64 {
+    let mut kernel = kernel();
+    let echo_id = pid("echo:bench:our.os");
+    let ping_id = pid("ping:bench:our.os");
+    let client = pid("client:bench:our.os");
+    let to_echo = Capability::messaging("our.os@echo:bench:our.os".parse().unwrap());
+    kernel
+        .register_native(
+            &echo_id,
+            Box::new(loader.load_wasm(echo).unwrap()),
+            &[],
+            true,
+        )
+        .unwrap();
+    kernel
+        .register_native(
+            &ping_id,
+            Box::new(loader.load_wasm(pingpong).unwrap()),
+            &[to_echo],
+            true,
+        )
+        .unwrap();
+    kernel.register_driven(&client, &[], true).unwrap();
+    kernel.run_until_idle();
+    let order = Request::new(format!("{ROUNDS} {echo_id}")).expecting(600);
+    let start = Instant::now();
+    kernel
+        .send_as(&client, kernel.address_of(&ping_id), order, None, None)
+        .unwrap();
+    kernel.run_until_idle();
+    let elapsed = start.elapsed().as_secs_f64();
+    let answer = kernel
+        .receive_as(&client)
+        .unwrap()
+        .expect("the pinger answers");
+    let (_, message) = answer.expect("no send error");
+    assert_eq!(
+        message.body(),
+        ROUNDS.to_string().as_bytes(),
+        "every ping answered"
+    );
+    elapsed
+}
+
+/// Median µs from loading an echo guest to it blocking in its first `receive`.
+fn spawn_to_receive(loader: &mut WasmLoader, echo: &[u8], count: usize) -> f64 {
+    let mut kernel = kernel();
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let id = pid(&format!("echo{i}:bench:our.os"));
+        let start = Instant::now();
+        let process = loader.load_wasm(echo).unwrap();
+        kernel
+            .register_native(&id, Box::new(process), &[], false)
+            .unwrap();
+        kernel.run_until_idle();
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    median(samples)
+}
+
+/// Seconds for the hostile guest's `spin` under `config`.
+fn spin(config: WasmConfig, hostile: &[u8], iterations: u64) -> (f64, u64) {
+    let mut loader = WasmLoader::new(config).unwrap();
+    let mut kernel = kernel();
+    let id = pid("spin:bench:our.os");
+    let client = pid("client:bench:our.os");
+    kernel
+        .register_native(&id, Box::new(loader.load_wasm(hostile).unwrap()), &[], true)
+        .unwrap();
+    kernel.register_driven(&client, &[], true).unwrap();
+    kernel.run_until_idle();
+    let order = Request::new(format!("spin {iterations}")).expecting(600);
+    let start = Instant::now();
+    kernel
+        .send_as(&client, kernel.address_of(&id), order, None, None)
+        .unwrap();
+    kernel.run_until_idle();
+    let elapsed = start.elapsed().as_secs_f64();
+    let yields = kernel.trace().len();
+    (elapsed, yields)
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Resident bytes per idle echo process, over `count` of them.
+fn memory_per_process(loader: &mut WasmLoader, echo: &[u8], count: usize) -> f64 {
+    let mut kernel = kernel();
+    let before = resident_bytes();
+    for i in 0..count {
+        let id = pid(&format!("idle{i}:bench:our.os"));
+        kernel
+            .register_native(&id, Box::new(loader.load_wasm(echo).unwrap()), &[], false)
+            .unwrap();
+    }
+    kernel.run_until_idle();
+    (resident_bytes().saturating_sub(before)) as f64 / count as f64
+}
+
+fn main() {
+    let echo = guests::guest("echo");
+    let pingpong = guests::guest("pingpong");
+    let hostile = guests::guest("hostile");
+    let mut loader = WasmLoader::new(WasmConfig::default()).unwrap();
+    let messages = (2 * ROUNDS) as f64;
+
+    let mut native = Vec::new();
+    let mut wasm = Vec::new();
+    for _ in 0..RUNS {
+        native.push(messages / native_ping_pong());
+        wasm.push(messages / wasm_ping_pong(&mut loader, &pingpong, &echo));
+    }
+    let (native, wasm) = (median(native), median(wasm));
+    println!("wasm: medians of {RUNS} runs, {ROUNDS} round trips each");
+    println!(
+        "  native ping-pong (baseline)        {:>10.0} messages/s",
+        native
+    );
+    println!(
+        "  wasm ping-pong                     {:>10.0} messages/s  ({:.2} µs/message, {:.1}x native time; target >= 400k/s: {})",
+        wasm,
+        1e6 / wasm,
+        native / wasm,
+        if wasm >= 400_000.0 { "met" } else { "NOT met" }
+    );
+
+    let spawn = spawn_to_receive(&mut loader, &echo, 200);
+    println!(
+        "  spawn to first receive             {spawn:>10.1} µs  (median of 200; target <= 50 µs: {})",
+        if spawn <= 50.0 { "met" } else { "NOT met" }
+    );
+
+    let iterations = 20_000_000;
+    let sliced: Vec<(f64, u64)> = (0..RUNS)
+        .map(|_| spin(WasmConfig::default(), &hostile, iterations))
+        .collect();
+    let unsliced: Vec<(f64, u64)> = (0..RUNS)
+        .map(|_| {
+            spin(
+                WasmConfig {
+                    fuel_slice: u64::MAX / 4,
+                    ..WasmConfig::default()
+                },
+                &hostile,
+                iterations,
+            )
+        })
+        .collect();
+    let events = sliced[0].1.saturating_sub(unsliced[0].1);
+    let sliced = median(sliced.into_iter().map(|s| s.0).collect());
+    let unsliced = median(unsliced.into_iter().map(|s| s.0).collect());
+    let overhead = (sliced / unsliced - 1.0) * 100.0;
+    println!(
+        "  preemption overhead                {overhead:>10.2} %  ({sliced:.3} s sliced vs {unsliced:.3} s unsliced, {events} extra trace events; target <= 2%: {})",
+        if overhead <= 2.0 { "met" } else { "NOT met" }
+    );
+
+    let per_process = memory_per_process(&mut loader, &echo, 1_000);
+    println!(
+        "  memory per idle process            {:>10.1} KiB  (resident growth over 1000 echo guests)",
+        per_process / 1024.0
+    );
+}
