@@ -1,6 +1,7 @@
 //! WASM processes end to end: real guests from `guests/`, run by the kernel on wasmi.
 
 mod guests;
+mod host;
 mod lifecycle;
 mod loading;
 
