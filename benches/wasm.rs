@@ -191,6 +191,14 @@ fn main() {
     let hostile = guests::guest("hostile");
     let mut loader = WasmLoader::new(WasmConfig::default()).unwrap();
     let messages = (2 * ROUNDS) as f64;
+    // `WASM_PROFILE=1 cargo bench --bench wasm` runs only the wasm ping-pong, for a profiler.
+    if std::env::var_os("WASM_PROFILE").is_some() {
+        let samples: Vec<f64> = (0..RUNS)
+            .map(|_| messages / wasm_ping_pong(&mut loader, &pingpong, &echo))
+            .collect();
+        println!("wasm ping-pong: {:.0} messages/s", median(samples));
+        return;
+    }
 
     let mut native = Vec::new();
     let mut wasm = Vec::new();

@@ -35,8 +35,8 @@ pub mod wire;
 pub use caps::{CapKey, CapabilityStore};
 pub use env::{Clock, Entropy, SimClock, Timestamp, WallClock};
 pub use kernel::{
-    AwaitToken, Kernel, KernelBuilder, KernelConfig, KernelError, ProcessContext, RunState, Step,
-    SyscallError,
+    AwaitToken, Kernel, KernelBuilder, KernelConfig, KernelError, ProcessContext, RunState,
+    SpawnError, SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
 pub use storage::{MemStorage, Storage, StorageError};

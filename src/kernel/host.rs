@@ -34,6 +34,8 @@ pub enum SyscallError {
     AwaitSelf,
     /// Storage failed.
     Storage(String),
+    /// `spawn` with a name that makes no valid process id.
+    InvalidName(String),
 }
 
 impl fmt::Display for SyscallError {
@@ -45,6 +47,7 @@ impl fmt::Display for SyscallError {
             }
             Self::AwaitSelf => write!(f, "send-and-await-response to ourselves would deadlock"),
             Self::Storage(message) => write!(f, "state storage failed: {message}"),
+            Self::InvalidName(message) => write!(f, "spawn: invalid process name {message}"),
         }
     }
 }
@@ -135,6 +138,17 @@ impl<'k> ProcessContext<'k> {
             .sys_send_request(&self.process, target, request, None, blob)?;
         self.awaiting = Some(id);
         Ok(AwaitToken(id))
+    }
+
+    /// `spawn`: starts a child from a wasm file in our package's drive (`kernel/spawn.rs`).
+    ///
+    /// # Errors
+    /// A name that makes no valid process id (a trap for wasm).
+    pub fn spawn(
+        &mut self,
+        request: super::SpawnRequest,
+    ) -> Result<Result<ProcessId, super::SpawnError>, SyscallError> {
+        self.kernel.sys_spawn(&self.process, request)
     }
 
     /// `has-blob`: whether the last delivered message carried a blob.

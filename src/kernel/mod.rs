@@ -16,6 +16,7 @@ mod lifecycle;
 mod persist;
 mod routing;
 mod schedule;
+mod spawn;
 mod state;
 
 pub use command::NO_REVOKE;
@@ -26,6 +27,7 @@ pub use lifecycle::{
 };
 pub use persist::{PROCESS_MAP_KEY, PersistedProcess};
 pub use schedule::Step;
+pub use spawn::{SpawnError, SpawnRequest};
 pub use state::RunState;
 
 use crate::caps::CapabilityStore;

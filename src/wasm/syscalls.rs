@@ -8,6 +8,7 @@ use super::abi::Val;
 use super::process::{Served, WasmProcess};
 use super::wit::{self, Func};
 use crate::kernel::ProcessContext;
+use crate::kernel::{SpawnError, SpawnRequest};
 use crate::process::Flow;
 
 /// The parameters of one call, taken in order.
@@ -139,15 +140,33 @@ fn send_params(p: &mut Params) -> Result<SendParams, String> {
     Ok((target, request, context, blob))
 }
 
-/// `spawn` needs the vfs service to read `wasm-path`; until it exists every spawn answers
-/// `no-file-at-path` (the reference's answer when the file cannot be read) and says why at
-/// verbosity 0.
+/// `spawn(name, wasm-path, on-exit, request-capabilities, grant-capabilities, public)`.
 fn spawn(ctx: &mut ProcessContext<'_>, mut p: Params) -> Result<Served, String> {
-    let _name = p.next()?;
-    let path = wit::string(p.next()?).map_err(text)?;
-    ctx.print_to_terminal(
-        0,
-        &format!("spawn {path}: no vfs service on this kernel yet"),
-    );
-    value(wit::result_val(Err(Val::Variant(1, None))))
+    let name = wit::optional(p.next()?, |v| wit::string(v).map_err(text))?;
+    let wasm_path = wit::string(p.next()?).map_err(text)?;
+    let on_exit = wit::on_exit(p.next()?)?;
+    let request_capabilities = wit::capabilities(p.next()?)?;
+    let mut grant_capabilities = Vec::new();
+    for grant in wit::list(p.next()?).map_err(text)? {
+        let [process, params] = wit::fields(grant).map_err(text)?;
+        grant_capabilities.push((
+            wit::process_id(process)?,
+            wit::string(params).map_err(text)?,
+        ));
+    }
+    let public = wit::boolean(p.next()?).map_err(text)?;
+    let request = SpawnRequest {
+        name,
+        wasm_path,
+        on_exit,
+        request_capabilities,
+        grant_capabilities,
+        public,
+    };
+    let result = ctx.spawn(request).map_err(text)?;
+    value(wit::result_val(match result {
+        Ok(child) => Ok(wit::process_id_val(&child)),
+        Err(SpawnError::NameTaken) => Err(Val::Variant(0, None)),
+        Err(SpawnError::NoFileAtPath) => Err(Val::Variant(1, None)),
+    }))
 }

@@ -2,7 +2,9 @@
 //! tests can check every host function from a real guest. Commands (the request body):
 //! `our`, `has-blob`, `get-blob`, `last-blob`, `caps`, `save ISSUER PARAMS`,
 //! `drop ISSUER PARAMS`, `on-exit`, `set-on-exit none|restart`, `await ADDRESS BODY`,
-//! `await-self`, `fanout ADDRESS,ADDRESS BODY`, `forward ADDRESS`, `state`, `set-state TEXT`.
+//! `await-self`, `fanout ADDRESS,ADDRESS BODY`, `forward ADDRESS`, `state`, `set-state TEXT`,
+//! `spawn NAME|- PATH` (the child gets all our capabilities that `spawn` lets through, and
+//! grants `{"granted":true}` to `tester:tester:sys`).
 use hyperkernel_guest::{self as hk, Address, Capability, Guest, Message, OnExit, ProcessId};
 
 struct Probe;
@@ -114,6 +116,22 @@ fn run(command: &str, args: &str) -> Option<String> {
             request.inherit = true;
             hk::send_request(&parse_address(args)?, &request, None, None);
             return None;
+        }
+        "spawn" => {
+            let (name, path) = args.split_once(' ')?;
+            let name = (name != "-").then(|| name.to_owned());
+            let grants = vec![(
+                parse_address("x@tester:tester:sys")?.process,
+                "{\"granted\":true}".to_owned(),
+            )];
+            let caps = hk::our_capabilities();
+            match hk::spawn(name.as_deref(), path, &OnExit::None, &caps, &grants, false) {
+                Ok(child) => format!(
+                    "ok {}:{}:{}",
+                    child.process_name, child.package_name, child.publisher_node
+                ),
+                Err(error) => format!("err {}", error.name()),
+            }
         }
         "state" => match hk::get_state() {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),

@@ -4,5 +4,6 @@ mod guests;
 mod host;
 mod lifecycle;
 mod loading;
+mod spawn;
 
 pub use guests::guest;

@@ -1,0 +1,144 @@
+//! `spawn` (spec §4.8): a process starts a child from a wasm file in its package's drive.
+//!
+//! The reference reads the file through the vfs service, then sends `InitializeProcess`,
+//! grants, `RunProcess` and two `Add`s from a fake kernel source, ignoring the replies (W8:
+//! a taken name returns `Ok` with the existing process, which gets a stray `run`). Here the
+//! same steps run synchronously inside the syscall, so the child is running when `spawn`
+//! returns, and a taken name is `Err(name-taken)` (W8 fixed; the wire format is unchanged).
+//!
+//! Files live in `Storage` under `vfs:` + path, the namespace the vfs service will serve;
+//! [`Kernel::vfs_write`] puts them there. As the vfs grants same-package reads, a process may
+//! spawn only from `/{package}:{publisher}/…`.
+
+use super::Kernel;
+use super::host::SyscallError;
+use super::state::ProcessEntry;
+use crate::caps::CapKey;
+use crate::storage::StorageError;
+use crate::types::{Capability, OnExit, ProcessId};
+use std::sync::Arc;
+
+/// Why `spawn` refused, as the WIT `spawn-error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    /// A process with that id exists (or waits to restart).
+    NameTaken,
+    /// No readable, loadable wasm file at that path in the parent's drive.
+    NoFileAtPath,
+}
+
+/// What the parent asks for.
+#[derive(Clone, Debug)]
+pub struct SpawnRequest {
+    /// The child's process name; a fresh number when `None`.
+    pub name: Option<String>,
+    /// The wasm file, in the parent's package drive.
+    pub wasm_path: String,
+    /// The child's on-exit.
+    pub on_exit: OnExit,
+    /// Capabilities for the child; only those the parent holds or issues are given.
+    pub request_capabilities: Vec<Capability>,
+    /// Capabilities issued by the child, `(grantee, params)`.
+    pub grant_capabilities: Vec<(ProcessId, String)>,
+    /// Whether anyone may message the child.
+    pub public: bool,
+}
+
+fn vfs_key(path: &str) -> Vec<u8> {
+    [b"vfs:".as_slice(), path.as_bytes()].concat()
+}
+
+impl Kernel {
+    /// Writes a file into the vfs namespace of `Storage` (what `spawn` reads).
+    ///
+    /// # Errors
+    /// The storage error.
+    pub fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.storage.put(&vfs_key(path), bytes)
+    }
+
+    fn spawn_code(&self, parent: &ProcessId, path: &str) -> Option<Vec<u8>> {
+        let drive = format!("/{}:{}/", parent.package(), parent.publisher());
+        if !path.starts_with(&drive) || path.contains("/../") {
+            return None;
+        }
+        self.storage.get(&vfs_key(path)).ok().flatten()
+    }
+
+    fn spawn_name(
+        &mut self,
+        parent: &ProcessId,
+        name: Option<String>,
+    ) -> Result<ProcessId, SyscallError> {
+        let name = name.unwrap_or_else(|| self.entropy.next_name().to_string());
+        let child = ProcessId::new(&name, parent.package(), parent.publisher())
+            .map_err(|e| SyscallError::InvalidName(format!("{name}: {e}")))?;
+        child
+            .check()
+            .map_err(|e| SyscallError::InvalidName(format!("{name}: {e}")))?;
+        Ok(child)
+    }
+
+    /// `spawn`. `Err` is a guest error (an invalid name: a trap, as in the reference);
+    /// `Ok(Err(_))` is the WIT `spawn-error`.
+    pub(crate) fn sys_spawn(
+        &mut self,
+        parent: &ProcessId,
+        request: SpawnRequest,
+    ) -> Result<Result<ProcessId, SpawnError>, SyscallError> {
+        let child = self.spawn_name(parent, request.name)?;
+        if self.table.contains_key(&child) || self.pending_restarts.contains_key(&child) {
+            return Ok(Err(SpawnError::NameTaken));
+        }
+        let Some(code) = self.spawn_code(parent, &request.wasm_path) else {
+            return Ok(Err(SpawnError::NoFileAtPath));
+        };
+        let Ok(runtime) = self.loader.load(&child, &code) else {
+            return Ok(Err(SpawnError::NoFileAtPath));
+        };
+        let signed: Vec<_> = request
+            .request_capabilities
+            .into_iter()
+            .map(|c| (c, Vec::new()))
+            .collect();
+        let mut caps: Vec<Capability> = self
+            .caps
+            .filter_attached(parent, &signed)
+            .kept
+            .into_iter()
+            .map(|(cap, _)| cap)
+            .collect();
+        caps.push(Capability::messaging(self.address_of(&child)));
+        caps.push(Capability::messaging(self.address_of(parent)));
+        let wit_version = self.table.get(parent).and_then(|e| e.wit_version);
+        let mut entry = ProcessEntry::new(
+            request.wasm_path,
+            request.on_exit,
+            request.public,
+            Arc::from(code),
+        );
+        entry.wit_version = wit_version;
+        self.insert_entry(&child, entry, Some(runtime), &caps);
+        let issuer = self.address_of(&child);
+        for (grantee, params) in request.grant_capabilities {
+            let cap = Capability {
+                issuer: issuer.clone(),
+                params,
+            };
+            if let Ok(key) = CapKey::try_from_capability(&cap)
+                && self.table.contains_key(&grantee)
+                && self.caps.insert(&grantee, key.clone())
+            {
+                self.trace_caps_changed(&grantee, vec![key.to_capability()], Vec::new());
+            }
+        }
+        let to_child = CapKey::try_from_capability(&Capability::messaging(self.address_of(&child)));
+        if let Ok(key) = to_child
+            && self.caps.insert(parent, key.clone())
+        {
+            self.trace_caps_changed(parent, vec![key.to_capability()], Vec::new());
+        }
+        self.start(&child);
+        Ok(Ok(child))
+    }
+}
