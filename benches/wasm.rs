@@ -185,6 +185,34 @@ fn memory_per_process(loader: &mut WasmLoader, echo: &[u8], count: usize) -> f64
     (resident_bytes().saturating_sub(before)) as f64 / count as f64
 }
 
+/// Prints the preemption overhead: a CPU-bound guest with the default slice against one slice.
+fn preemption(hostile: &[u8]) {
+    let iterations = 20_000_000;
+    let sliced: Vec<(f64, u64)> = (0..RUNS)
+        .map(|_| spin(WasmConfig::default(), hostile, iterations))
+        .collect();
+    let unsliced: Vec<(f64, u64)> = (0..RUNS)
+        .map(|_| {
+            spin(
+                WasmConfig {
+                    fuel_slice: u64::MAX / 4,
+                    ..WasmConfig::default()
+                },
+                hostile,
+                iterations,
+            )
+        })
+        .collect();
+    let events = sliced[0].1.saturating_sub(unsliced[0].1);
+    let sliced = median(sliced.into_iter().map(|s| s.0).collect());
+    let unsliced = median(unsliced.into_iter().map(|s| s.0).collect());
+    let overhead = (sliced / unsliced - 1.0) * 100.0;
+    println!(
+        "  preemption overhead                {overhead:>10.2} %  ({sliced:.3} s sliced vs {unsliced:.3} s unsliced, {events} extra trace events; target <= 2%: {})",
+        if overhead <= 2.0 { "met" } else { "NOT met" }
+    );
+}
+
 fn main() {
     let echo = guests::guest("echo");
     let pingpong = guests::guest("pingpong");
@@ -226,30 +254,7 @@ fn main() {
         if spawn <= 50.0 { "met" } else { "NOT met" }
     );
 
-    let iterations = 20_000_000;
-    let sliced: Vec<(f64, u64)> = (0..RUNS)
-        .map(|_| spin(WasmConfig::default(), &hostile, iterations))
-        .collect();
-    let unsliced: Vec<(f64, u64)> = (0..RUNS)
-        .map(|_| {
-            spin(
-                WasmConfig {
-                    fuel_slice: u64::MAX / 4,
-                    ..WasmConfig::default()
-                },
-                &hostile,
-                iterations,
-            )
-        })
-        .collect();
-    let events = sliced[0].1.saturating_sub(unsliced[0].1);
-    let sliced = median(sliced.into_iter().map(|s| s.0).collect());
-    let unsliced = median(unsliced.into_iter().map(|s| s.0).collect());
-    let overhead = (sliced / unsliced - 1.0) * 100.0;
-    println!(
-        "  preemption overhead                {overhead:>10.2} %  ({sliced:.3} s sliced vs {unsliced:.3} s unsliced, {events} extra trace events; target <= 2%: {})",
-        if overhead <= 2.0 { "met" } else { "NOT met" }
-    );
+    preemption(&hostile);
 
     let per_process = memory_per_process(&mut loader, &echo, 1_000);
     println!(
