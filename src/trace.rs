@@ -78,6 +78,8 @@ pub enum DropReason {
     ResponseToKernel,
     /// `send-response` without a request to answer.
     NoPromptingMessage,
+    /// Body, metadata and blob exceed `KernelConfig::message_len_max`.
+    TooLarge,
 }
 
 /// Why a process left the process table.

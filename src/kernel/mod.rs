@@ -48,6 +48,10 @@ pub const INBOX_LEN_MAX: usize = 100_000;
 /// Most steps `run_until_idle` takes before it reports a budget overrun.
 pub const STEPS_MAX: u64 = 10_000_000;
 
+/// Default cap on a message's body, metadata and blob bytes together (64 MiB, a wasm
+/// process's default memory cap: a guest cannot build a larger one anyway).
+pub const MESSAGE_LEN_MAX: usize = 64 << 20;
+
 /// Static configuration of a kernel.
 #[derive(Clone, Debug)]
 pub struct KernelConfig {
@@ -63,6 +67,8 @@ pub struct KernelConfig {
     pub mailbox_len_max: usize,
     /// Messages the inbox holds.
     pub inbox_len_max: usize,
+    /// Largest message routed: body, metadata and blob bytes together.
+    pub message_len_max: usize,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
 }
@@ -77,6 +83,7 @@ impl KernelConfig {
             trace_level: TraceLevel::Full,
             mailbox_len_max: MAILBOX_LEN_MAX,
             inbox_len_max: INBOX_LEN_MAX,
+            message_len_max: MESSAGE_LEN_MAX,
             timer: true,
         }
     }

@@ -72,6 +72,9 @@ impl Kernel {
         if &*message.target.node == "our" {
             message.target.node = self.our.clone();
         }
+        if message_len(&message) > self.config.message_len_max {
+            return self.drop_message(message, DropReason::TooLarge);
+        }
         match self.check_route(&message) {
             Err(reason) => self.drop_message(message, reason),
             Ok(Route::Command) => self.handle_command(message),
@@ -257,4 +260,11 @@ impl Kernel {
             .and_then(|entry| entry.host.contexts.get(&id));
         pending.is_some_and(|pending| !pending.answered)
     }
+}
+
+/// The bytes a message carries: body, metadata and blob.
+fn message_len(message: &KernelMessage) -> usize {
+    let metadata = message.message.metadata().map_or(0, str::len);
+    let blob = message.lazy_load_blob.as_ref().map_or(0, |b| b.bytes.len());
+    message.message.body().len() + metadata + blob
 }

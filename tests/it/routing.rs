@@ -276,3 +276,37 @@ fn the_timer_module_answers_after_exactly_the_requested_time() {
         "not 1 ms early (W23)"
     );
 }
+
+#[test]
+fn a_message_over_the_size_cap_is_refused_with_a_send_error() {
+    let mut config = hyperkernel::KernelConfig::new("our.os", 1);
+    config.message_len_max = 1024;
+    let mut kernel = hyperkernel::KernelBuilder::new("our.os", 1)
+        .config(config)
+        .build();
+    let a: hyperkernel::ProcessId = "a:test:our.os".parse().unwrap();
+    let b: hyperkernel::ProcessId = "b:test:our.os".parse().unwrap();
+    kernel.register_driven(&a, &[], false).unwrap();
+    kernel.register_driven(&b, &[], true).unwrap();
+    let to_b = kernel.address_of(&b);
+    let big = Request::new(vec![7_u8; 1025]).expecting(5);
+    kernel.send_as(&a, to_b.clone(), big, None, None).unwrap();
+    let fits = Request::new(vec![7_u8; 1024]);
+    kernel.send_as(&a, to_b, fits, None, None).unwrap();
+    kernel.run_until(kernel.now());
+    let refused = kernel.receive_as(&a).unwrap().expect("a send error");
+    assert!(refused.is_err(), "{refused:?}");
+    let delivered = kernel.receive_as(&b).unwrap().expect("the one that fits");
+    assert_eq!(delivered.unwrap().1.body().len(), 1024);
+    assert!(kernel.receive_as(&b).unwrap().is_none());
+    let drops = kernel.trace().records().iter().filter(|r| {
+        matches!(
+            &r.event,
+            hyperkernel::Event::Dropped {
+                reason: hyperkernel::DropReason::TooLarge,
+                ..
+            }
+        )
+    });
+    assert_eq!(drops.count(), 1);
+}
