@@ -247,3 +247,36 @@ fn two_guests_play_ping_pong_through_the_kernel() {
     assert_eq!(replies[0]["body"], json!(50));
     assert_eq!(replies[0]["context"], json!("ctx"));
 }
+
+#[test]
+fn on_exit_requests_set_by_a_guest_are_sent_when_it_ends_either_way() {
+    for (ending, expected) in [
+        ("exit", ExitReason::Returned),
+        ("crash", ExitReason::Killed),
+    ] {
+        let mut world = World::new(6);
+        let notifier = spawn_guest(&mut world, "notifier", OnExit::None);
+        ask(&mut world, &notifier, "watch our.os@tester:tester:sys");
+        assert_eq!(world.replies()[0]["body"], json!("watching"));
+        let client = world.client.clone();
+        let at = world.kernel.address_of(&notifier);
+        world
+            .kernel
+            .send_as(&client, at, Request::new(ending), None, None)
+            .unwrap();
+        world.settle();
+        assert!(!world.kernel.has_process(&notifier), "{ending}");
+        let replies = world.replies();
+        assert_eq!(replies.len(), 1, "{ending}: {replies:#?}");
+        assert_eq!(
+            replies[0]["body"],
+            json!("gone: our.os@notifier:test:our.os")
+        );
+        let reason = exit_reason(&world, &notifier).unwrap();
+        if returns {
+            assert_eq!(reason, ExitReason::Returned);
+        } else {
+            assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+        }
+    }
+}
