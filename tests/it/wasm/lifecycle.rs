@@ -277,3 +277,55 @@ fn on_exit_requests_set_by_a_guest_are_sent_when_it_ends_either_way() {
         }
     }
 }
+
+/// Echo under a tiny fuel slice: runs that need more fuel than a slice (a `memory.grow`, a
+/// bulk copy) still finish, because a resume grants at least the fuel the guest needs.
+fn echo_with_tiny_slices(seed: u64) -> (World, ProcessId) {
+    let config = WasmConfig {
+        fuel_slice: 200,
+        ..WasmConfig::default()
+    };
+    let mut world = World::with_config(seed, config);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    ask(&mut world, &echo, "small slices");
+    (world, echo)
+}
+
+#[test]
+fn a_tiny_fuel_slice_slows_a_guest_but_never_starves_it() {
+    let (mut world, echo) = echo_with_tiny_slices(5);
+    assert!(
+        yields_of(&world, &echo) >= 10,
+        "{} yields",
+        yields_of(&world, &echo)
+    );
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert_eq!(replies[0]["body"], json!("small slices"));
+    let (again, _) = echo_with_tiny_slices(5);
+    assert_eq!(world.kernel.trace().hash(), again.kernel.trace().hash());
+}
+
+#[test]
+fn the_traces_of_the_example_guests_are_pinned() {
+    let mut world = World::new(8);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    let counter = spawn_guest(&mut world, "counter", OnExit::None);
+    let code = guest("pingpong");
+    let caps = vec![
+        messaging("tester:tester:sys"),
+        messaging("echo:test:our.os"),
+    ];
+    let pinger = world.spawn_code("pingpong", &code, "pingpong", OnExit::None, caps, true);
+    ask(&mut world, &pinger, &format!("3 {echo}"));
+    ask(&mut world, &counter, "inc");
+    ask(&mut world, &echo, "exit");
+    let events: Vec<serde_json::Value> = world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    crate::check!("wasm_examples_trace", events);
+}
