@@ -204,7 +204,12 @@ impl fmt::Display for AbiError {
 }
 
 /// Checks that `len` bytes at `ptr` with alignment `align` lie inside `mem`.
-fn span(mem: &[u8], ptr: u32, len: u64, align: u32) -> Result<std::ops::Range<usize>, AbiError> {
+pub(crate) fn span(
+    mem: &[u8],
+    ptr: u32,
+    len: u64,
+    align: u32,
+) -> Result<std::ops::Range<usize>, AbiError> {
     if !ptr.is_multiple_of(align) {
         return Err(AbiError::Misaligned { ptr, align });
     }
@@ -215,7 +220,7 @@ fn span(mem: &[u8], ptr: u32, len: u64, align: u32) -> Result<std::ops::Range<us
     Ok(ptr as usize..end as usize)
 }
 
-fn read<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
+pub(crate) fn read<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
     let mut out = [0; N];
     if let Some(bytes) = mem.get(at..at + N) {
         out.copy_from_slice(bytes);
@@ -223,16 +228,25 @@ fn read<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-fn read_u32(mem: &[u8], at: usize) -> u32 {
+pub(crate) fn read_u32(mem: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(read(mem, at))
 }
 
-fn lift_string(mem: &[u8], ptr: u32, len: u32) -> Result<String, AbiError> {
+/// The UTF-8 text of `len` bytes at `ptr`, borrowed from guest memory.
+pub(crate) fn str_at(mem: &[u8], ptr: u32, len: u32) -> Result<&str, AbiError> {
     let range = span(mem, ptr, u64::from(len), 1)?;
     let bytes = mem.get(range).unwrap_or_default();
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| AbiError::InvalidUtf8 { ptr })
+    std::str::from_utf8(bytes).map_err(|_| AbiError::InvalidUtf8 { ptr })
+}
+
+/// `len` bytes at `ptr`, borrowed from guest memory.
+pub(crate) fn bytes_at(mem: &[u8], ptr: u32, len: u32) -> Result<&[u8], AbiError> {
+    let range = span(mem, ptr, u64::from(len), 1)?;
+    Ok(mem.get(range).unwrap_or_default())
+}
+
+fn lift_string(mem: &[u8], ptr: u32, len: u32) -> Result<String, AbiError> {
+    str_at(mem, ptr, len).map(str::to_owned)
 }
 
 fn lift_list(mem: &[u8], element: &Layout, ptr: u32, len: u32) -> Result<Val, AbiError> {
@@ -380,7 +394,7 @@ pub(crate) fn store(
     guest.write(ptr, &image)
 }
 
-fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), AbiError> {
+pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), AbiError> {
     buf.get_mut(at..at + bytes.len())
         .ok_or(AbiError::Shape("an image smaller than its layout"))?
         .copy_from_slice(bytes);
@@ -388,7 +402,11 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), AbiError> {
 }
 
 /// Copies `bytes` into a fresh guest block; an empty one gets the dangling pointer `align`.
-fn alloc_bytes(guest: &mut impl GuestMemory, align: u32, bytes: &[u8]) -> Result<u32, AbiError> {
+pub(crate) fn alloc_bytes(
+    guest: &mut impl GuestMemory,
+    align: u32,
+    bytes: &[u8],
+) -> Result<u32, AbiError> {
     if bytes.is_empty() {
         return Ok(align);
     }
@@ -398,7 +416,7 @@ fn alloc_bytes(guest: &mut impl GuestMemory, align: u32, bytes: &[u8]) -> Result
     Ok(ptr)
 }
 
-fn put_pointer(buf: &mut [u8], at: usize, ptr: u32, len: usize) -> Result<(), AbiError> {
+pub(crate) fn put_pointer(buf: &mut [u8], at: usize, ptr: u32, len: usize) -> Result<(), AbiError> {
     let len = u32::try_from(len).map_err(|_| AbiError::Shape("a list over 4 GiB"))?;
     put(buf, at, &ptr.to_le_bytes())?;
     put(buf, at + 4, &len.to_le_bytes())

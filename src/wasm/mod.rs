@@ -14,6 +14,7 @@
 //! fixed limits from [`WasmConfig`].
 
 mod abi;
+mod fast;
 mod process;
 mod syscalls;
 mod wit;

@@ -50,6 +50,8 @@ pub struct WasmProcess {
     run: Run,
     /// The last lines printed, to explain a trap.
     prints: VecDeque<String>,
+    /// The last `send-request` target, reused when named again.
+    targets: super::fast::AddressCache,
 }
 
 impl WasmProcess {
@@ -90,6 +92,7 @@ impl WasmProcess {
             config,
             run: Run::Fresh,
             prints: VecDeque::new(),
+            targets: super::fast::AddressCache::default(),
         })
     }
 
@@ -129,6 +132,26 @@ impl WasmProcess {
             .map_err(|e| self.describe(&e))
     }
 
+    /// Lowers `ok((source, message))` for a blocked call by the typed fast path and resumes it.
+    fn answer_ok(
+        &mut self,
+        call: ResumableCallHostTrap,
+        func: Func,
+        retptr: u32,
+        source: &crate::types::Address,
+        message: &crate::types::Message,
+    ) -> Result<ResumableCall, String> {
+        let layout = wit::import_of(func)
+            .result
+            .as_ref()
+            .ok_or("a blocking call without a result")?;
+        super::fast::store_ok_received(&mut self.guest(), layout, retptr, source, message)
+            .map_err(|e| format!("lowering the result of {func:?}: {e}"))?;
+        self.refuel(0)?;
+        call.resume(&mut self.store, &[], &mut [])
+            .map_err(|e| self.describe(&e))
+    }
+
     /// Lowers `result` for a blocked call and resumes it.
     fn answer(
         &mut self,
@@ -160,10 +183,9 @@ impl WasmProcess {
                 Wake::Received(received),
             ) => {
                 let value = match received {
-                    Ok((source, message)) => Ok(Val::Record(vec![
-                        wit::address_val(&source),
-                        wit::message_val(message),
-                    ])),
+                    Ok((source, message)) => {
+                        return self.answer_ok(call, Func::Receive, retptr, &source, &message);
+                    }
                     Err((error, context)) => Err(Val::Record(vec![
                         wit::send_error_val(error),
                         wit::option_of(context, Val::Bytes),
@@ -180,10 +202,10 @@ impl WasmProcess {
                 Wake::Awaited(awaited),
             ) => {
                 let value = match awaited {
-                    Ok((source, message)) => Ok(Val::Record(vec![
-                        wit::address_val(&source),
-                        wit::message_val(message),
-                    ])),
+                    Ok((source, message)) => {
+                        let func = Func::SendAndAwaitResponse;
+                        return self.answer_ok(call, func, retptr, &source, &message);
+                    }
                     Err(error) => Err(wit::send_error_val(error)),
                 };
                 self.answer(
@@ -278,6 +300,15 @@ impl WasmProcess {
     ) -> Result<Next, String> {
         let import = wit::import_of(func);
         let mem = self.memory.data(&self.store);
+        if func == Func::SendRequest && import.indirect() {
+            // The hot path: typed, without a value tree, with the last target cached.
+            let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
+            let (target, request, context, blob) =
+                super::fast::lift_send_request(mem, &import.params, ptr, &mut self.targets)
+                    .map_err(|e| format!("{}: {e}", import.name))?;
+            ctx.send_request(target, request, context, blob);
+            return Ok(Next::Resume(Vec::new()));
+        }
         let lifted = if import.indirect() {
             let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
             abi::load(mem, &import.params, ptr)

@@ -1,0 +1,462 @@
+//! Direct typed paths for the hot types: lowering what `receive` and `send-and-await-response`
+//! hand a guest (an address and a message), and lifting what `send-request` is called with.
+//! They read and write the same bytes as the generic `abi` paths over a `Val` tree, without
+//! building the tree; offsets come from the same layouts (which `wit_check.rs` pins), and the
+//! tests check both paths agree byte for byte.
+
+use super::abi::{
+    AbiError, GuestMemory, Kind, Layout, alloc_bytes, bytes_at, load, put, put_pointer, read,
+    read_u32, span, str_at,
+};
+use super::wit::types;
+use crate::types::{
+    Address, Context, LazyLoadBlob, Message, ProcessId, Request, Response, SignedCapability,
+};
+
+const SHAPE: AbiError = AbiError::Shape("a typed lowering");
+
+fn field(layout: &Layout, index: usize) -> Result<(usize, &Layout), AbiError> {
+    match &layout.kind {
+        Kind::Record(fields) => fields
+            .get(index)
+            .map(|(offset, field)| (*offset as usize, field))
+            .ok_or(SHAPE),
+        _ => Err(SHAPE),
+    }
+}
+
+/// The payload offset and layout of case `case` of a variant.
+fn case(layout: &Layout, case: usize) -> Result<(usize, Option<&Layout>), AbiError> {
+    match &layout.kind {
+        Kind::Variant {
+            payload_offset,
+            cases,
+        } => cases
+            .get(case)
+            .map(|c| (*payload_offset as usize, c.as_ref()))
+            .ok_or(SHAPE),
+        _ => Err(SHAPE),
+    }
+}
+
+fn string(
+    g: &mut impl GuestMemory,
+    buf: &mut [u8],
+    at: usize,
+    text: &[u8],
+) -> Result<(), AbiError> {
+    let ptr = alloc_bytes(g, 1, text)?;
+    put_pointer(buf, at, ptr, text.len())
+}
+
+fn option_string(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    text: Option<&[u8]>,
+) -> Result<(), AbiError> {
+    let Some(text) = text else {
+        return put(buf, at, &[0]);
+    };
+    put(buf, at, &[1])?;
+    let (offset, _) = case(layout, 1)?;
+    string(g, buf, at + offset, text)
+}
+
+fn address(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    a: &Address,
+) -> Result<(), AbiError> {
+    let (node, _) = field(layout, 0)?;
+    let (pid, pid_layout) = field(layout, 1)?;
+    string(g, buf, at + node, a.node.as_bytes())?;
+    let parts = [
+        a.process.process(),
+        a.process.package(),
+        a.process.publisher(),
+    ];
+    for (i, part) in parts.into_iter().enumerate() {
+        let (offset, _) = field(pid_layout, i)?;
+        string(g, buf, at + pid + offset, part.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn capabilities(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    caps: &[SignedCapability],
+) -> Result<(), AbiError> {
+    let Kind::List(element) = &layout.kind else {
+        return Err(SHAPE);
+    };
+    let size = element.size as usize;
+    let mut image = vec![0; size * caps.len()];
+    let (issuer, issuer_layout) = field(element, 0)?;
+    let (params, _) = field(element, 1)?;
+    for (i, (cap, _signature)) in caps.iter().enumerate() {
+        address(g, issuer_layout, &mut image, i * size + issuer, &cap.issuer)?;
+        string(g, &mut image, i * size + params, cap.params.as_bytes())?;
+    }
+    let ptr = alloc_bytes(g, element.align, &image)?;
+    put_pointer(buf, at, ptr, caps.len())
+}
+
+fn request(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    r: &Request,
+) -> Result<(), AbiError> {
+    put(buf, at + field(layout, 0)?.0, &[u8::from(r.inherit)])?;
+    let (expects, expects_layout) = field(layout, 1)?;
+    if let Some(seconds) = r.expects_response {
+        put(buf, at + expects, &[1])?;
+        let (offset, _) = case(expects_layout, 1)?;
+        put(buf, at + expects + offset, &seconds.to_le_bytes())?;
+    }
+    string(g, buf, at + field(layout, 2)?.0, &r.body)?;
+    let (metadata, metadata_layout) = field(layout, 3)?;
+    option_string(
+        g,
+        metadata_layout,
+        buf,
+        at + metadata,
+        r.metadata.as_deref().map(str::as_bytes),
+    )?;
+    let (caps, caps_layout) = field(layout, 4)?;
+    capabilities(g, caps_layout, buf, at + caps, &r.capabilities)
+}
+
+fn response(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    r: &Response,
+) -> Result<(), AbiError> {
+    put(buf, at + field(layout, 0)?.0, &[u8::from(r.inherit)])?;
+    string(g, buf, at + field(layout, 1)?.0, &r.body)?;
+    let (metadata, metadata_layout) = field(layout, 2)?;
+    option_string(
+        g,
+        metadata_layout,
+        buf,
+        at + metadata,
+        r.metadata.as_deref().map(str::as_bytes),
+    )?;
+    let (caps, caps_layout) = field(layout, 3)?;
+    capabilities(g, caps_layout, buf, at + caps, &r.capabilities)
+}
+
+fn message(
+    g: &mut impl GuestMemory,
+    layout: &Layout,
+    buf: &mut [u8],
+    at: usize,
+    m: &Message,
+) -> Result<(), AbiError> {
+    match m {
+        Message::Request(r) => {
+            put(buf, at, &[0])?;
+            let (offset, case_layout) = case(layout, 0)?;
+            request(g, case_layout.ok_or(SHAPE)?, buf, at + offset, r)
+        }
+        Message::Response((r, context)) => {
+            put(buf, at, &[1])?;
+            let (offset, case_layout) = case(layout, 1)?;
+            let tuple = case_layout.ok_or(SHAPE)?;
+            let (resp, resp_layout) = field(tuple, 0)?;
+            response(g, resp_layout, buf, at + offset + resp, r)?;
+            let (ctx, ctx_layout) = field(tuple, 1)?;
+            option_string(g, ctx_layout, buf, at + offset + ctx, context.as_deref())
+        }
+    }
+}
+
+/// Lowers `ok((source, message))` of a `result` whose ok case is `tuple<address, message>` (the
+/// results of `receive` and `send-and-await-response`) to `ptr`.
+pub(crate) fn store_ok_received(
+    g: &mut impl GuestMemory,
+    result: &Layout,
+    ptr: u32,
+    source: &Address,
+    m: &Message,
+) -> Result<(), AbiError> {
+    let mut image = vec![0; result.size as usize];
+    let (offset, ok) = case(result, 0)?;
+    let ok = ok.ok_or(SHAPE)?;
+    let t = types();
+    address(g, &t.address, &mut image, offset + field(ok, 0)?.0, source)?;
+    message(g, &t.message, &mut image, offset + field(ok, 1)?.0, m)?;
+    g.write(ptr, &image)
+}
+
+// ---- Typed lifting of `send-request` ----
+
+/// The last address a process sent to, reused when the guest names it again (the common
+/// case: a process talks to few peers), so lifting it allocates and parses nothing.
+#[derive(Default)]
+pub(crate) struct AddressCache(Option<Address>);
+
+impl AddressCache {
+    fn get(
+        &mut self,
+        node: &str,
+        process: &str,
+        package: &str,
+        publisher: &str,
+    ) -> Result<Address, String> {
+        if let Some(cached) = &self.0
+            && *cached.node == *node
+            && cached.process.process() == process
+            && cached.process.package() == package
+            && cached.process.publisher() == publisher
+        {
+            return Ok(cached.clone());
+        }
+        if node.is_empty() {
+            return Err("an address with an empty node".into());
+        }
+        let id = ProcessId::new(process, package, publisher)
+            .map_err(|e| format!("invalid process id {process}:{package}:{publisher}: {e}"))?;
+        let address = Address::new(node, id);
+        self.0 = Some(address.clone());
+        Ok(address)
+    }
+}
+
+fn text_field(mem: &[u8], at: usize) -> Result<&str, AbiError> {
+    str_at(mem, read_u32(mem, at), read_u32(mem, at + 4))
+}
+
+fn bytes_field(mem: &[u8], at: usize) -> Result<Vec<u8>, AbiError> {
+    bytes_at(mem, read_u32(mem, at), read_u32(mem, at + 4)).map(<[u8]>::to_vec)
+}
+
+/// The discriminant of an `option` at `at`: `false` for none.
+fn present(mem: &[u8], at: usize) -> Result<bool, AbiError> {
+    match read::<1>(mem, at)[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        value => Err(AbiError::Discriminant {
+            value: u32::from(value),
+            cases: 2,
+        }),
+    }
+}
+
+fn lift_address(
+    mem: &[u8],
+    layout: &Layout,
+    at: usize,
+    cache: &mut AddressCache,
+) -> Result<Address, String> {
+    let e = |e: AbiError| e.to_string();
+    let (node, _) = field(layout, 0).map_err(e)?;
+    let (pid, pid_layout) = field(layout, 1).map_err(e)?;
+    let mut parts = [""; 3];
+    for (i, part) in parts.iter_mut().enumerate() {
+        *part = text_field(mem, at + pid + field(pid_layout, i).map_err(e)?.0).map_err(e)?;
+    }
+    let node = text_field(mem, at + node).map_err(e)?;
+    cache.get(node, parts[0], parts[1], parts[2])
+}
+
+fn lift_request(mem: &[u8], layout: &Layout, at: usize) -> Result<Request, String> {
+    let e = |e: AbiError| e.to_string();
+    let inherit = read::<1>(mem, at + field(layout, 0).map_err(e)?.0)[0] != 0;
+    let (expects, expects_layout) = field(layout, 1).map_err(e)?;
+    let expects_response = if present(mem, at + expects).map_err(e)? {
+        let (offset, _) = case(expects_layout, 1).map_err(e)?;
+        Some(u64::from_le_bytes(read(mem, at + expects + offset)))
+    } else {
+        None
+    };
+    let body = bytes_field(mem, at + field(layout, 2).map_err(e)?.0).map_err(e)?;
+    let (metadata, metadata_layout) = field(layout, 3).map_err(e)?;
+    let metadata = if present(mem, at + metadata).map_err(e)? {
+        let (offset, _) = case(metadata_layout, 1).map_err(e)?;
+        Some(
+            text_field(mem, at + metadata + offset)
+                .map_err(e)?
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    let (caps, caps_layout) = field(layout, 4).map_err(e)?;
+    let capabilities = if read_u32(mem, at + caps + 4) == 0 {
+        Vec::new()
+    } else {
+        let value = load(mem, caps_layout, (at + caps) as u32).map_err(e)?;
+        super::wit::capabilities(value)?
+            .into_iter()
+            .map(|c| (c, Vec::new()))
+            .collect()
+    };
+    Ok(Request {
+        inherit,
+        expects_response,
+        body,
+        metadata,
+        capabilities,
+    })
+}
+
+/// What `send-request` was called with.
+pub(crate) type SendRequest = (Address, Request, Option<Context>, Option<LazyLoadBlob>);
+
+/// Lifts the parameter record of `send-request` at `ptr`.
+pub(crate) fn lift_send_request(
+    mem: &[u8],
+    params: &Layout,
+    ptr: u32,
+    cache: &mut AddressCache,
+) -> Result<SendRequest, String> {
+    let e = |e: AbiError| e.to_string();
+    let at = span(mem, ptr, u64::from(params.size), params.align)
+        .map_err(e)?
+        .start;
+    let (target, target_layout) = field(params, 0).map_err(e)?;
+    let target = lift_address(mem, target_layout, at + target, cache)?;
+    let (request_at, request_layout) = field(params, 1).map_err(e)?;
+    let request = lift_request(mem, request_layout, at + request_at)?;
+    let (context, context_layout) = field(params, 2).map_err(e)?;
+    let context = if present(mem, at + context).map_err(e)? {
+        let (offset, _) = case(context_layout, 1).map_err(e)?;
+        Some(bytes_field(mem, at + context + offset).map_err(e)?)
+    } else {
+        None
+    };
+    let (blob, blob_layout) = field(params, 3).map_err(e)?;
+    let blob = if present(mem, at + blob).map_err(e)? {
+        let value = load(mem, blob_layout, (at + blob) as u32).map_err(e)?;
+        super::wit::optional(value, super::wit::blob)?
+    } else {
+        None
+    };
+    Ok((target, request, context, blob))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Capability;
+    use crate::wasm::abi::{Val, store};
+    use crate::wasm::wit::{self, Func};
+
+    /// Guest memory in a vector with a bump allocator.
+    struct Bump {
+        mem: Vec<u8>,
+        top: u32,
+    }
+
+    impl GuestMemory for Bump {
+        fn alloc(&mut self, align: u32, size: u32) -> Result<u32, AbiError> {
+            let ptr = self.top.div_ceil(align) * align;
+            self.top = ptr + size;
+            Ok(ptr)
+        }
+
+        fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), AbiError> {
+            put(&mut self.mem, ptr as usize, bytes)
+        }
+    }
+
+    fn messages() -> Vec<Message> {
+        let cap = Capability {
+            issuer: "our.os@a:b:c.os".parse().unwrap(),
+            params: "{\"x\":1}".into(),
+        };
+        let mut request = Request::new("hello").expecting(7);
+        request.metadata = Some("{\"m\":true}".into());
+        request.capabilities = vec![(cap.clone(), vec![1, 2]), (cap, Vec::new())];
+        let mut response = Response::new("");
+        response.inherit = true;
+        vec![
+            Message::Request(request),
+            Message::Request(Request::new(Vec::new())),
+            Message::Response((response.clone(), Some(b"ctx".to_vec()))),
+            Message::Response((response, None)),
+        ]
+    }
+
+    #[test]
+    fn the_fast_path_writes_what_the_generic_path_writes() {
+        let source: Address = "node.os@proc:pkg:pub.os".parse().unwrap();
+        for func in [Func::Receive, Func::SendAndAwaitResponse] {
+            let layout = wit::import_of(func).result.as_ref().unwrap();
+            for m in messages() {
+                let mut generic = Bump {
+                    mem: vec![0; 4096],
+                    top: 512,
+                };
+                let value =
+                    Val::Record(vec![wit::address_val(&source), wit::message_val(m.clone())]);
+                store(&mut generic, layout, &wit::result_val(Ok(value)), 8).unwrap();
+                let mut fast = Bump {
+                    mem: vec![0; 4096],
+                    top: 512,
+                };
+                store_ok_received(&mut fast, layout, 8, &source, &m).unwrap();
+                assert_eq!(generic.top, fast.top, "{func:?} {m:?}");
+                assert!(generic.mem == fast.mem, "{func:?} {m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_typed_send_request_lift_reads_what_the_generic_lift_reads() {
+        let params = &wit::import_of(Func::SendRequest).params;
+        let target: Address = "node.os@proc:pkg:pub.os".parse().unwrap();
+        let mut cache = AddressCache::default();
+        for m in messages() {
+            let Message::Request(request) = m else {
+                continue;
+            };
+            for (context, blob) in [
+                (None, None),
+                (
+                    Some(b"c".to_vec()),
+                    Some(LazyLoadBlob {
+                        mime: Some("t".into()),
+                        bytes: vec![9],
+                    }),
+                ),
+            ] {
+                let value = Val::Record(vec![
+                    wit::address_val(&target),
+                    wit::request_val(request.clone()),
+                    wit::option_of(context.clone(), Val::Bytes),
+                    wit::option_of(blob.clone(), wit::blob_val),
+                ]);
+                let mut guest = Bump {
+                    mem: vec![0; 4096],
+                    top: 512,
+                };
+                store(&mut guest, params, &value, 8).unwrap();
+                let typed = lift_send_request(&guest.mem, params, 8, &mut cache).unwrap();
+                let unsigned: Vec<_> = request
+                    .capabilities
+                    .iter()
+                    .map(|(c, _)| (c.clone(), Vec::new()))
+                    .collect();
+                let expected = Request {
+                    capabilities: unsigned,
+                    ..request.clone()
+                };
+                assert_eq!(typed, (target.clone(), expected, context, blob));
+            }
+        }
+        let bad = lift_send_request(&[0; 64], params, 8, &mut cache);
+        assert!(bad.unwrap_err().contains("outside linear memory"));
+    }
+}
