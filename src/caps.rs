@@ -4,12 +4,16 @@
 //! Invariants (checked by `check_invariants`):
 //! - every stored key is canonical (`Capability::canonical`), so equality is byte equality and
 //!   each signature verifies over exactly the stored bytes (W15);
+//! - a signature is computed the first time it is needed (attached to a message, persisted,
+//!   checked) and kept: ed25519 signatures are deterministic, so this gives the same bytes as
+//!   signing at insert time, without paying ~20 µs for capabilities nobody ever shows;
 //! - `issued[i][g]` contains `k` iff `held[g]` contains `k` and `k` was issued by `our@i`: the
 //!   index is complete and exact (W11), because `insert`, `remove`, `remove_process` and
 //!   `revoke_issued_by` are the only writers of either map.
 
 use crate::types::{Address, Capability, CapabilityError, ProcessId, SignedCapability};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -54,8 +58,8 @@ pub struct FilteredCaps {
 pub struct CapabilityStore {
     our: Arc<str>,
     signer: SigningKey,
-    // Invariant: keys canonical; each value is the signature of the key (see module docs).
-    held: BTreeMap<ProcessId, BTreeMap<CapKey, Vec<u8>>>,
+    // Invariant: keys canonical; each value, once set, is the signature of the key.
+    held: BTreeMap<ProcessId, BTreeMap<CapKey, OnceCell<Vec<u8>>>>,
     // Invariant: the exact reverse of `held` for locally issued keys (see module docs).
     issued: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>>,
 }
@@ -113,7 +117,6 @@ impl CapabilityStore {
 
     /// Gives `key` to `process`, signed. Returns false if `process` is unknown.
     pub fn insert(&mut self, process: &ProcessId, key: CapKey) -> bool {
-        let signature = self.sign(&key);
         let Some(caps) = self.held.get_mut(process) else {
             return false;
         };
@@ -124,8 +127,13 @@ impl CapabilityStore {
                 .or_default()
                 .insert(key.clone());
         }
-        caps.insert(key, signature);
+        caps.entry(key).or_default();
         true
+    }
+
+    /// The kernel's signature of a held key, computed on first use.
+    fn signature_of<'s>(&self, key: &CapKey, cell: &'s OnceCell<Vec<u8>>) -> &'s Vec<u8> {
+        cell.get_or_init(|| self.sign(key))
     }
 
     /// Takes `key` from `process`. Returns whether it was held.
@@ -187,8 +195,18 @@ impl CapabilityStore {
     }
 
     /// The capabilities `process` holds, in key order.
-    pub fn held(&self, process: &ProcessId) -> Option<&BTreeMap<CapKey, Vec<u8>>> {
-        self.held.get(process)
+    pub fn held_keys(&self, process: &ProcessId) -> impl Iterator<Item = &CapKey> {
+        self.held.get(process).into_iter().flat_map(BTreeMap::keys)
+    }
+
+    /// The capabilities `process` holds with the kernel's signatures, in key order.
+    pub fn held_signed(&self, process: &ProcessId) -> Vec<SignedCapability> {
+        let Some(caps) = self.held.get(process) else {
+            return Vec::new();
+        };
+        caps.iter()
+            .map(|(key, cell)| (key.to_capability(), self.signature_of(key, cell).clone()))
+            .collect()
     }
 
     /// Removes `process` and everything it holds; returns what it held.
@@ -246,8 +264,8 @@ impl CapabilityStore {
             if self.local_issuer(&key) == Some(source) {
                 let signature = self.sign(&key);
                 kept.push((key.to_capability(), signature));
-            } else if let Some(signature) = self.held.get(source).and_then(|c| c.get(&key)) {
-                kept.push((key.to_capability(), signature.clone()));
+            } else if let Some(cell) = self.held.get(source).and_then(|c| c.get(&key)) {
+                kept.push((key.to_capability(), self.signature_of(&key, cell).clone()));
             } else {
                 dropped.push(cap.clone());
             }
@@ -263,7 +281,8 @@ impl CapabilityStore {
         let mut expected: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>> =
             BTreeMap::new();
         for (process, caps) in &self.held {
-            for (key, signature) in caps {
+            for (key, cell) in caps {
+                let signature = self.signature_of(key, cell);
                 let canonical = CapKey::try_from_capability(&key.to_capability());
                 if canonical.as_ref() != Ok(key) {
                     return Err(format!(
@@ -314,7 +333,14 @@ mod tests {
         let cap = key("our.os@a:p:x.os", "\"messaging\"");
         assert!(store.insert(&pid("b:p:x.os"), cap.clone()));
         assert!(store.has_messaging(&pid("b:p:x.os"), &pid("a:p:x.os")));
-        let signature = store.held(&pid("b:p:x.os")).unwrap()[&cap].clone();
+        let held = store.held_signed(&pid("b:p:x.os"));
+        assert_eq!(held.len(), 1);
+        let signature = held[0].1.clone();
+        assert_eq!(
+            signature,
+            store.sign(&cap),
+            "a lazy signature is the eager one"
+        );
         assert!(store.verify(&cap.to_capability(), &signature));
         assert!(!store.verify(&key("our.os@a:p:x.os", "1").to_capability(), &signature));
         assert_eq!(store.check_invariants(), Ok(()));

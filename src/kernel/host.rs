@@ -480,9 +480,9 @@ impl Kernel {
     /// The capabilities `process` holds, in canonical order.
     pub fn capabilities_of(&self, process: &ProcessId) -> Vec<Capability> {
         self.caps
-            .held(process)
-            .map(|held| held.keys().map(CapKey::to_capability).collect())
-            .unwrap_or_default()
+            .held_keys(process)
+            .map(CapKey::to_capability)
+            .collect()
     }
 
     /// Converts a mailbox entry into what `receive` returns, updating the host state.

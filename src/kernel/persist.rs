@@ -44,15 +44,7 @@ impl Kernel {
             if entry.on_exit.is_none() {
                 continue;
             }
-            let capabilities = self
-                .caps
-                .held(process)
-                .map(|held| {
-                    held.iter()
-                        .map(|(k, s)| (k.to_capability(), s.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let capabilities = self.caps.held_signed(process).into_iter().collect();
             let persisted = PersistedProcess {
                 wasm_bytes_handle: entry.wasm_bytes_handle.clone(),
                 wit_version: entry.wit_version,

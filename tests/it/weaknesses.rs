@@ -266,12 +266,12 @@ fn w15_params_are_canonical_so_equal_capabilities_verify_and_non_json_is_refused
         world.replies()[0]["body"],
         json!({"Debug": {"HasCap": true}})
     );
-    let held = world.kernel.capabilities().held(&world.client).unwrap();
+    let held = world.kernel.capabilities().held_signed(&world.client);
     let (key, signature) = held
         .iter()
-        .find(|(k, _)| k.issuer.process == app && &*k.params != "\"messaging\"")
+        .find(|(k, _)| k.issuer.process == app && k.params != "\"messaging\"")
         .unwrap();
-    assert_eq!(&*key.params, r#"{"a":2,"b":1}"#);
+    assert_eq!(key.params, r#"{"a":2,"b":1}"#);
     assert!(
         world.kernel.capabilities().verify(&tight, signature),
         "the signature covers the stored bytes"
