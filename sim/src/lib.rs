@@ -1,7 +1,9 @@
-//! The simulation harness around the hyperkernel core: scenarios, run summaries and trace
-//! files. It depends on the core, never the reverse. Today it holds the built-in demo
-//! scenario and the run summary; scenario files, faults, invariants, replay and shrinking
-//! come with issue 4.
+//! The simulation harness around the hyperkernel core: scenario files, seeded runs with
+//! invariants checked after every step, run summaries and trace files. It depends on the
+//! core, never the reverse. Faults, explore, replay, diff and shrink come next (issue 4).
 
 pub mod demo;
+pub mod guests;
+pub mod run;
+pub mod scenario;
 pub mod summary;

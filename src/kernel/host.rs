@@ -88,6 +88,13 @@ impl<'k> ProcessContext<'k> {
         self.kernel.clock.now()
     }
 
+    /// Charges `nanos` of CPU time to this run. A simulated clock moves on by the total when
+    /// the run ends, so a busy process takes simulated time and timers fire around it, as
+    /// on one core; a real clock ignores it.
+    pub fn charge_time(&mut self, nanos: u64) {
+        self.kernel.run_cost = self.kernel.run_cost.saturating_add(nanos);
+    }
+
     /// `send-request`. Returns the message id.
     pub fn send_request(
         &mut self,

@@ -150,6 +150,8 @@ pub struct Kernel {
     // Invariant: a process is in `pending_restarts` or in `table`, never both.
     pending_restarts: BTreeMap<ProcessId, lifecycle::PendingRestart>,
     shut_down: bool,
+    /// Simulated nanoseconds the running process has used (`ProcessContext::charge_time`).
+    run_cost: u64,
     // Invariant: true iff the process map changed since it was last written (persist.rs).
     map_dirty: bool,
 }
@@ -235,6 +237,7 @@ impl KernelBuilder {
             backoffs: BTreeMap::new(),
             pending_restarts: BTreeMap::new(),
             shut_down: false,
+            run_cost: 0,
             map_dirty: false,
         };
         kernel.bootstrap();

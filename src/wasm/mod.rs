@@ -43,6 +43,8 @@ pub struct WasmConfig {
     pub recursion_max: usize,
     /// Lines of `print-to-terminal` kept to explain a trap.
     pub last_prints: usize,
+    /// Fuel that takes one simulated microsecond (wasmi runs about 1–2 G fuel/s).
+    pub fuel_per_micro: u64,
 }
 
 impl Default for WasmConfig {
@@ -53,6 +55,7 @@ impl Default for WasmConfig {
             memory_max: 64 << 20,
             recursion_max: 1_000,
             last_prints: 4,
+            fuel_per_micro: 1_000,
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct WasmProcess {
     prints: VecDeque<String>,
     /// The last `send-request` target, reused when named again.
     targets: super::fast::AddressCache,
+    /// Fuel set at the last grant, and fuel burnt since the wake began (charged as time).
+    granted: u64,
+    burnt: u64,
 }
 
 impl WasmProcess {
@@ -84,6 +87,7 @@ impl WasmProcess {
         let realloc = instance
             .get_typed_func::<(i32, i32, i32, i32), i32>(&store, "cabi_realloc")
             .map_err(|_| missing("cabi_realloc"))?;
+        let slice = config.fuel_slice;
         Ok(Self {
             store,
             init,
@@ -93,6 +97,8 @@ impl WasmProcess {
             run: Run::Fresh,
             prints: VecDeque::new(),
             targets: super::fast::AddressCache::default(),
+            granted: slice,
+            burnt: 0,
         })
     }
 
@@ -102,9 +108,18 @@ impl WasmProcess {
     }
 
     fn refuel(&mut self, at_least: u64) -> Result<(), String> {
+        self.settle_fuel();
+        self.granted = self.config.fuel_slice.max(at_least);
         self.store
-            .set_fuel(self.config.fuel_slice.max(at_least))
+            .set_fuel(self.granted)
             .map_err(|e| format!("fuel: {e}"))
+    }
+
+    /// Adds what the guest burnt of its last grant to `burnt`.
+    fn settle_fuel(&mut self) {
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.burnt = self.burnt.saturating_add(self.granted.saturating_sub(left));
+        self.granted = left;
     }
 
     fn guest(&mut self) -> Lowering<'_> {
@@ -366,10 +381,14 @@ impl Process for WasmProcess {
             (Run::Done, _) => Err("woken after it ended".into()),
             (_, wake) => self.resume_with(wake),
         };
-        match result {
+        let flow = match result {
             Ok(result) => self.drive(ctx, result),
             Err(reason) => self.fail(reason),
-        }
+        };
+        self.settle_fuel();
+        let burnt = std::mem::take(&mut self.burnt);
+        ctx.charge_time(burnt.saturating_mul(1_000) / self.config.fuel_per_micro.max(1));
+        flow
     }
 }
 

@@ -231,6 +231,7 @@ impl StateMachineTest for KernelUnderTest {
 
     fn check_invariants(world: &World, model: &Model) {
         world.kernel.check_invariants().unwrap();
+        world.kernel.capabilities().verify_signatures().unwrap();
         for from in NAMES {
             assert_eq!(
                 world.kernel.has_process(&pid(&id(from))),

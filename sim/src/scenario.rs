@@ -1,0 +1,310 @@
+//! Scenario files: the processes of a simulated node, a workload of messages and kernel
+//! commands at simulated times, and how long to run. Documented in `docs/scenarios.md`.
+//!
+//! Loading validates everything before anything runs; every error names the file, the place
+//! in it (`processes[2]`, `workload[0]`, or a line and column) and the problem.
+
+use hyperkernel::{Address, Capability, KernelCommand, OnExit, ProcessId};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The scenario format version this build reads.
+pub const VERSION: u32 = 1;
+
+/// A capability in a scenario: a process id (messaging to it on our node) or a full
+/// capability object.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CapabilitySpec {
+    /// `messaging(our@process)`.
+    Messaging(String),
+    /// Any capability, as the kernel's JSON has it.
+    Full(Capability),
+}
+
+/// One process.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Its id, `name:package:publisher`.
+    pub id: String,
+    /// An example guest from `guests/` by crate name (built on first use).
+    #[serde(default)]
+    pub guest: Option<String>,
+    /// A wasm module, relative to the scenario file.
+    #[serde(default)]
+    pub wasm: Option<PathBuf>,
+    /// A built-in native process (`echo`, `sink`).
+    #[serde(default)]
+    pub native: Option<String>,
+    /// The harness acts as this process (it sends the workload's messages).
+    #[serde(default)]
+    pub driven: bool,
+    /// What the kernel does when it ends.
+    #[serde(default)]
+    pub on_exit: OnExit,
+    /// Whether any process may message it.
+    #[serde(default)]
+    pub public: bool,
+    /// What it starts with (besides messaging itself).
+    #[serde(default)]
+    pub capabilities: Vec<CapabilitySpec>,
+}
+
+/// The code of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// An example guest by name.
+    Guest(String),
+    /// A wasm file.
+    Wasm(PathBuf),
+    /// A built-in native process.
+    Native(String),
+    /// Driven by the harness.
+    Driven,
+}
+
+/// A message the workload sends.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendSpec {
+    /// The target address, `node@process:package:publisher` (`our` for our node).
+    pub to: String,
+    /// The body, as text.
+    pub body: String,
+    /// Seconds to wait for a response; none for fire-and-forget.
+    #[serde(default)]
+    pub expects_response: Option<u64>,
+}
+
+/// One workload entry: at a simulated time, a driven process sends a message or a command.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkSpec {
+    /// Simulated milliseconds since the start.
+    pub at_ms: u64,
+    /// The driven process that acts.
+    pub from: String,
+    /// A message to send.
+    #[serde(default)]
+    pub send: Option<SendSpec>,
+    /// A kernel command to send to `our@kernel:distro:sys`.
+    #[serde(default)]
+    pub command: Option<KernelCommand>,
+    /// Seconds to wait for the command's answer; none for no answer.
+    #[serde(default)]
+    pub expects_response: Option<u64>,
+}
+
+/// A scenario file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// The format version ([`VERSION`]).
+    pub version: u32,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// Our node's name.
+    pub node: String,
+    /// The processes, started in order before the workload.
+    pub processes: Vec<ProcessSpec>,
+    /// Messages and commands at simulated times.
+    #[serde(default)]
+    pub workload: Vec<WorkSpec>,
+    /// Simulated milliseconds to run at most (after the last workload entry the run also ends
+    /// when the node is idle).
+    pub run_for_ms: u64,
+}
+
+/// A validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The file's contents.
+    pub file: ScenarioFile,
+    /// Each process's parsed id and code, in file order.
+    pub processes: Vec<(ProcessId, Code)>,
+}
+
+/// A scenario that cannot be used: the file, the place, the problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub path: PathBuf,
+    /// Where in it (`line 3 column 7`, `processes[1]`, …).
+    pub place: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.path.display(),
+            self.place,
+            self.problem
+        )
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Reads and validates the scenario at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not a scenario of this version, or is inconsistent.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let error = |place: &str, problem: String| ScenarioError {
+            path: path.to_owned(),
+            place: place.to_owned(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error("file", e.to_string()))?;
+        let file: ScenarioFile = serde_json::from_str(&text).map_err(|e| {
+            let place = format!("line {} column {}", e.line(), e.column());
+            let problem = e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            error(&place, problem)
+        })?;
+        if file.version != VERSION {
+            let problem = format!(
+                "version {} is not supported (this sim reads {VERSION})",
+                file.version
+            );
+            return Err(error("version", problem));
+        }
+        let processes = validate(&file).map_err(|(place, problem)| error(&place, problem))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            processes,
+        })
+    }
+
+    /// A wasm path as the scenario names it, resolved against the scenario's directory.
+    pub fn resolve(&self, wasm: &Path) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(wasm)
+    }
+}
+
+fn code_of(spec: &ProcessSpec) -> Result<Code, String> {
+    let kinds = [
+        spec.guest.is_some(),
+        spec.wasm.is_some(),
+        spec.native.is_some(),
+        spec.driven,
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err("give exactly one of guest, wasm, native and driven".into());
+    }
+    Ok(match (&spec.guest, &spec.wasm, &spec.native) {
+        (Some(guest), _, _) => Code::Guest(guest.clone()),
+        (_, Some(wasm), _) => Code::Wasm(wasm.clone()),
+        (_, _, Some(native)) if crate::run::NATIVES.contains(&native.as_str()) => {
+            Code::Native(native.clone())
+        }
+        (_, _, Some(native)) => {
+            return Err(format!(
+                "unknown native process `{native}` (known: {})",
+                crate::run::NATIVES.join(", ")
+            ));
+        }
+        _ => Code::Driven,
+    })
+}
+
+type Invalid = (String, String);
+
+fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
+    if file.node.is_empty() || file.node == "our" {
+        return Err((
+            "node".into(),
+            "give the node a name other than `our`".into(),
+        ));
+    }
+    let mut processes = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, spec) in file.processes.iter().enumerate() {
+        let place = format!("processes[{i}]");
+        let id: ProcessId = spec
+            .id
+            .parse()
+            .map_err(|e| (place.clone(), format!("id `{}`: {e}", spec.id)))?;
+        if id.is_kernel() || id.as_str() == "timer:distro:sys" {
+            return Err((place, format!("`{id}` is the kernel's own process")));
+        }
+        if !seen.insert(id.clone()) {
+            return Err((place, format!("`{id}` is declared twice")));
+        }
+        for (j, cap) in spec.capabilities.iter().enumerate() {
+            if let CapabilitySpec::Messaging(target) = cap {
+                target.parse::<ProcessId>().map_err(|e| {
+                    (
+                        format!("{place}.capabilities[{j}]"),
+                        format!("`{target}`: {e}"),
+                    )
+                })?;
+            }
+        }
+        let code = code_of(spec).map_err(|e| (place, e))?;
+        processes.push((id, code));
+    }
+    for (i, work) in file.workload.iter().enumerate() {
+        let place = format!("workload[{i}]");
+        let driven = processes
+            .iter()
+            .any(|(id, code)| id.as_str() == work.from && *code == Code::Driven);
+        if !driven {
+            return Err((
+                place,
+                format!("`{}` is not a driven process of this scenario", work.from),
+            ));
+        }
+        match (&work.send, &work.command) {
+            (Some(send), None) => {
+                send.to
+                    .parse::<Address>()
+                    .map_err(|e| (place.clone(), format!("to `{}`: {e}", send.to)))?;
+            }
+            (None, Some(_)) => {}
+            _ => return Err((place, "give exactly one of send and command".into())),
+        }
+        if work.at_ms > file.run_for_ms {
+            return Err((
+                place,
+                format!(
+                    "at_ms {} is after run_for_ms {}",
+                    work.at_ms, file.run_for_ms
+                ),
+            ));
+        }
+    }
+    Ok(processes)
+}
+
+impl CapabilitySpec {
+    /// The capability on node `node`.
+    ///
+    /// # Errors
+    /// Never for a validated scenario.
+    pub fn resolve(&self, node: &str) -> Result<Capability, String> {
+        match self {
+            Self::Full(cap) => Ok(cap.clone()),
+            Self::Messaging(target) => {
+                let id: ProcessId = target.parse().map_err(|e| format!("{target}: {e}"))?;
+                Ok(Capability::messaging(Address::new(node, id)))
+            }
+        }
+    }
+}
