@@ -3,7 +3,9 @@
 //! core, never the reverse. Faults, explore, replay, diff and shrink come next (issue 4).
 
 pub mod demo;
+pub mod explore;
 pub mod guests;
+pub mod invariants;
 pub mod run;
 pub mod scenario;
 pub mod summary;

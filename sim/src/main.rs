@@ -5,6 +5,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use hyperkernel_sim::explore::{Exploration, explore};
 use hyperkernel_sim::{demo, run, scenario::Scenario, summary::Summary};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,23 @@ enum Command {
         /// Write the trace here as JSON lines.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Test only: plant the kernel's capability bug.
+        #[arg(long, hide = true)]
+        planted_bug: bool,
+    },
+    /// Run many seeds of a scenario across cores; report failures and nondeterminism.
+    Explore {
+        /// The scenario (JSON).
+        scenario: PathBuf,
+        /// Seeds to run, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_seeds, default_value = "0..100")]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Test only: plant the kernel's capability bug.
+        #[arg(long, hide = true)]
+        planted_bug: bool,
     },
     /// Run the built-in demo scenario.
     Demo {
@@ -53,10 +71,106 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sim run`: exits non-zero (after writing the summary and trace) if an invariant broke.
-fn run_scenario(path: &Path, seed: u64, trace: Option<PathBuf>) -> anyhow::Result<()> {
+fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range like 0..100"))?;
+    let start: u64 = start.parse().map_err(|e| format!("`{start}`: {e}"))?;
+    let end: u64 = end.parse().map_err(|e| format!("`{end}`: {e}"))?;
+    if end <= start {
+        return Err(format!("`{text}` is empty"));
+    }
+    Ok(start..end)
+}
+
+/// The command that reproduces one seed.
+fn reproduce(path: &Path, seed: u64, options: run::Options) -> String {
+    let bug = if options.planted_bug {
+        " --planted-bug"
+    } else {
+        ""
+    };
+    format!("sim run {} --seed {seed}{bug}", path.display())
+}
+
+/// `sim explore`: exits non-zero if any seed failed or diverged.
+#[expect(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "seeds per wall second is a figure about the harness, outside any simulation"
+)]
+fn explore_scenario(
+    path: &Path,
+    seeds: std::ops::Range<u64>,
+    jobs: Option<usize>,
+    options: run::Options,
+) -> anyhow::Result<()> {
     let scenario = Scenario::load(path)?;
-    let outcome = run::run(&scenario, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let plan = Exploration {
+        seeds: seeds.clone(),
+        jobs,
+        options,
+        fresh_every: 10,
+    };
+    let total = seeds.end - seeds.start;
+    let progress = |done: u64, failed: u64| {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\rexplore: {done}/{total} seeds, {failed} failed");
+        if done == total {
+            let _ = writeln!(err);
+        }
+    };
+    let started = std::time::Instant::now();
+    let results = explore(&scenario, &plan, &progress);
+    let seconds = started.elapsed().as_secs_f64();
+    let bad: Vec<_> = results
+        .iter()
+        .filter(|r| r.failure.is_some() || r.divergence.is_some())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "explore     {} seeds {}..{} on {jobs} threads",
+        path.display(),
+        seeds.start,
+        seeds.end
+    )?;
+    writeln!(out, "passed      {}", results.len() - bad.len())?;
+    writeln!(out, "failed      {}", bad.len())?;
+    writeln!(
+        out,
+        "seeds/s     {:.1} (each run twice)",
+        results.len() as f64 / seconds.max(1e-9)
+    )?;
+    for result in &bad {
+        let what = result
+            .failure
+            .as_deref()
+            .or(result.divergence.as_deref())
+            .unwrap_or_default();
+        writeln!(out, "seed {}: {what}", result.seed)?;
+        writeln!(
+            out,
+            "    reproduce: {}",
+            reproduce(path, result.seed, options)
+        )?;
+    }
+    if !bad.is_empty() {
+        anyhow::bail!("{} of {} seeds failed", bad.len(), results.len());
+    }
+    Ok(())
+}
+
+/// `sim run`: exits non-zero (after writing the summary and trace) if an invariant broke.
+fn run_scenario(
+    path: &Path,
+    seed: u64,
+    trace: Option<PathBuf>,
+    options: run::Options,
+) -> anyhow::Result<()> {
+    let scenario = Scenario::load(path)?;
+    let outcome = run::run(&scenario, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let summary = Summary::of(&outcome.kernel, seed);
     let mut out = std::io::stdout().lock();
     writeln!(out, "scenario    {}", path.display())?;
@@ -68,8 +182,7 @@ fn run_scenario(path: &Path, seed: u64, trace: Option<PathBuf>) -> anyhow::Resul
         writeln!(out, "trace       {} ({lines} lines)", trace.display())?;
     }
     if let Some(error) = outcome.error {
-        let replay = format!("sim run {} --seed {seed}", path.display());
-        anyhow::bail!("{error} (replay: {replay})");
+        anyhow::bail!("{error} (replay: {})", reproduce(path, seed, options));
     }
     Ok(())
 }
@@ -80,7 +193,14 @@ fn main() -> anyhow::Result<()> {
             scenario,
             seed,
             trace,
-        } => run_scenario(&scenario, seed, trace)?,
+            planted_bug,
+        } => run_scenario(&scenario, seed, trace, run::Options { planted_bug })?,
+        Command::Explore {
+            scenario,
+            seeds,
+            jobs,
+            planted_bug,
+        } => explore_scenario(&scenario, seeds, jobs, run::Options { planted_bug })?,
         Command::Demo { seed, trace } => {
             let mut kernel = demo::build(seed).context("building the demo scenario")?;
             kernel.run_until_idle();

@@ -2,11 +2,12 @@
 //! workload at its simulated times, check the kernel's invariants after every step, and stop
 //! at `run_for_ms` or when the node is idle after the last workload entry.
 
+use crate::invariants::Checker;
 use crate::scenario::{Code, Scenario};
 use hyperkernel::{
-    Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelMessage, LazyLoadBlob,
-    Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response, Step, Timestamp,
-    Wake, WasmConfig, WasmLoader,
+    Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelMessage,
+    LazyLoadBlob, Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response,
+    Step, Timestamp, Wake, WasmConfig, WasmLoader,
 };
 use std::fmt;
 
@@ -165,21 +166,17 @@ fn start_processes(kernel: &mut Kernel, scenario: &Scenario) -> Result<(), Strin
 /// Steps until `deadline`, checking invariants after every step. Driven processes take what
 /// arrives for them at once (the harness is a prompt client), so their answers show in the
 /// trace as deliveries.
-fn advance(
-    kernel: &mut Kernel,
-    driven: &[ProcessId],
-    deadline: Timestamp,
-    steps: &mut u64,
-) -> Result<(), RunError> {
+fn advance(kernel: &mut Kernel, world: &mut World, deadline: Timestamp) -> Result<(), RunError> {
     while let Some(step) = kernel.step_before(deadline) {
-        *steps += 1;
-        kernel
-            .check_invariants()
-            .map_err(|broken| RunError::Invariant {
-                step: *steps,
-                broken,
-            })?;
-        for process in driven {
+        world.steps += 1;
+        let at_step = world.steps;
+        let broken = |broken| RunError::Invariant {
+            step: at_step,
+            broken,
+        };
+        kernel.check_invariants().map_err(broken)?;
+        world.checker.check(kernel).map_err(broken)?;
+        for process in &world.driven {
             while let Ok(Some(_)) = kernel.receive_as(process) {}
         }
         if matches!(step, Step::ShutDown) {
@@ -187,6 +184,13 @@ fn advance(
         }
     }
     Ok(())
+}
+
+/// The harness's side of a run.
+struct World {
+    driven: Vec<ProcessId>,
+    steps: u64,
+    checker: Checker,
 }
 
 fn act(kernel: &mut Kernel, scenario: &Scenario, index: usize) -> Result<(), RunError> {
@@ -215,37 +219,48 @@ fn act(kernel: &mut Kernel, scenario: &Scenario, index: usize) -> Result<(), Run
     Ok(())
 }
 
+/// How to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Plant the kernel's test-only capability bug (`KernelConfig::planted_bug`).
+    pub planted_bug: bool,
+}
+
 /// Runs `scenario` with `seed`.
 ///
 /// # Errors
 /// Setup failed (a process that cannot start, a guest that cannot be built). An invariant
 /// that breaks mid-run is reported in [`Run::error`], with the kernel as it was.
-pub fn run(scenario: &Scenario, seed: u64) -> Result<Run, RunError> {
+pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Result<Run, RunError> {
     let loader = WasmLoader::new(WasmConfig::default())
         .map_err(|e| RunError::Setup(e.to_string()))?
         .with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
+    let mut config = KernelConfig::new(&scenario.file.node, seed);
+    config.planted_bug = options.planted_bug;
     let mut kernel = KernelBuilder::new(&scenario.file.node, seed)
+        .config(config)
         .loader(Box::new(loader))
         .build();
     start_processes(&mut kernel, scenario).map_err(RunError::Setup)?;
     let mut order: Vec<usize> = (0..scenario.file.workload.len()).collect();
     order.sort_by_key(|i| scenario.file.workload[*i].at_ms);
-    let mut steps = 0;
-    let driven: Vec<ProcessId> = scenario
+    let driven = scenario
         .processes
         .iter()
         .filter(|(_, code)| *code == Code::Driven)
         .map(|(id, _)| id.clone())
         .collect();
+    let mut world = World {
+        driven,
+        steps: 0,
+        checker: Checker::default(),
+    };
     let start = kernel.now();
     let at = |ms: u64| Timestamp(start.0 + ms * 1_000_000);
     for index in order {
-        if let Err(error) = advance(
-            &mut kernel,
-            &driven,
-            at(scenario.file.workload[index].at_ms),
-            &mut steps,
-        ) {
+        let deadline = at(scenario.file.workload[index].at_ms);
+        if let Err(error) = advance(&mut kernel, &mut world, deadline) {
+            let steps = world.steps;
             return Ok(Run {
                 kernel,
                 steps,
@@ -254,13 +269,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Run, RunError> {
         }
         act(&mut kernel, scenario, index)?;
     }
-    let error = advance(
-        &mut kernel,
-        &driven,
-        at(scenario.file.run_for_ms),
-        &mut steps,
-    )
-    .err();
+    let error = advance(&mut kernel, &mut world, at(scenario.file.run_for_ms)).err();
+    let steps = world.steps;
     Ok(Run {
         kernel,
         steps,

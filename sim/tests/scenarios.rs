@@ -33,7 +33,7 @@ fn line<'a>(text: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn every_example_scenario_is_deterministic_across_processes() {
-    for name in ["echo", "pingpong", "hostile"] {
+    for name in ["echo", "pingpong", "hostile", "capabilities"] {
         let (a, b) = (
             temp(&format!("{name}-a.jsonl")),
             temp(&format!("{name}-b.jsonl")),

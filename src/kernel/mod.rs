@@ -71,6 +71,11 @@ pub struct KernelConfig {
     pub message_len_max: usize,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
+    /// Test only: plants a bug that skips the messaging check for one message id in four, so
+    /// the simulation harness can show it finds and shrinks a real capability bug. Never set
+    /// it outside such a test.
+    #[doc(hidden)]
+    pub planted_bug: bool,
 }
 
 impl KernelConfig {
@@ -85,6 +90,7 @@ impl KernelConfig {
             inbox_len_max: INBOX_LEN_MAX,
             message_len_max: MESSAGE_LEN_MAX,
             timer: true,
+            planted_bug: false,
         }
     }
 }
@@ -314,6 +320,11 @@ impl Kernel {
     /// A process's lifecycle state.
     pub fn run_state(&self, process: &ProcessId) -> Option<RunState> {
         self.table.get(process).map(|entry| entry.state)
+    }
+
+    /// Whether any process may message `process` (`None`: not in the table).
+    pub fn is_public(&self, process: &ProcessId) -> Option<bool> {
+        self.table.get(process).map(|entry| entry.public)
     }
 
     /// How many messages wait in `process`'s mailbox.

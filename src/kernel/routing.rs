@@ -118,7 +118,10 @@ impl Kernel {
             let Some(entry) = self.table.get(&target.process) else {
                 return Err(DropReason::NoSuchTarget);
             };
-            if !entry.public && !self.caps.has_messaging(&source.process, &target.process) {
+            if !entry.public
+                && !self.caps.has_messaging(&source.process, &target.process)
+                && !self.planted_bug_fires(message)
+            {
                 return Err(DropReason::NoMessagingCapability);
             }
         }
@@ -127,6 +130,12 @@ impl Kernel {
         } else {
             Route::Local
         })
+    }
+
+    /// The planted bug (`KernelConfig::planted_bug`, for testing the harness): skips the
+    /// messaging check for one message id in four.
+    fn planted_bug_fires(&self, message: &KernelMessage) -> bool {
+        self.config.planted_bug && message.id.is_multiple_of(4)
     }
 
     /// Drops `message` with `reason`, answering its sender if it expects a response.

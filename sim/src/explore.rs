@@ -1,0 +1,150 @@
+//! `sim explore`: many seeds of one scenario across cores. Every seed runs twice in this
+//! process and the two traces must be identical; every tenth seed also runs a third time in a
+//! fresh `sim` process (static state cannot leak between runs there). A failure or a
+//! divergence is reported with the one-line command that reproduces it.
+
+use crate::run::{self, Options};
+use crate::scenario::Scenario;
+use hyperkernel::TraceRecord;
+use std::ops::Range;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happened to one seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// The trace hash of its first run.
+    pub hash: u64,
+    /// Why it failed (an invariant, a setup error), if it did.
+    pub failure: Option<String>,
+    /// How its runs differed, if they did.
+    pub divergence: Option<String>,
+}
+
+/// How to explore.
+#[derive(Clone, Debug)]
+pub struct Exploration {
+    /// Seeds to run, `start..end`.
+    pub seeds: Range<u64>,
+    /// Worker threads.
+    pub jobs: usize,
+    /// How each run is done.
+    pub options: Options,
+    /// Every how many seeds a run is repeated in a fresh process (0: never).
+    pub fresh_every: u64,
+}
+
+/// The first event where two traces differ, with both versions.
+pub fn first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
+    let show = |r: Option<&TraceRecord>| {
+        r.and_then(|r| serde_json::to_string(r).ok())
+            .unwrap_or_else(|| "(no event)".into())
+    };
+    let index = (0..a.len().max(b.len())).find(|i| a.get(*i) != b.get(*i))?;
+    Some(format!(
+        "first difference at event {index}:\n    first:  {}\n    second: {}",
+        show(a.get(index)),
+        show(b.get(index))
+    ))
+}
+
+/// Runs `scenario` with `seed` in a fresh `sim` process; returns its trace hash line.
+fn fresh_hash(path: &Path, seed: u64, options: Options) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command.args(["run", &path.to_string_lossy(), "--seed", &seed.to_string()]);
+    if options.planted_bug {
+        command.arg("--planted-bug");
+    }
+    let output = command.output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace hash").map(|h| h.trim().to_owned()))
+        .ok_or_else(|| "the fresh process printed no trace hash".into())
+}
+
+/// One seed: two runs here, a third in a fresh process when sampled.
+pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedResult {
+    let first = run::run(scenario, seed, plan.options);
+    let second = run::run(scenario, seed, plan.options);
+    let (first, second) = match (first, second) {
+        (Ok(first), Ok(second)) => (first, second),
+        (Err(error), _) | (_, Err(error)) => {
+            return SeedResult {
+                seed,
+                hash: 0,
+                failure: Some(error.to_string()),
+                divergence: None,
+            };
+        }
+    };
+    let hash = first.kernel.trace().hash();
+    let mut divergence = first_difference(
+        first.kernel.trace().records(),
+        second.kernel.trace().records(),
+    );
+    let sampled = plan.fresh_every > 0 && seed.is_multiple_of(plan.fresh_every);
+    if divergence.is_none() && sampled {
+        match fresh_hash(&scenario.path, seed, plan.options) {
+            Ok(fresh) if fresh == format!("{hash:016x}") => {}
+            Ok(fresh) => {
+                divergence = Some(format!(
+                    "a fresh process got trace hash {fresh}, this one {hash:016x}"
+                ))
+            }
+            Err(error) => divergence = Some(format!("the fresh-process rerun failed: {error}")),
+        }
+    }
+    SeedResult {
+        seed,
+        hash,
+        failure: first.error.map(|e| e.to_string()),
+        divergence,
+    }
+}
+
+/// Runs every seed of `plan` on `plan.jobs` threads; `progress(done, failed)` is called after
+/// each seed. Results come back in seed order.
+pub fn explore(
+    scenario: &Scenario,
+    plan: &Exploration,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Vec<SeedResult> {
+    let next = AtomicU64::new(plan.seeds.start);
+    let results = Mutex::new(Vec::new());
+    let failed = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..plan.jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= plan.seeds.end {
+                        break;
+                    }
+                    let result = explore_seed(scenario, seed, plan);
+                    if result.failure.is_some() || result.divergence.is_some() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let done = {
+                        let mut results = results
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        results.push(result);
+                        results.len() as u64
+                    };
+                    progress(done, failed.load(Ordering::Relaxed));
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|r| r.seed);
+    results
+}
