@@ -478,13 +478,13 @@ fn encode(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A guest memory backed by a vector, with a bump allocator.
-    struct Bump {
-        mem: Vec<u8>,
-        top: u32,
+    /// A guest memory backed by a vector, with a bump allocator (shared with `fast.rs`).
+    pub(crate) struct Bump {
+        pub(crate) mem: Vec<u8>,
+        pub(crate) top: u32,
     }
 
     impl GuestMemory for Bump {

@@ -350,26 +350,9 @@ pub(crate) fn lift_send_request(
 mod tests {
     use super::*;
     use crate::types::Capability;
+    use crate::wasm::abi::tests::Bump;
     use crate::wasm::abi::{Val, store};
     use crate::wasm::wit::{self, Func};
-
-    /// Guest memory in a vector with a bump allocator.
-    struct Bump {
-        mem: Vec<u8>,
-        top: u32,
-    }
-
-    impl GuestMemory for Bump {
-        fn alloc(&mut self, align: u32, size: u32) -> Result<u32, AbiError> {
-            let ptr = self.top.div_ceil(align) * align;
-            self.top = ptr + size;
-            Ok(ptr)
-        }
-
-        fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), AbiError> {
-            put(&mut self.mem, ptr as usize, bytes)
-        }
-    }
 
     fn messages() -> Vec<Message> {
         let cap = Capability {

@@ -403,3 +403,12 @@ impl World {
             .collect()
     }
 }
+
+/// Every trace record of `world` as JSON, for snapshots.
+pub fn trace_json(world: &World) -> Vec<Value> {
+    let records = world.kernel.trace().records();
+    records
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}

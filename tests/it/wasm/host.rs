@@ -4,10 +4,10 @@
 use super::guest;
 use crate::check;
 use crate::harness::{World, messaging};
-use hyperkernel::{Event, ExitReason, LazyLoadBlob, OnExit, ProcessId, Request};
+use hyperkernel::{Event, ExitReason, OnExit, ProcessId, Request};
 use serde_json::{Value, json};
 
-const PROBE: &str = "our.os@probe:test:our.os";
+use super::PROBE;
 const ECHO: &str = "our.os@echo:test:our.os";
 
 fn world() -> (World, ProcessId) {
@@ -25,22 +25,8 @@ fn world() -> (World, ProcessId) {
     (world, probe)
 }
 
-/// Sends `command` (with `blob`) from the client to the probe; returns the answer's body.
 fn probe(world: &mut World, command: &str, blob: Option<&str>) -> Value {
-    let client = world.client.clone();
-    let blob = blob.map(|b| LazyLoadBlob {
-        mime: Some("text/plain".into()),
-        bytes: b.as_bytes().to_vec(),
-    });
-    let request = Request::new(command).expecting(5);
-    world
-        .kernel
-        .send_as(&client, PROBE.parse().unwrap(), request, None, blob)
-        .unwrap();
-    world.settle();
-    let replies = world.replies();
-    assert_eq!(replies.len(), 1, "{command}: {replies:#?}");
-    replies[0]["body"].clone()
+    super::ask_probe(world, command, blob)
 }
 
 #[test]
@@ -221,12 +207,6 @@ fn the_trace_of_a_probe_session_is_pinned() {
     ] {
         probe(&mut world, command, None);
     }
-    let events: Vec<Value> = world
-        .kernel
-        .trace()
-        .records()
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let events = crate::harness::trace_json(&world);
     check!("wasm_probe_trace", events);
 }

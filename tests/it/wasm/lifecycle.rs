@@ -317,12 +317,6 @@ fn the_traces_of_the_example_guests_are_pinned() {
     ask(&mut world, &pinger, &format!("3 {echo}"));
     ask(&mut world, &counter, "inc");
     ask(&mut world, &echo, "exit");
-    let events: Vec<serde_json::Value> = world
-        .kernel
-        .trace()
-        .records()
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let events = crate::harness::trace_json(&world);
     crate::check!("wasm_examples_trace", events);
 }

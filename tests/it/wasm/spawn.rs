@@ -5,7 +5,7 @@ use crate::harness::{World, messaging, pid};
 use hyperkernel::{Event, OnExit, ProcessId, Request};
 use serde_json::{Value, json};
 
-const PROBE: &str = "our.os@probe:test:our.os";
+use super::PROBE;
 const ECHO_PATH: &str = "/test:our.os/pkg/echo.wasm";
 
 fn world() -> (World, ProcessId) {
@@ -17,16 +17,7 @@ fn world() -> (World, ProcessId) {
 }
 
 fn probe(world: &mut World, command: &str) -> Value {
-    let client = world.client.clone();
-    let request = Request::new(command).expecting(5);
-    world
-        .kernel
-        .send_as(&client, PROBE.parse().unwrap(), request, None, None)
-        .unwrap();
-    world.settle();
-    let replies = world.replies();
-    assert_eq!(replies.len(), 1, "{command}: {replies:#?}");
-    replies[0]["body"].clone()
+    super::ask_probe(world, command, None)
 }
 
 #[test]
