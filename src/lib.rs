@@ -35,12 +35,12 @@ pub mod wire;
 pub use caps::{CapKey, CapabilityStore};
 pub use env::{Clock, Entropy, SimClock, Timestamp, WallClock};
 pub use kernel::{
-    AwaitToken, Kernel, KernelBuilder, KernelConfig, KernelError, ProcessContext, RunState,
-    SpawnError, SpawnRequest, Step, SyscallError,
+    AwaitToken, FaultCounters, Faults, Kernel, KernelBuilder, KernelConfig, KernelError, PPM,
+    ProcessContext, RunState, SpawnError, SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
 pub use storage::{MemStorage, Storage, StorageError};
-pub use trace::{DropReason, Event, ExitReason, Trace, TraceLevel, TraceRecord};
+pub use trace::{DropReason, Event, ExitReason, Fault, Trace, TraceLevel, TraceRecord};
 pub use types::*;
 pub use wasm::{LoadError, WasmConfig, WasmLoader, WasmProcess};
 pub use wire::{

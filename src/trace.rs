@@ -253,6 +253,35 @@ pub enum Event {
         /// The storage error.
         reason: String,
     },
+    /// An injected fault fired (simulation only; see `Kernel::set_faults`).
+    FaultInjected {
+        /// Which, and where.
+        fault: Fault,
+    },
+}
+
+/// An injected fault, as the trace records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Message `id` is held in transit until `until`.
+    Delayed {
+        /// The message.
+        id: u64,
+        /// When it is routed.
+        until: Timestamp,
+    },
+    /// A run of `process` trapped after burning `fuel`.
+    Trapped {
+        /// The process.
+        process: ProcessId,
+        /// Fuel burnt in the run when it trapped.
+        fuel: u64,
+    },
+    /// `process` was crashed between steps.
+    Crashed {
+        /// The process.
+        process: ProcessId,
+    },
 }
 
 /// One event with its place in the chain.

@@ -63,6 +63,7 @@ pub struct ProcessContext<'k> {
     kernel: &'k mut Kernel,
     process: ProcessId,
     awaiting: Option<u64>,
+    trap_at: Option<u64>,
 }
 
 impl<'k> ProcessContext<'k> {
@@ -71,7 +72,26 @@ impl<'k> ProcessContext<'k> {
             kernel,
             process,
             awaiting: None,
+            trap_at: None,
         }
+    }
+
+    pub(crate) fn arm_trap(&mut self, fuel: Option<u64>) {
+        self.trap_at = fuel;
+    }
+
+    /// Fault injection: the fuel point at which this run must trap, if the kernel armed one
+    /// (`Faults::trap_ppm`). A runtime that meters fuel stops the guest there and reports it
+    /// with [`ProcessContext::trapped_at`]; other runtimes ignore it.
+    pub fn trap_point(&self) -> Option<u64> {
+        self.trap_at
+    }
+
+    /// Fault injection: the run trapped at its armed fuel point; records the fault. The
+    /// runtime then returns `Flow::Fail`.
+    pub fn trapped_at(&mut self, fuel: u64) {
+        self.trap_at = None;
+        self.kernel.trap_fired(&self.process, fuel);
     }
 
     pub(crate) fn awaiting(&self) -> Option<u64> {
@@ -259,7 +279,8 @@ impl<'k> ProcessContext<'k> {
 
     /// Native only: wake me with `Wake::Alarm(tag)` after `millis` of kernel time.
     pub fn set_alarm_after_millis(&mut self, millis: u64, tag: u64) {
-        let deadline = self.kernel.clock.now().plus_millis(millis);
+        let now = self.kernel.clock.now();
+        let deadline = self.kernel.faults.skewed(now, now.plus_millis(millis));
         self.kernel.timers.insert(
             deadline,
             Timer::Alarm {
@@ -325,7 +346,8 @@ impl Kernel {
             (None, None) => None,
         };
         if let Some(seconds) = request.expects_response {
-            let deadline = self.clock.now().plus_seconds(seconds);
+            let now = self.clock.now();
+            let deadline = self.faults.skewed(now, now.plus_seconds(seconds));
             let timer = Timer::RequestTimeout {
                 process: process.clone(),
                 id,

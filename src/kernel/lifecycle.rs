@@ -351,6 +351,7 @@ impl Kernel {
         while let Some(message) = self.inbox.pop_front() {
             self.drop_message(message, DropReason::KernelShutdown);
         }
+        self.drop_held();
         self.pending_restarts.clear();
         self.clear_scheduling();
         self.shut_down = true;

@@ -11,6 +11,7 @@
 //! exit, on-exit, restart backoff, kill), `schedule` (ready set, timers, `step`).
 
 mod command;
+mod faults;
 mod host;
 mod lifecycle;
 mod persist;
@@ -20,6 +21,7 @@ mod spawn;
 mod state;
 
 pub use command::NO_REVOKE;
+pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
 pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
@@ -160,6 +162,7 @@ pub struct Kernel {
     run_cost: u64,
     // Invariant: true iff the process map changed since it was last written (persist.rs).
     map_dirty: bool,
+    faults: faults::FaultState,
 }
 
 /// Builds a [`Kernel`].
@@ -231,6 +234,7 @@ impl KernelBuilder {
             caps: CapabilityStore::new(&our, &key),
             our,
             entropy: Entropy::new(self.config.seed),
+            faults: faults::FaultState::new(self.config.seed),
             trace: Trace::new(self.config.trace_level),
             config: self.config,
             clock: self.clock,

@@ -58,9 +58,15 @@ impl Kernel {
 
     /// Routes the oldest message in the inbox.
     pub(crate) fn route_next(&mut self) {
-        let Some(message) = self.inbox.pop_front() else {
+        let Some(mut message) = self.inbox.pop_front() else {
             return;
         };
+        if self.faults.faults.delay_ppm > 0 || self.faults.held > 0 {
+            match self.hold_in_transit(message) {
+                Some(back) => message = back,
+                None => return,
+            }
+        }
         self.route_message(message);
     }
 

@@ -14,7 +14,7 @@ use super::state::{Delivery, ProcessEntry, RunState};
 use crate::env::Timestamp;
 use crate::process::{Flow, Wake};
 use crate::trace::{Event, ExitReason};
-use crate::types::{Message, ProcessId, SendError, SendErrorKind, WrappedSendError};
+use crate::types::{KernelMessage, Message, ProcessId, SendError, SendErrorKind, WrappedSendError};
 use std::collections::BTreeMap;
 
 /// What one step did.
@@ -97,6 +97,8 @@ pub(crate) enum Timer {
     Restart { process: ProcessId },
     /// A native process's alarm.
     Alarm { process: ProcessId, tag: u64 },
+    /// A message held in transit by a delay fault (faults.rs).
+    Deliver(Box<KernelMessage>),
 }
 
 /// Timers ordered by deadline, then by the order they were set.
@@ -133,6 +135,19 @@ impl TimerQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Takes out one message held in transit, the earliest.
+    pub(crate) fn take_held(&mut self) -> Option<Box<KernelMessage>> {
+        let key = self
+            .timers
+            .iter()
+            .find(|(_, timer)| matches!(timer, Timer::Deliver(_)))
+            .map(|(key, _)| *key)?;
+        match self.timers.remove(&key) {
+            Some(Timer::Deliver(message)) => Some(message),
+            _ => None,
+        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -274,6 +289,7 @@ impl Kernel {
         match timer {
             Timer::RequestTimeout { process, id } => self.fire_request_timeout(&process, id),
             Timer::Restart { process } => self.restart_now(&process),
+            Timer::Deliver(message) => self.release(message),
             Timer::Alarm { process, tag } => {
                 let Some(entry) = self.table.get_mut(&process) else {
                     return;
@@ -341,7 +357,9 @@ impl Kernel {
         let slot = entry.ready_slot.take();
         self.ready.remove(slot, &mut self.table);
         let (flow, awaiting) = {
+            let trap = self.arm_trap();
             let mut ctx = super::ProcessContext::new(self, process.clone());
+            ctx.arm_trap(trap);
             let flow = runtime.wake(&mut ctx, wake);
             (flow, ctx.awaiting())
         };

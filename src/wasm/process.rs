@@ -55,6 +55,8 @@ pub struct WasmProcess {
     /// Fuel set at the last grant, and fuel burnt since the wake began (charged as time).
     granted: u64,
     burnt: u64,
+    /// Fault injection: trap when this run has burnt this much fuel.
+    trap_at: Option<u64>,
 }
 
 impl WasmProcess {
@@ -99,6 +101,7 @@ impl WasmProcess {
             targets: super::fast::AddressCache::default(),
             granted: slice,
             burnt: 0,
+            trap_at: None,
         })
     }
 
@@ -110,6 +113,9 @@ impl WasmProcess {
     fn refuel(&mut self, at_least: u64) -> Result<(), String> {
         self.settle_fuel();
         self.granted = self.config.fuel_slice.max(at_least);
+        if let Some(point) = self.trap_at {
+            self.granted = self.granted.min(point.saturating_sub(self.burnt).max(1));
+        }
         self.store
             .set_fuel(self.granted)
             .map_err(|e| format!("fuel: {e}"))
@@ -251,6 +257,10 @@ impl WasmProcess {
                 }
                 ResumableCall::OutOfFuel(call) => {
                     self.run = Run::Preempted(call);
+                    if let Some(fuel) = self.trap_reached() {
+                        ctx.trapped_at(fuel);
+                        return self.fail(format!("fault: trapped after {fuel} fuel"));
+                    }
                     return Flow::Yield;
                 }
                 ResumableCall::HostTrap(call) => call,
@@ -278,6 +288,13 @@ impl WasmProcess {
                 Err(reason) => return self.fail(reason),
             };
         }
+    }
+
+    /// The fuel burnt in this run, if it reached the armed trap point.
+    fn trap_reached(&mut self) -> Option<u64> {
+        let point = self.trap_at?;
+        self.settle_fuel();
+        (self.burnt >= point).then_some(self.burnt)
     }
 
     fn fail(&mut self, reason: String) -> Flow {
@@ -376,6 +393,7 @@ pub(crate) enum Served {
 
 impl Process for WasmProcess {
     fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow {
+        self.trap_at = ctx.trap_point();
         let result = match (&self.run, wake) {
             (Run::Fresh, Wake::Init) => self.start(ctx),
             (Run::Done, _) => Err("woken after it ended".into()),
@@ -386,6 +404,7 @@ impl Process for WasmProcess {
             Err(reason) => self.fail(reason),
         };
         self.settle_fuel();
+        self.trap_at = None;
         let burnt = std::mem::take(&mut self.burnt);
         ctx.charge_time(burnt.saturating_mul(1_000) / self.config.fuel_per_micro.max(1));
         flow

@@ -2,7 +2,9 @@
 
 use super::guest;
 use crate::harness::{World, messaging};
-use hyperkernel::{Event, ExitReason, KernelCommand, OnExit, ProcessId, Request, WasmConfig};
+use hyperkernel::{
+    Event, ExitReason, Fault, Faults, KernelCommand, OnExit, PPM, ProcessId, Request, WasmConfig,
+};
 use serde_json::json;
 
 /// How `process` ended, from the trace.
@@ -319,4 +321,44 @@ fn the_traces_of_the_example_guests_are_pinned() {
     ask(&mut world, &echo, "exit");
     let events = crate::harness::trace_json(&world);
     crate::check!("wasm_examples_trace", events);
+}
+
+#[test]
+fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
+    let mut world = World::new(6);
+    let hostile = spawn_guest(&mut world, "hostile", OnExit::Restart);
+    world.kernel.set_faults(Faults {
+        trap_ppm: PPM,
+        ..Faults::default()
+    });
+    world.tell(&hostile, "loop");
+    world.kernel.run_steps(20);
+    let records = world.kernel.trace().records();
+    let trapped = records.iter().find_map(|r| match &r.event {
+        Event::FaultInjected {
+            fault: Fault::Trapped { process, fuel },
+        } if *process == hostile => Some(*fuel),
+        _ => None,
+    });
+    let fuel = trapped.expect("a run that spins reaches its trap point");
+    assert!((1..=1 << 20).contains(&fuel), "{fuel}");
+    let reason = records.iter().find_map(|r| match &r.event {
+        Event::Exited {
+            process,
+            reason: ExitReason::Failed(why),
+        } if *process == hostile => Some(why.clone()),
+        _ => None,
+    });
+    assert!(
+        reason
+            .unwrap()
+            .starts_with(&format!("fault: trapped after {fuel} fuel")),
+        "the exit names the fault and its fuel point"
+    );
+    let restarted = records.iter().any(
+        |r| matches!(&r.event, Event::RestartScheduled { process, .. } if *process == hostile),
+    );
+    assert!(restarted);
+    let counters = world.kernel.fault_counters();
+    assert!(counters.trapped >= 1 && counters.traps_armed >= counters.trapped);
 }
