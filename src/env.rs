@@ -147,6 +147,8 @@ pub enum Stream {
     Workload = 5,
     /// Names of spawned processes.
     Names = 6,
+    /// Per-seed fault probabilities and harness-side faults such as crashes (used by `sim`).
+    Swarm = 7,
 }
 
 /// Seeded randomness: one ChaCha8 generator per [`Stream`], all from one seed.

@@ -33,7 +33,7 @@ pub mod wasm;
 pub mod wire;
 
 pub use caps::{CapKey, CapabilityStore};
-pub use env::{Clock, Entropy, SimClock, Timestamp, WallClock};
+pub use env::{Clock, Entropy, SimClock, Stream, Timestamp, WallClock};
 pub use kernel::{
     AwaitToken, FaultCounters, Faults, Kernel, KernelBuilder, KernelConfig, KernelError, PPM,
     ProcessContext, RunState, SpawnError, SpawnRequest, Step, SyscallError,

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod explore;
+pub mod faults;
 pub mod guests;
 pub mod invariants;
 pub mod run;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hyperkernel_sim::explore::{Exploration, explore};
 use hyperkernel_sim::{demo, run, scenario::Scenario, summary::Summary};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -114,11 +114,19 @@ fn explore_scenario(
         fresh_every: 10,
     };
     let total = seeds.end - seeds.start;
+    // A live line on a terminal; otherwise (CI logs) one line per tenth.
+    let live = std::io::stderr().is_terminal();
+    let tenth = total.div_ceil(10).max(1);
     let progress = |done: u64, failed: u64| {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\rexplore: {done}/{total} seeds, {failed} failed");
-        if done == total {
-            let _ = writeln!(err);
+        let text = format!("explore: {done}/{total} seeds, {failed} failed");
+        if live {
+            let _ = write!(err, "\r{text}");
+            if done == total {
+                let _ = writeln!(err);
+            }
+        } else if done.is_multiple_of(tenth) || done == total {
+            let _ = writeln!(err, "{text}");
         }
     };
     let started = std::time::Instant::now();
@@ -174,6 +182,7 @@ fn run_scenario(
     let summary = Summary::of(&outcome.kernel, seed);
     let mut out = std::io::stdout().lock();
     writeln!(out, "scenario    {}", path.display())?;
+    writeln!(out, "faults plan {}", outcome.plan)?;
     writeln!(out, "{summary}")?;
     writeln!(out, "steps       {}", outcome.steps)?;
     if let Some(trace) = trace {

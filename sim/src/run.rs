@@ -2,6 +2,7 @@
 //! workload at its simulated times, check the kernel's invariants after every step, and stop
 //! at `run_for_ms` or when the node is idle after the last workload entry.
 
+use crate::faults::{Injector, Plan};
 use crate::invariants::Checker;
 use crate::scenario::{Code, Scenario};
 use hyperkernel::{
@@ -39,6 +40,31 @@ pub enum RunError {
         /// What broke.
         broken: String,
     },
+    /// The liveness phase ended with work still pending.
+    Liveness {
+        /// The budget, simulated milliseconds.
+        budget_ms: u64,
+        /// What was still pending, one line each.
+        pending: Vec<String>,
+    },
+}
+
+impl RunError {
+    /// What kind of failure, for comparing two failures (`sim shrink` keeps a reduction only
+    /// if it fails the same way): the invariant's text up to its first number or address, or
+    /// `liveness`.
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Setup(_) => "setup".into(),
+            Self::Invariant { broken, .. } => broken
+                .split(|c: char| c.is_ascii_digit() || c == '@')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            Self::Liveness { .. } => "liveness".into(),
+        }
+    }
 }
 
 impl fmt::Display for RunError {
@@ -47,6 +73,13 @@ impl fmt::Display for RunError {
             Self::Setup(why) => f.write_str(why),
             Self::Invariant { step, broken } => {
                 write!(f, "kernel invariant broken after step {step}: {broken}")
+            }
+            Self::Liveness { budget_ms, pending } => {
+                write!(
+                    f,
+                    "not quiescent {budget_ms} ms after the run with faults stopped; pending: {}",
+                    pending.join("; ")
+                )
             }
         }
     }
@@ -58,6 +91,8 @@ pub struct Run {
     pub kernel: Kernel,
     /// Kernel steps taken.
     pub steps: u64,
+    /// The faults this seed drew.
+    pub plan: Plan,
     /// Set when the run stopped on an error; the kernel is as it was then.
     pub error: Option<RunError>,
 }
@@ -166,7 +201,11 @@ fn start_processes(kernel: &mut Kernel, scenario: &Scenario) -> Result<(), Strin
 /// Steps until `deadline`, checking invariants after every step. Driven processes take what
 /// arrives for them at once (the harness is a prompt client), so their answers show in the
 /// trace as deliveries.
-fn advance(kernel: &mut Kernel, world: &mut World, deadline: Timestamp) -> Result<(), RunError> {
+fn advance(
+    kernel: &mut Kernel,
+    world: &mut World<'_>,
+    deadline: Timestamp,
+) -> Result<(), RunError> {
     while let Some(step) = kernel.step_before(deadline) {
         world.steps += 1;
         let at_step = world.steps;
@@ -176,21 +215,42 @@ fn advance(kernel: &mut Kernel, world: &mut World, deadline: Timestamp) -> Resul
         };
         kernel.check_invariants().map_err(broken)?;
         world.checker.check(kernel).map_err(broken)?;
+        // After the checks: the step's events are judged against the state they saw.
+        if world
+            .injector
+            .after_step(kernel, &world.crashable)
+            .is_some()
+        {
+            kernel.check_invariants().map_err(broken)?;
+            world.checker.check(kernel).map_err(broken)?;
+        }
         for process in &world.driven {
             while let Ok(Some(_)) = kernel.receive_as(process) {}
         }
-        if matches!(step, Step::ShutDown) {
+        if !(world.hook)(kernel) {
+            world.stopped = true;
+        }
+        if matches!(step, Step::ShutDown) || world.stopped {
             break;
         }
     }
     Ok(())
 }
 
+/// Called after every step (and its checks) with the kernel; returns whether to go on.
+pub type Hook<'h> = &'h mut dyn FnMut(&Kernel) -> bool;
+
 /// The harness's side of a run.
-struct World {
+struct World<'h> {
     driven: Vec<ProcessId>,
+    /// Processes a crash fault may hit: the scenario's code-bearing ones.
+    crashable: Vec<ProcessId>,
     steps: u64,
+    /// The hook said stop.
+    stopped: bool,
+    hook: Hook<'h>,
     checker: Checker,
+    injector: Injector,
 }
 
 fn act(kernel: &mut Kernel, scenario: &Scenario, index: usize) -> Result<(), RunError> {
@@ -226,12 +286,29 @@ pub struct Options {
     pub planted_bug: bool,
 }
 
-/// Runs `scenario` with `seed`.
-///
-/// # Errors
-/// Setup failed (a process that cannot start, a guest that cannot be built). An invariant
-/// that breaks mid-run is reported in [`Run::error`], with the kernel as it was.
-pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Result<Run, RunError> {
+/// One thing the harness does at a simulated time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Work(usize),
+    StopFaults,
+}
+
+fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u64, Action)> {
+    let mut actions: Vec<(u64, Action)> = scenario
+        .file
+        .workload
+        .iter()
+        .enumerate()
+        .map(|(i, work)| (work.at_ms, Action::Work(i)))
+        .collect();
+    if plan != &Plan::default() {
+        actions.push((plan.until_ms, Action::StopFaults));
+    }
+    actions.sort_by_key(|(at, _)| *at);
+    actions
+}
+
+fn build(scenario: &Scenario, seed: u64, options: Options) -> Result<Kernel, RunError> {
     let loader = WasmLoader::new(WasmConfig::default())
         .map_err(|e| RunError::Setup(e.to_string()))?
         .with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
@@ -242,38 +319,98 @@ pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Result<Run, RunE
         .loader(Box::new(loader))
         .build();
     start_processes(&mut kernel, scenario).map_err(RunError::Setup)?;
-    let mut order: Vec<usize> = (0..scenario.file.workload.len()).collect();
-    order.sort_by_key(|i| scenario.file.workload[*i].at_ms);
-    let driven = scenario
-        .processes
-        .iter()
-        .filter(|(_, code)| *code == Code::Driven)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let mut world = World {
-        driven,
-        steps: 0,
-        checker: Checker::default(),
+    Ok(kernel)
+}
+
+fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
+    let of_code = |driven: bool| {
+        scenario
+            .processes
+            .iter()
+            .filter(move |(_, code)| (*code == Code::Driven) == driven)
+            .map(|(id, _)| id.clone())
+            .collect()
     };
+    let faults = scenario.file.faults.as_ref();
+    World {
+        driven: of_code(true),
+        crashable: of_code(false),
+        steps: 0,
+        stopped: false,
+        hook,
+        checker: Checker::default(),
+        injector: Injector::draw(faults, seed, scenario.file.run_for_ms),
+    }
+}
+
+/// Runs the timeline, then the liveness phase.
+fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Result<(), RunError> {
     let start = kernel.now();
     let at = |ms: u64| Timestamp(start.0 + ms * 1_000_000);
-    for index in order {
-        let deadline = at(scenario.file.workload[index].at_ms);
-        if let Err(error) = advance(&mut kernel, &mut world, deadline) {
-            let steps = world.steps;
-            return Ok(Run {
-                kernel,
-                steps,
-                error: Some(error),
-            });
+    kernel.set_faults(world.injector.plan.kernel);
+    for (at_ms, action) in timeline(scenario, &world.injector.plan) {
+        advance(kernel, world, at(at_ms))?;
+        if world.stopped {
+            return Ok(());
         }
-        act(&mut kernel, scenario, index)?;
+        match action {
+            Action::Work(index) => act(kernel, scenario, index)?,
+            Action::StopFaults => world.injector.stop(kernel),
+        }
     }
-    let error = advance(&mut kernel, &mut world, at(scenario.file.run_for_ms)).err();
-    let steps = world.steps;
+    advance(kernel, world, at(scenario.file.run_for_ms))?;
+    if world.stopped {
+        return Ok(());
+    }
+    let Some(budget_ms) = scenario.file.quiesce_within_ms else {
+        return Ok(());
+    };
+    world.injector.stop(kernel);
+    let budget = at(scenario.file.run_for_ms.saturating_add(budget_ms));
+    // Timer by timer, so the clock stops where the node went quiet.
+    while !kernel.is_quiescent() && kernel.now() < budget && !world.stopped {
+        let next = kernel.next_timer().unwrap_or(budget).min(budget);
+        advance(kernel, world, next.max(kernel.now()))?;
+    }
+    if kernel.is_quiescent() || world.stopped {
+        return Ok(());
+    }
+    Err(RunError::Liveness {
+        budget_ms,
+        pending: kernel.view().pending(),
+    })
+}
+
+/// Runs `scenario` with `seed`.
+///
+/// # Errors
+/// Setup failed (a process that cannot start, a guest that cannot be built). An invariant
+/// that breaks mid-run, or a liveness phase that does not quiesce, is reported in
+/// [`Run::error`], with the kernel as it was.
+pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Result<Run, RunError> {
+    run_with(scenario, seed, options, &mut |_| true)
+}
+
+/// [`run`], calling `hook` after every step; the run stops when it returns false.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with(
+    scenario: &Scenario,
+    seed: u64,
+    options: Options,
+    hook: Hook<'_>,
+) -> Result<Run, RunError> {
+    let mut kernel = build(scenario, seed, options)?;
+    let mut world = world(scenario, seed, hook);
+    let error = match drive(&mut kernel, &mut world, scenario) {
+        Err(RunError::Setup(why)) => return Err(RunError::Setup(why)),
+        result => result.err(),
+    };
     Ok(Run {
         kernel,
-        steps,
+        steps: world.steps,
+        plan: world.injector.plan,
         error,
     })
 }

@@ -4,8 +4,9 @@
 //! Loading validates everything before anything runs; every error names the file, the place
 //! in it (`processes[2]`, `workload[0]`, or a line and column) and the problem.
 
+use crate::faults::FaultSpec;
 use hyperkernel::{Address, Capability, KernelCommand, OnExit, ProcessId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ pub const VERSION: u32 = 1;
 
 /// A capability in a scenario: a process id (messaging to it on our node) or a full
 /// capability object.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum CapabilitySpec {
     /// `messaging(our@process)`.
@@ -25,31 +26,31 @@ pub enum CapabilitySpec {
 }
 
 /// One process.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessSpec {
     /// Its id, `name:package:publisher`.
     pub id: String,
     /// An example guest from `guests/` by crate name (built on first use).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<String>,
     /// A wasm module, relative to the scenario file.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm: Option<PathBuf>,
     /// A built-in native process (`echo`, `sink`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<String>,
     /// The harness acts as this process (it sends the workload's messages).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub driven: bool,
     /// What the kernel does when it ends.
     #[serde(default)]
     pub on_exit: OnExit,
     /// Whether any process may message it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub public: bool,
     /// What it starts with (besides messaging itself).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<CapabilitySpec>,
 }
 
@@ -67,7 +68,7 @@ pub enum Code {
 }
 
 /// A message the workload sends.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendSpec {
     /// The target address, `node@process:package:publisher` (`our` for our node).
@@ -75,12 +76,12 @@ pub struct SendSpec {
     /// The body, as text.
     pub body: String,
     /// Seconds to wait for a response; none for fire-and-forget.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expects_response: Option<u64>,
 }
 
 /// One workload entry: at a simulated time, a driven process sends a message or a command.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkSpec {
     /// Simulated milliseconds since the start.
@@ -88,18 +89,18 @@ pub struct WorkSpec {
     /// The driven process that acts.
     pub from: String,
     /// A message to send.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send: Option<SendSpec>,
     /// A kernel command to send to `our@kernel:distro:sys`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<KernelCommand>,
     /// Seconds to wait for the command's answer; none for no answer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expects_response: Option<u64>,
 }
 
 /// A scenario file as written.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// The format version ([`VERSION`]).
@@ -117,6 +118,21 @@ pub struct ScenarioFile {
     /// Simulated milliseconds to run at most (after the last workload entry the run also ends
     /// when the node is idle).
     pub run_for_ms: u64,
+    /// Faults to inject (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultSpec>,
+    /// The liveness phase: after `run_for_ms` (and with faults stopped) the node must become
+    /// quiescent within this many simulated milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesce_within_ms: Option<u64>,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A validated scenario.
@@ -260,6 +276,7 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         let code = code_of(spec).map_err(|e| (place, e))?;
         processes.push((id, code));
     }
+    validate_faults(file)?;
     for (i, work) in file.workload.iter().enumerate() {
         let place = format!("workload[{i}]");
         let driven = processes
@@ -291,6 +308,22 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         }
     }
     Ok(processes)
+}
+
+fn validate_faults(file: &ScenarioFile) -> Result<(), Invalid> {
+    let Some(faults) = &file.faults else {
+        return Ok(());
+    };
+    if let Some(problem) = faults.problem() {
+        return Err(("faults".into(), problem));
+    }
+    if faults.until_ms.is_some_and(|until| until > file.run_for_ms) {
+        return Err((
+            "faults.until_ms".into(),
+            format!("is after run_for_ms {}", file.run_for_ms),
+        ));
+    }
+    Ok(())
 }
 
 impl CapabilitySpec {

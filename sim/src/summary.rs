@@ -2,7 +2,7 @@
 //! delivered and dropped by reason, process exits, restarts, and the trace hash. Each line is
 //! explained in `docs/sim-output.md`.
 
-use hyperkernel::{DropReason, Event, Kernel, Timestamp};
+use hyperkernel::{DropReason, Event, FaultCounters, Kernel, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -27,6 +27,8 @@ pub struct Summary {
     pub restarts: u64,
     /// Requests that timed out on the kernel clock.
     pub timeouts: u64,
+    /// Faults that fired.
+    pub faults: FaultCounters,
     /// The trace hash.
     pub hash: u64,
 }
@@ -43,6 +45,7 @@ impl Summary {
             events: kernel.trace().len(),
             simulated: kernel.now(),
             hash: kernel.trace().hash(),
+            faults: kernel.fault_counters(),
             ..Self::default()
         };
         for record in kernel.trace().records() {
@@ -87,6 +90,16 @@ impl fmt::Display for Summary {
         writeln!(f, "timeouts    {}", self.timeouts)?;
         writeln!(f, "exits       {}", counts(&self.exits))?;
         writeln!(f, "restarts    {}", self.restarts)?;
+        let c = &self.faults;
+        if c == &FaultCounters::default() {
+            writeln!(f, "faults      none fired")?;
+        } else {
+            writeln!(
+                f,
+                "faults      delayed={} trapped={}/{} crashed={} timers-skewed={}",
+                c.delayed, c.trapped, c.traps_armed, c.crashed, c.timers_skewed
+            )?;
+        }
         write!(f, "trace hash  {:016x}", self.hash)
     }
 }

@@ -13,6 +13,7 @@
 mod command;
 mod faults;
 mod host;
+mod inspect;
 mod lifecycle;
 mod persist;
 mod routing;
@@ -23,6 +24,7 @@ mod state;
 pub use command::NO_REVOKE;
 pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
+pub use inspect::{MessageView, OutstandingView, ProcessView, TimerView, WorldView};
 pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
     RESTART_HEALTHY_MULTIPLIER,

@@ -117,6 +117,10 @@ impl TimerQueue {
         key
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&(Timestamp, u64), &Timer)> {
+        self.timers.iter()
+    }
+
     pub(crate) fn cancel(&mut self, key: (Timestamp, u64)) {
         self.timers.remove(&key);
     }
@@ -457,6 +461,11 @@ impl Kernel {
             return Err("ready set is larger than the table".into());
         }
         Ok(())
+    }
+
+    /// When the earliest pending timer fires.
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        self.timers.next_deadline()
     }
 
     /// How many timers are pending (request timeouts, restarts, alarms).

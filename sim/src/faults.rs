@@ -1,0 +1,230 @@
+//! The fault plan of a scenario and its per-seed draw (swarm testing): each fault the
+//! scenario lists is, for one seed, on or off with even odds, and when on its probability is
+//! uniform up to the scenario's figure. So one scenario explores runs with few and with many
+//! kinds of fault, which finds bugs that a fixed mix hides.
+//!
+//! Every seed draws the same number of values in the same order whatever the scenario lists,
+//! so removing one fault (as `sim shrink` does) leaves the draws of the others unchanged.
+
+use hyperkernel::{Entropy, Faults, Kernel, PPM, ProcessId, Stream};
+use rand_chacha::ChaCha8Rng;
+use rand_core::Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A fault that fires with a probability.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chance {
+    /// 0 to 1.
+    pub probability: f64,
+}
+
+/// Messages held in transit.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelaySpec {
+    /// Chance per message leaving the inbox, 0 to 1.
+    pub probability: f64,
+    /// Longest hold in simulated milliseconds.
+    pub max_ms: u64,
+}
+
+/// Timers firing early or late.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkewSpec {
+    /// Largest skew in percent of the timer's delay, either way (0 to 100).
+    pub max_percent: u32,
+}
+
+/// The `faults` section of a scenario.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Per seed, turn each fault on with even odds and draw its probability up to the given
+    /// one (default true). False: every listed fault at its given probability.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub swarm: bool,
+    /// Simulated milliseconds after which no new fault fires (default: `run_for_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+    /// Hold messages in transit (order within each sender→receiver pair is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<DelaySpec>,
+    /// Trap a wasm process's run at a random fuel point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trap: Option<Chance>,
+    /// After a kernel step, crash a random non-driven process of the scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash: Option<Chance>,
+    /// Move request timeouts and alarms earlier or later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_skew: Option<SkewSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if"
+)]
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// A probability as parts per million (validated to lie in 0..=1).
+fn ppm(probability: f64) -> u32 {
+    let scaled = (probability.clamp(0.0, 1.0) * f64::from(PPM)).round();
+    // In 0..=PPM after the clamp, so the cast is exact.
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped to 0..=1e6"
+    )]
+    let ppm = scaled as u32;
+    ppm
+}
+
+impl FaultSpec {
+    /// Why the section cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        let probabilities = [
+            ("delay", self.delay.map(|d| d.probability)),
+            ("trap", self.trap.map(|c| c.probability)),
+            ("crash", self.crash.map(|c| c.probability)),
+        ];
+        for (name, p) in probabilities {
+            if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
+                return Some(format!("{name}.probability {p} is not between 0 and 1"));
+            }
+        }
+        if self.delay.is_some_and(|d| d.max_ms == 0) {
+            return Some("delay.max_ms must be at least 1".into());
+        }
+        if self.timer_skew.is_some_and(|s| s.max_percent > 100) {
+            return Some("timer_skew.max_percent must be at most 100".into());
+        }
+        None
+    }
+}
+
+/// The faults one seed runs with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// What the kernel injects.
+    pub kernel: Faults,
+    /// Chance (ppm) of a crash after each step.
+    pub crash_ppm: u32,
+    /// Simulated milliseconds after which faults stop.
+    pub until_ms: u64,
+}
+
+/// The harness's fault decisions for one run.
+pub struct Injector {
+    /// The plan, as drawn.
+    pub plan: Plan,
+    rng: ChaCha8Rng,
+    stopped: bool,
+}
+
+impl Injector {
+    /// Draws the plan of `seed` from `spec` (none: no faults).
+    pub fn draw(spec: Option<&FaultSpec>, seed: u64, run_for_ms: u64) -> Self {
+        let mut rng = Entropy::stream(seed, Stream::Swarm);
+        let empty = FaultSpec::default();
+        let spec = spec.unwrap_or(&empty);
+        let swarm = spec.swarm;
+        // Always four draws of two values each, in this order.
+        let mut pick = |given: Option<u32>| {
+            let on = rng.next_u32().is_multiple_of(2);
+            let fraction = rng.next_u32() % PPM + 1;
+            let given = given?;
+            if !swarm {
+                return Some(given);
+            }
+            let drawn = u64::from(given) * u64::from(fraction) / u64::from(PPM);
+            on.then(|| u32::try_from(drawn).unwrap_or(given).max(1))
+        };
+        let delay = pick(spec.delay.map(|d| ppm(d.probability)));
+        let trap = pick(spec.trap.map(|c| ppm(c.probability)));
+        let crash = pick(spec.crash.map(|c| ppm(c.probability)));
+        let skew = pick(spec.timer_skew.map(|s| s.max_percent * (PPM / 100)));
+        let kernel = Faults {
+            delay_ppm: delay.unwrap_or(0),
+            delay_max_nanos: spec.delay.map_or(0, |d| d.max_ms.saturating_mul(1_000_000)),
+            trap_ppm: trap.unwrap_or(0),
+            timer_skew_ppm: skew.unwrap_or(0),
+        };
+        let plan = Plan {
+            kernel,
+            crash_ppm: crash.unwrap_or(0),
+            until_ms: spec.until_ms.unwrap_or(run_for_ms),
+        };
+        Self {
+            plan,
+            rng,
+            stopped: false,
+        }
+    }
+
+    /// After a step: maybe crash one of `candidates` (those still in the table). Returns
+    /// the crashed process.
+    pub fn after_step(
+        &mut self,
+        kernel: &mut Kernel,
+        candidates: &[ProcessId],
+    ) -> Option<ProcessId> {
+        let ppm = self.plan.crash_ppm;
+        if ppm == 0 || self.stopped || self.rng.next_u32() % PPM >= ppm {
+            return None;
+        }
+        let alive: Vec<&ProcessId> = candidates
+            .iter()
+            .filter(|p| kernel.has_process(p))
+            .collect();
+        if alive.is_empty() {
+            return None;
+        }
+        let len = u32::try_from(alive.len()).unwrap_or(u32::MAX);
+        let index = usize::try_from(self.rng.next_u32() % len).unwrap_or(0);
+        let victim = alive[index].clone();
+        kernel.crash(&victim).then_some(victim)
+    }
+
+    /// Faults stop (the liveness phase, or `until_ms`).
+    pub fn stop(&mut self, kernel: &mut Kernel) {
+        self.stopped = true;
+        kernel.set_faults(Faults::default());
+    }
+}
+
+fn percent(ppm: u32) -> String {
+    format!("{:.2}%", f64::from(ppm) / f64::from(PPM / 100))
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = &self.kernel;
+        let mut parts = Vec::new();
+        if k.delay_ppm > 0 {
+            let max_ms = k.delay_max_nanos / 1_000_000;
+            parts.push(format!("delay {} up to {max_ms} ms", percent(k.delay_ppm)));
+        }
+        if k.trap_ppm > 0 {
+            parts.push(format!("trap {} per run", percent(k.trap_ppm)));
+        }
+        if self.crash_ppm > 0 {
+            parts.push(format!("crash {} per step", percent(self.crash_ppm)));
+        }
+        if k.timer_skew_ppm > 0 {
+            parts.push(format!("timer skew ±{}", percent(k.timer_skew_ppm)));
+        }
+        if parts.is_empty() {
+            return f.write_str("none");
+        }
+        write!(f, "{} until {} ms", parts.join(", "), self.until_ms)
+    }
+}

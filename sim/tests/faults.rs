@@ -1,0 +1,153 @@
+//! Faults and the liveness phase, as a user runs them: the faults scenario fires every kind
+//! of fault across a few seeds (swarm: seeds differ in which are on), stays deterministic and
+//! keeps every invariant; a node that cannot quiesce fails the liveness phase with what is
+//! still pending; a bad `faults` section is refused with its place.
+
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn faults_scenario() -> String {
+    format!("{}/scenarios/faults.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `name=value` pairs of the summary's `faults` line.
+fn fired(stdout: &str) -> Vec<(String, u64)> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("faults      "))
+        .unwrap();
+    line.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let v = v.split('/').next().unwrap();
+            (k.to_owned(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn every_fault_fires_across_seeds_and_seeds_draw_different_plans() {
+    let mut totals = std::collections::BTreeMap::<String, u64>::new();
+    let mut plans = BTreeSet::new();
+    for seed in 0..12 {
+        let output = sim(&["run", &faults_scenario(), "--seed", &seed.to_string()]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "seed {seed}: {stdout}{stderr}");
+        let plan = stdout
+            .lines()
+            .find(|l| l.starts_with("faults plan"))
+            .unwrap();
+        plans.insert(plan.to_owned());
+        for (name, count) in fired(&stdout) {
+            *totals.entry(name).or_default() += count;
+        }
+    }
+    for name in ["delayed", "trapped", "crashed", "timers-skewed"] {
+        assert!(
+            totals.get(name).copied().unwrap_or(0) > 0,
+            "{name} never fired: {totals:?}"
+        );
+    }
+    assert!(plans.len() >= 6, "swarm: plans differ by seed: {plans:#?}");
+}
+
+#[test]
+fn faulty_runs_are_deterministic_across_processes() {
+    let output = sim(&[
+        "explore",
+        &faults_scenario(),
+        "--seeds",
+        "0..30",
+        "--jobs",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("failed      0"), "{stdout}");
+}
+
+#[test]
+fn a_node_that_cannot_quiesce_fails_the_liveness_phase_and_says_why() {
+    let path = temp("spinning.json");
+    let text = r#"{
+      "version": 1, "node": "sim.os", "run_for_ms": 100, "quiesce_within_ms": 1000,
+      "processes": [
+        { "id": "client:sim:sim.os", "driven": true, "public": true },
+        { "id": "spinner:sim:sim.os", "guest": "hostile", "public": true }
+      ],
+      "workload": [
+        { "at_ms": 0, "from": "client:sim:sim.os",
+          "send": { "to": "sim.os@spinner:sim:sim.os", "body": "loop" } }
+      ]
+    }"#;
+    std::fs::write(&path, text).unwrap();
+    let output = sim(&["run", path.to_str().unwrap(), "--seed", "1"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not quiescent 1000 ms after the run"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("spinner:sim:sim.os: runnable (Yielded)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--seed 1"), "says how to replay: {stderr}");
+}
+
+#[test]
+fn a_bad_fault_section_is_refused_with_its_place() {
+    let cases = [
+        (
+            r#""faults": {"delay": {"probability": 1.5, "max_ms": 5}}"#,
+            "faults: delay.probability 1.5",
+        ),
+        (
+            r#""faults": {"delay": {"probability": 0.5, "max_ms": 0}}"#,
+            "delay.max_ms must be at least 1",
+        ),
+        (
+            r#""faults": {"until_ms": 50}"#,
+            "faults.until_ms: is after run_for_ms 10",
+        ),
+        (
+            r#""faults": {"trap": {"chance": 0.5}}"#,
+            "unknown field `chance`",
+        ),
+    ];
+    for (i, (section, expected)) in cases.iter().enumerate() {
+        let path = temp(&format!("bad-faults-{i}.json"));
+        let text = format!(
+            r#"{{"version": 1, "node": "a.os", "run_for_ms": 10, "processes": [], {section}}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        let output = sim(&["run", path.to_str().unwrap()]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in {stderr}"
+        );
+    }
+}
