@@ -40,7 +40,9 @@ pub use kernel::{
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
 pub use storage::{MemStorage, Storage, StorageError};
-pub use trace::{DropReason, Event, ExitReason, Fault, Trace, TraceLevel, TraceRecord};
+pub use trace::{
+    DropReason, Event, ExitReason, Fault, MessageKind, Trace, TraceLevel, TraceRecord,
+};
 pub use types::*;
 pub use wasm::{LoadError, WasmConfig, WasmLoader, WasmProcess};
 pub use wire::{

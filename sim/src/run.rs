@@ -372,8 +372,18 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
         let next = kernel.next_timer().unwrap_or(budget).min(budget);
         advance(kernel, world, next.max(kernel.now()))?;
     }
-    if kernel.is_quiescent() || world.stopped {
+    if world.stopped {
         return Ok(());
+    }
+    if kernel.is_quiescent() {
+        let steps = world.steps;
+        return world
+            .checker
+            .finish(kernel)
+            .map_err(|broken| RunError::Invariant {
+                step: steps,
+                broken,
+            });
     }
     Err(RunError::Liveness {
         budget_ms,
