@@ -38,18 +38,9 @@ pub struct Exploration {
     pub fresh_every: u64,
 }
 
-/// The first event where two traces differ, with both versions.
+/// The first event where two traces differ, with both versions and some context.
 pub fn first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
-    let show = |r: Option<&TraceRecord>| {
-        r.and_then(|r| serde_json::to_string(r).ok())
-            .unwrap_or_else(|| "(no event)".into())
-    };
-    let index = (0..a.len().max(b.len())).find(|i| a.get(*i) != b.get(*i))?;
-    Some(format!(
-        "first difference at event {index}:\n    first:  {}\n    second: {}",
-        show(a.get(index)),
-        show(b.get(index))
-    ))
+    crate::replay::diff_report(a, b, 2)
 }
 
 /// Runs `scenario` with `seed` in a fresh `sim` process; returns its trace hash line.

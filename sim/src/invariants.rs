@@ -331,7 +331,10 @@ mod tests {
         push(&mut kernel, exit);
         push(&mut kernel, print);
         let broken = checker.check(&kernel).unwrap_err();
-        assert!(broken.contains("ghost:t:t.os ran after it ended"), "{broken}");
+        assert!(
+            broken.contains("ghost:t:t.os ran after it ended"),
+            "{broken}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod explore;
 pub mod faults;
 pub mod guests;
 pub mod invariants;
+pub mod replay;
 pub mod run;
 pub mod scenario;
 pub mod summary;

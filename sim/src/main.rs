@@ -1,12 +1,14 @@
 //! The `sim` command line. `sim run SCENARIO --seed N [--trace FILE]` runs a scenario file
-//! under the simulated clock, checking the kernel's invariants after every step, prints the run
-//! summary and writes the trace as JSON lines; `sim demo` runs the built-in native demo.
-//! Faults, `explore`, `replay`, `diff` and `shrink` come next (issue 4).
+//! under the simulated clock, checking the invariants after every step, prints the run
+//! summary and writes the trace as JSON lines; `sim explore` runs many seeds; `sim replay`
+//! re-runs a trace or seed to an event and shows the kernel there, or steps through it;
+//! `sim diff` finds where two traces part; `sim demo` runs the built-in native demo.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hyperkernel_sim::explore::{Exploration, explore};
-use hyperkernel_sim::{demo, run, scenario::Scenario, summary::Summary};
+use hyperkernel_sim::replay::{Header, Replay, Source, TRACE_FORMAT, trace_text};
+use hyperkernel_sim::{demo, replay, run, scenario::Scenario, summary::Summary};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,36 @@ enum Command {
         /// Test only: plant the kernel's capability bug.
         #[arg(long, hide = true)]
         planted_bug: bool,
+    },
+    /// Re-run a trace file (or a scenario and seed) and inspect the kernel at an event.
+    Replay {
+        /// A trace file written by `sim run --trace`, or a scenario.
+        source: PathBuf,
+        /// The seed, when SOURCE is a scenario.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop at this event (its number in the trace) and print the world there.
+        #[arg(long)]
+        until: Option<u64>,
+        /// Step through the run one kernel step at a time (from --until, or the start).
+        #[arg(long)]
+        step: bool,
+        /// Print the world as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Test only: plant the kernel's capability bug (scenario sources).
+        #[arg(long, hide = true)]
+        planted_bug: bool,
+    },
+    /// Print the first event where two trace files differ, with context.
+    Diff {
+        /// The first trace file.
+        first: PathBuf,
+        /// The second trace file.
+        second: PathBuf,
+        /// Events of context around the difference.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
     },
     /// Run the built-in demo scenario.
     Demo {
@@ -186,7 +218,13 @@ fn run_scenario(
     writeln!(out, "{summary}")?;
     writeln!(out, "steps       {}", outcome.steps)?;
     if let Some(trace) = trace {
-        write_atomically(&trace, &outcome.kernel.trace().to_json_lines())?;
+        let header = Header {
+            trace_format: TRACE_FORMAT,
+            scenario: path.to_owned(),
+            seed,
+            planted_bug: options.planted_bug,
+        };
+        write_atomically(&trace, &trace_text(&header, &outcome.kernel))?;
         let lines = outcome.kernel.trace().len();
         writeln!(out, "trace       {} ({lines} lines)", trace.display())?;
     }
@@ -196,7 +234,29 @@ fn run_scenario(
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// `sim diff`: whether the traces differ (the exit status is then 1).
+fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
+    let a = replay::read_trace(first).map_err(anyhow::Error::msg)?;
+    let b = replay::read_trace(second).map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout().lock();
+    if a.header != b.header {
+        let show = |h: &Header| format!("{} --seed {}", h.scenario.display(), h.seed);
+        writeln!(out, "first:  {}", show(&a.header))?;
+        writeln!(out, "second: {}", show(&b.header))?;
+    }
+    match replay::diff_report(&a.records, &b.records, context) {
+        None => {
+            writeln!(out, "identical: {} events", a.records.len())?;
+            Ok(false)
+        }
+        Some(report) => {
+            write!(out, "{report}")?;
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
     match Cli::parse().command {
         Command::Run {
             scenario,
@@ -210,6 +270,30 @@ fn main() -> anyhow::Result<()> {
             jobs,
             planted_bug,
         } => explore_scenario(&scenario, seeds, jobs, run::Options { planted_bug })?,
+        Command::Replay {
+            source,
+            seed,
+            until,
+            step,
+            json,
+            planted_bug,
+        } => {
+            let source = Source::open(&source, seed, run::Options { planted_bug })
+                .map_err(anyhow::Error::msg)?;
+            let how = Replay { until, step, json };
+            let mut input = std::io::stdin().lock();
+            let mut out = std::io::stdout().lock();
+            replay::replay(&source, &how, &mut input, &mut out).map_err(anyhow::Error::msg)?;
+        }
+        Command::Diff {
+            first,
+            second,
+            context,
+        } => {
+            if diff(&first, &second, context)? {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
         Command::Demo { seed, trace } => {
             let mut kernel = demo::build(seed).context("building the demo scenario")?;
             kernel.run_until_idle();
@@ -220,7 +304,13 @@ fn main() -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{summary}")?;
             if let Some(path) = trace {
-                write_atomically(&path, &kernel.trace().to_json_lines())?;
+                let header = Header {
+                    trace_format: TRACE_FORMAT,
+                    scenario: "demo".into(),
+                    seed,
+                    planted_bug: false,
+                };
+                write_atomically(&path, &trace_text(&header, &kernel))?;
                 writeln!(
                     out,
                     "trace       {} ({} lines)",
@@ -230,5 +320,5 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
