@@ -1,6 +1,7 @@
 //! The simulation harness around the hyperkernel core: scenario files, seeded runs with
 //! invariants checked after every step, run summaries and trace files. It depends on the
-//! core, never the reverse. Faults, explore, replay, diff and shrink come next (issue 4).
+//! core, never the reverse: fault plans, explore across seeds, replay and diff of traces,
+//! and shrinking of failing seeds.
 
 pub mod demo;
 pub mod explore;
@@ -10,4 +11,5 @@ pub mod invariants;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod summary;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hyperkernel_sim::explore::{Exploration, explore};
 use hyperkernel_sim::replay::{Header, Replay, Source, TRACE_FORMAT, trace_text};
-use hyperkernel_sim::{demo, replay, run, scenario::Scenario, summary::Summary};
+use hyperkernel_sim::{demo, replay, run, scenario::Scenario, shrink, summary::Summary};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,23 @@ enum Command {
         /// Events of context around the difference.
         #[arg(long, default_value_t = 5)]
         context: usize,
+    },
+    /// Shrink a failing seed into a smaller scenario that fails the same way.
+    Shrink {
+        /// The scenario (JSON).
+        scenario: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the smaller scenario (default: NAME-seedN-shrunk.json here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Most runs to try.
+        #[arg(long, default_value_t = 5_000)]
+        runs_max: u64,
+        /// Test only: plant the kernel's capability bug.
+        #[arg(long, hide = true)]
+        planted_bug: bool,
     },
     /// Run the built-in demo scenario.
     Demo {
@@ -234,6 +251,59 @@ fn run_scenario(
     Ok(())
 }
 
+/// `sim shrink`: writes the smaller scenario after checking it reproduces the failure.
+fn shrink_scenario(
+    path: &Path,
+    seed: u64,
+    out: Option<PathBuf>,
+    runs_max: u64,
+    options: run::Options,
+) -> anyhow::Result<()> {
+    let scenario = Scenario::load(path)?;
+    let shrunk = shrink::shrink(&scenario, seed, options, runs_max).map_err(anyhow::Error::msg)?;
+    let out_path = out.unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy());
+        PathBuf::from(format!("{stem}-seed{seed}-shrunk.json"))
+    });
+    let text = serde_json::to_string_pretty(&shrunk.file)? + "\n";
+    // The file as written must fail the same way before it is kept.
+    let again = Scenario::from_file(&out_path, serde_json::from_str(&text)?)?;
+    let rerun = run::run(&again, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let same = rerun
+        .error
+        .is_some_and(|e| shrink::signature(&e.to_string()) == shrunk.signature);
+    anyhow::ensure!(
+        same,
+        "the shrunk scenario did not reproduce the failure; nothing written"
+    );
+    write_atomically(&out_path, &text)?;
+    let (b, a) = (shrunk.before, shrunk.after);
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "shrunk       {} seed {seed} in {} runs",
+        path.display(),
+        shrunk.runs
+    )?;
+    writeln!(o, "failure      {}", shrunk.failure)?;
+    writeln!(o, "processes    {} -> {}", b.processes, a.processes)?;
+    writeln!(o, "workload     {} -> {}", b.workload, a.workload)?;
+    writeln!(o, "capabilities {} -> {}", b.capabilities, a.capabilities)?;
+    writeln!(o, "faults       {} -> {}", b.faults, a.faults)?;
+    writeln!(o, "run_for_ms   {} -> {}", b.run_for_ms, a.run_for_ms)?;
+    let ratio = b.events as f64 / (a.events.max(1)) as f64;
+    writeln!(
+        o,
+        "events       {} -> {} ({ratio:.1}x smaller)",
+        b.events, a.events
+    )?;
+    writeln!(o, "wrote        {}", out_path.display())?;
+    writeln!(o, "reproduce    {}", reproduce(&out_path, seed, options))?;
+    Ok(())
+}
+
 /// `sim diff`: whether the traces differ (the exit status is then 1).
 fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
     let a = replay::read_trace(first).map_err(anyhow::Error::msg)?;
@@ -254,6 +324,34 @@ fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// `sim demo`.
+fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut kernel = demo::build(seed).context("building the demo scenario")?;
+    kernel.run_until_idle();
+    if let Err(broken) = kernel.check_invariants() {
+        anyhow::bail!("kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
+    }
+    let summary = Summary::of(&kernel, seed);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{summary}")?;
+    if let Some(path) = trace {
+        let header = Header {
+            trace_format: TRACE_FORMAT,
+            scenario: "demo".into(),
+            seed,
+            planted_bug: false,
+        };
+        write_atomically(&path, &trace_text(&header, &kernel))?;
+        writeln!(
+            out,
+            "trace       {} ({} lines)",
+            path.display(),
+            kernel.trace().len()
+        )?;
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -294,31 +392,14 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
-        Command::Demo { seed, trace } => {
-            let mut kernel = demo::build(seed).context("building the demo scenario")?;
-            kernel.run_until_idle();
-            if let Err(broken) = kernel.check_invariants() {
-                anyhow::bail!("kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
-            }
-            let summary = Summary::of(&kernel, seed);
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{summary}")?;
-            if let Some(path) = trace {
-                let header = Header {
-                    trace_format: TRACE_FORMAT,
-                    scenario: "demo".into(),
-                    seed,
-                    planted_bug: false,
-                };
-                write_atomically(&path, &trace_text(&header, &kernel))?;
-                writeln!(
-                    out,
-                    "trace       {} ({} lines)",
-                    path.display(),
-                    kernel.trace().len()
-                )?;
-            }
-        }
+        Command::Shrink {
+            scenario,
+            seed,
+            out,
+            runs_max,
+            planted_bug,
+        } => shrink_scenario(&scenario, seed, out, runs_max, run::Options { planted_bug })?,
+        Command::Demo { seed, trace } => run_demo(seed, trace)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

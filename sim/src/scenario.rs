@@ -44,7 +44,7 @@ pub struct ProcessSpec {
     #[serde(default, skip_serializing_if = "is_false")]
     pub driven: bool,
     /// What the kernel does when it ends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub on_exit: OnExit,
     /// Whether any process may message it.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -127,6 +127,10 @@ pub struct ScenarioFile {
     pub quiesce_within_ms: Option<u64>,
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 #[expect(
     clippy::trivially_copy_pass_by_ref,
     reason = "serde's skip_serializing_if"
@@ -201,6 +205,24 @@ impl Scenario {
             return Err(error("version", problem));
         }
         let processes = validate(&file).map_err(|(place, problem)| error(&place, problem))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            processes,
+        })
+    }
+
+    /// A scenario made in memory (by `sim shrink`), validated as if read from `path` (wasm
+    /// paths resolve against its directory).
+    ///
+    /// # Errors
+    /// As [`Scenario::load`], for an inconsistent scenario.
+    pub fn from_file(path: &Path, file: ScenarioFile) -> Result<Self, ScenarioError> {
+        let processes = validate(&file).map_err(|(place, problem)| ScenarioError {
+            path: path.to_owned(),
+            place,
+            problem,
+        })?;
         Ok(Self {
             path: path.to_owned(),
             file,

@@ -1,8 +1,9 @@
-//! `sim explore` as a user runs it: clean scenarios pass every seed (each run twice, some in a
-//! fresh process); the planted capability bug is found within a few seeds, and the printed
-//! command reproduces it.
+//! `sim explore` and `sim shrink` as a user runs them: clean scenarios pass every seed (each
+//! run twice, some in a fresh process); the planted capability bug is found within a few
+//! seeds, the printed command reproduces it, and shrinking it gives a small scenario that
+//! fails the same way.
 
-#![allow(clippy::unwrap_used, reason = "test code")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::process::{Command, Output};
 
@@ -74,4 +75,92 @@ fn a_bad_seed_range_is_refused() {
     let output = sim(&["explore", &example("echo"), "--seeds", "5..5"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`5..5` is empty"));
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The first failing seed `explore --planted-bug` reports for `scenario`.
+fn failing_seed(scenario: &str) -> String {
+    let output = sim(&["explore", scenario, "--seeds", "0..10", "--planted-bug"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("seed "))
+        .expect("a failing seed");
+    line["seed ".len()..].split(':').next().unwrap().to_owned()
+}
+
+#[test]
+fn the_planted_bug_is_shrunk_to_a_small_scenario_that_fails_the_same_way() {
+    let scenario = example("busy-capabilities");
+    let seed = failing_seed(&scenario);
+    let out = temp("shrunk.json");
+    let output = sim(&[
+        "shrink",
+        &scenario,
+        "--seed",
+        &seed,
+        "--out",
+        out.to_str().unwrap(),
+        "--planted-bug",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shrunk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let processes = shrunk["processes"].as_array().unwrap();
+    assert!(processes.len() <= 3, "load processes are gone: {shrunk:#}");
+    assert!(
+        shrunk["workload"].as_array().unwrap().len() < 9,
+        "{shrunk:#}"
+    );
+    assert!(
+        shrunk.get("faults").is_none(),
+        "faults are gone: {shrunk:#}"
+    );
+    assert!(shrunk["run_for_ms"].as_u64().unwrap() < 5000);
+    let events = stdout.lines().find(|l| l.starts_with("events")).unwrap();
+    assert!(events.contains("x smaller"), "{events}");
+    let rerun = sim(&[
+        "run",
+        out.to_str().unwrap(),
+        "--seed",
+        &seed,
+        "--planted-bug",
+    ]);
+    assert!(!rerun.status.success());
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(
+        stderr.contains("from sim.os@intruder:sim:sim.os was queued for echo:sim:sim.os without a messaging capability"),
+        "same invariant, same processes: {stderr}"
+    );
+    let clean = sim(&["run", out.to_str().unwrap(), "--seed", &seed]);
+    assert!(
+        clean.status.success(),
+        "without the bug the small scenario passes"
+    );
+}
+
+#[test]
+fn shrinking_a_passing_seed_is_refused_and_writes_nothing() {
+    let out = temp("nothing.json");
+    let output = sim(&[
+        "shrink",
+        &example("echo"),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("seed 1 does not fail"));
+    assert!(!out.exists());
 }

@@ -33,7 +33,17 @@ fn line<'a>(text: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn every_example_scenario_is_deterministic_across_processes() {
-    for name in ["echo", "pingpong", "hostile", "capabilities"] {
+    let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
+        let name = name.as_str();
         let (a, b) = (
             temp(&format!("{name}-a.jsonl")),
             temp(&format!("{name}-b.jsonl")),
