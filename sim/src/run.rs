@@ -411,6 +411,7 @@ pub fn run_with(
     options: Options,
     hook: Hook<'_>,
 ) -> Result<Run, RunError> {
+    let scenario = &scenario.for_seed(seed);
     let mut kernel = build(scenario, seed, options)?;
     let mut world = world(scenario, seed, hook);
     let error = match drive(&mut kernel, &mut world, scenario) {

@@ -5,6 +5,7 @@
 //! in it (`processes[2]`, `workload[0]`, or a line and column) and the problem.
 
 use crate::faults::FaultSpec;
+use crate::generate::GeneratorSpec;
 use hyperkernel::{Address, Capability, KernelCommand, OnExit, ProcessId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -118,6 +119,9 @@ pub struct ScenarioFile {
     /// Simulated milliseconds to run at most (after the last workload entry the run also ends
     /// when the node is idle).
     pub run_for_ms: u64,
+    /// Named, seeded workload generators, expanded per seed (`generate.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<GeneratorSpec>,
     /// Faults to inject (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultSpec>,
@@ -230,6 +234,19 @@ impl Scenario {
         })
     }
 
+    /// This scenario as `seed` runs it: generators expanded into plain workload entries
+    /// (after the listed ones), so every entry is explicit.
+    pub fn for_seed(&self, seed: u64) -> Self {
+        let mut scenario = self.clone();
+        if scenario.file.generators.is_empty() {
+            return scenario;
+        }
+        let generated = crate::generate::expand(&scenario.file.generators, seed);
+        scenario.file.workload.extend(generated);
+        scenario.file.generators.clear();
+        scenario
+    }
+
     /// A wasm path as the scenario names it, resolved against the scenario's directory.
     pub fn resolve(&self, wasm: &Path) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(wasm)
@@ -299,6 +316,7 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         processes.push((id, code));
     }
     validate_faults(file)?;
+    validate_generators(file, &processes)?;
     for (i, work) in file.workload.iter().enumerate() {
         let place = format!("workload[{i}]");
         let driven = processes
@@ -330,6 +348,23 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         }
     }
     Ok(processes)
+}
+
+fn validate_generators(
+    file: &ScenarioFile,
+    processes: &[(ProcessId, Code)],
+) -> Result<(), Invalid> {
+    let driven = |id: &str| {
+        processes
+            .iter()
+            .any(|(p, code)| p.as_str() == id && *code == Code::Driven)
+    };
+    for (i, generator) in file.generators.iter().enumerate() {
+        if let Some(problem) = generator.problem(file.run_for_ms, &driven) {
+            return Err((format!("generators[{i}]"), problem));
+        }
+    }
+    Ok(())
 }
 
 fn validate_faults(file: &ScenarioFile) -> Result<(), Invalid> {

@@ -293,7 +293,8 @@ pub fn shrink(
         events,
         failure,
     };
-    let mut file = scenario.file.clone();
+    // Generated entries become explicit, so they can be removed one by one.
+    let mut file = scenario.for_seed(seed).file;
     let before = Size::of(&file, events);
     loop {
         let mut changed = shrinker.workload(&mut file);

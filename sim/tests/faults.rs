@@ -151,3 +151,65 @@ fn a_bad_fault_section_is_refused_with_its_place() {
         );
     }
 }
+
+fn generated(seed: u64) -> (bool, String) {
+    let path = temp("generated.json");
+    let text = r#"{
+      "version": 1, "node": "sim.os", "run_for_ms": 2000,
+      "processes": [
+        { "id": "client:sim:sim.os", "driven": true, "public": true },
+        { "id": "echo:sim:sim.os", "native": "echo", "public": true }
+      ],
+      "generators": [
+        { "kind": "requests", "count": 25, "start_ms": 10, "end_ms": 1000,
+          "from": ["client:sim:sim.os"], "to": ["sim.os@echo:sim:sim.os"],
+          "bodies": ["a", "bb", "ccc"], "expects_response": 5 }
+      ]
+    }"#;
+    std::fs::write(&path, text).unwrap();
+    let output = sim(&["run", path.to_str().unwrap(), "--seed", &seed.to_string()]);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn summary_line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout.lines().find(|l| l.starts_with(key)).unwrap()
+}
+
+#[test]
+fn a_generator_expands_per_seed_into_its_count_of_requests() {
+    let (ok, one) = generated(1);
+    assert!(ok, "{one}");
+    // 25 requests, 25 answers, and the two setup commands (InitializeProcess, RunProcess).
+    assert_eq!(summary_line(&one, "sent"), "sent        52");
+    assert_eq!(summary_line(&one, "delivered"), "delivered   50");
+    let (_, again) = generated(1);
+    let (_, other) = generated(2);
+    assert_eq!(
+        summary_line(&one, "trace hash"),
+        summary_line(&again, "trace hash")
+    );
+    assert_ne!(
+        summary_line(&one, "trace hash"),
+        summary_line(&other, "trace hash")
+    );
+}
+
+#[test]
+fn a_bad_generator_is_refused_with_its_place() {
+    let path = temp("bad-generator.json");
+    let text = r#"{"version": 1, "node": "a.os", "run_for_ms": 10,
+      "processes": [{ "id": "client:sim:sim.os", "driven": true }],
+      "generators": [{ "kind": "storm", "count": 1, "end_ms": 5,
+        "from": ["client:sim:sim.os"], "to": ["a.os@x:y:z.os"], "bodies": ["b"] }]}"#;
+    std::fs::write(&path, text).unwrap();
+    let output = sim(&["run", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("generators[0]: unknown kind `storm` (known: requests)"),
+        "{stderr}"
+    );
+}
