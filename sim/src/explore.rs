@@ -19,6 +19,8 @@ pub struct SeedResult {
     pub seed: u64,
     /// The trace hash of its first run.
     pub hash: u64,
+    /// Simulated nanoseconds its first run covered.
+    pub simulated: u64,
     /// Why it failed (an invariant, a setup error), if it did.
     pub failure: Option<String>,
     /// How its runs differed, if they did.
@@ -69,6 +71,7 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
             return SeedResult {
                 seed,
                 hash: 0,
+                simulated: 0,
                 failure: Some(error.to_string()),
                 divergence: None,
             };
@@ -94,6 +97,7 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
     SeedResult {
         seed,
         hash,
+        simulated: first.kernel.now().0,
         failure: first.error.map(|e| e.to_string()),
         divergence,
     }

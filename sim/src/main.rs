@@ -200,6 +200,12 @@ fn explore_scenario(
         "seeds/s     {:.1} (each run twice)",
         results.len() as f64 / seconds.max(1e-9)
     )?;
+    let simulated: u64 = results.iter().map(|r| r.simulated).sum();
+    writeln!(
+        out,
+        "compression {:.0} simulated seconds per wall second (first runs only)",
+        simulated as f64 / 1e9 / seconds.max(1e-9)
+    )?;
     for result in &bad {
         let what = result
             .failure
