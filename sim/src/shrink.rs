@@ -5,8 +5,8 @@
 //! the same invariant about the same processes (message ids, steps and event numbers may
 //! change). Reductions are tried greedily until none applies: remove workload entries (halves,
 //! then one at a time), processes (with the capabilities and entries that name them),
-//! capabilities, faults, the liveness phase; then move workload times earlier and shorten
-//! `run_for_ms`. Removing a fault leaves the other faults' per-seed draws unchanged
+//! capabilities, faults, the liveness phase; make numbers in message bodies smaller (a round
+//! count); then move workload times earlier and shorten `run_for_ms`. Removing a fault leaves the other faults' per-seed draws unchanged
 //! (`faults.rs`), so a reduction does not reshuffle what it keeps.
 
 use crate::run::{Options, run};
@@ -223,6 +223,39 @@ impl Shrinker<'_> {
         changed
     }
 
+    /// Smaller numbers in message bodies (a round count, a size): 1, half, one less.
+    fn bodies(&mut self, file: &mut ScenarioFile) -> bool {
+        let mut changed = false;
+        for i in 0..file.workload.len() {
+            let Some(body) = file.workload[i].send.as_ref().map(|s| s.body.clone()) else {
+                continue;
+            };
+            let mut words: Vec<String> = body.split(' ').map(str::to_owned).collect();
+            for w in 0..words.len() {
+                let Ok(n) = words[w].parse::<u64>() else {
+                    continue;
+                };
+                for smaller in [1, n / 2, n.saturating_sub(1)] {
+                    if smaller == 0 || smaller >= n {
+                        continue;
+                    }
+                    let mut candidate = file.clone();
+                    let mut tried = words.clone();
+                    tried[w] = smaller.to_string();
+                    if let Some(send) = candidate.workload[i].send.as_mut() {
+                        send.body = tried.join(" ");
+                    }
+                    if self.try_keep(file, candidate) {
+                        words[w] = smaller.to_string();
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     fn liveness(&mut self, file: &mut ScenarioFile) -> bool {
         if file.quiesce_within_ms.is_none() {
             return false;
@@ -302,6 +335,7 @@ pub fn shrink(
         changed |= shrinker.capabilities(&mut file);
         changed |= shrinker.faults(&mut file);
         changed |= shrinker.liveness(&mut file);
+        changed |= shrinker.bodies(&mut file);
         changed |= shrinker.times(&mut file);
         if !changed || shrinker.runs >= runs_max {
             break;
