@@ -253,6 +253,13 @@ pub enum Event {
         /// The storage error.
         reason: String,
     },
+    /// A message for another node left through the outbox (`KernelConfig::network`).
+    Transmitted {
+        /// Message id.
+        id: u64,
+        /// Its target on another node.
+        target: Address,
+    },
     /// An injected fault fired (simulation only; see `Kernel::set_faults`).
     FaultInjected {
         /// Which, and where.

@@ -184,10 +184,13 @@ impl Kernel {
         }
     }
 
-    /// Whether nothing is left to do: no message to route, no process ready, no timer
+    /// Whether nothing is left to do: no message to route or to transmit, no process ready, no timer
     /// pending (so no message held, no request waiting on a timeout, no restart due).
     pub fn is_quiescent(&self) -> bool {
-        self.inbox.is_empty() && self.ready.len() == 0 && self.timers.len() == 0
+        self.inbox.is_empty()
+            && self.outbound.is_empty()
+            && self.ready.len() == 0
+            && self.timers.len() == 0
     }
 }
 

@@ -75,6 +75,9 @@ pub struct KernelConfig {
     pub message_len_max: usize,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
+    /// Whether messages for other nodes wait in an outbox for a network (`take_outbound`),
+    /// as a simulated network or a transport takes them; off, they answer `Offline` at once.
+    pub network: bool,
     /// Test only: plants a bug that skips the messaging check for one message id in four, so
     /// the simulation harness can show it finds and shrinks a real capability bug. Never set
     /// it outside such a test.
@@ -94,6 +97,7 @@ impl KernelConfig {
             inbox_len_max: INBOX_LEN_MAX,
             message_len_max: MESSAGE_LEN_MAX,
             timer: true,
+            network: false,
             planted_bug: false,
         }
     }
@@ -150,6 +154,8 @@ pub struct Kernel {
     table: BTreeMap<ProcessId, ProcessEntry>,
     // Boxed: a message is ~300 bytes and moves through several queues.
     inbox: VecDeque<Box<KernelMessage>>,
+    /// Messages for other nodes, waiting for the network (`KernelConfig::network`).
+    outbound: VecDeque<Box<KernelMessage>>,
     timers: TimerQueue,
     // Invariant: exactly the processes whose `ProcessEntry::is_ready` is true (schedule.rs).
     ready: ReadySet,
@@ -242,6 +248,7 @@ impl KernelBuilder {
             clock: self.clock,
             table: BTreeMap::new(),
             inbox: VecDeque::new(),
+            outbound: VecDeque::new(),
             timers: TimerQueue::default(),
             ready: ReadySet::default(),
             storage: self.storage,

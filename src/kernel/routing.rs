@@ -85,8 +85,33 @@ impl Kernel {
             Err(reason) => self.drop_message(message, reason),
             Ok(Route::Command) => self.handle_command(message),
             Ok(Route::Local) => self.enqueue_local(message),
-            Ok(Route::Remote) => self.drop_message(message, DropReason::NodeUnreachable),
+            Ok(Route::Remote) => self.transmit(message),
         }
+    }
+
+    /// A message for another node: into the outbox when there is a network, else `Offline`.
+    fn transmit(&mut self, message: Box<KernelMessage>) {
+        if !self.config.network || self.outbound.len() >= self.config.inbox_len_max {
+            return self.drop_message(message, DropReason::NodeUnreachable);
+        }
+        let event = Event::Transmitted {
+            id: message.id,
+            target: message.target.clone(),
+        };
+        self.trace.push(self.clock.now(), event);
+        self.outbound.push_back(message);
+    }
+
+    /// The oldest message for another node, for the network to carry
+    /// (`KernelConfig::network`).
+    pub fn take_outbound(&mut self) -> Option<KernelMessage> {
+        self.outbound.pop_front().map(|message| *message)
+    }
+
+    /// The network cannot reach `message`'s node: drop it as unreachable, answering its sender
+    /// `Offline` if it expects a response.
+    pub fn unreachable(&mut self, message: KernelMessage) {
+        self.drop_message(Box::new(message), DropReason::NodeUnreachable);
     }
 
     fn is_ours(&self, node: &Arc<str>) -> bool {

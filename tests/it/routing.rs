@@ -73,6 +73,43 @@ fn other_nodes_need_the_network_capability_and_are_offline_for_now() {
 }
 
 #[test]
+fn with_a_network_messages_for_other_nodes_wait_in_the_outbox() {
+    let mut config = hyperkernel::KernelConfig::new("our.os", 1);
+    config.network = true;
+    let mut kernel = hyperkernel::KernelBuilder::new("our.os", 1)
+        .config(config)
+        .build();
+    let net = crate::harness::pid("net:test:our.os");
+    kernel
+        .register_driven(&net, &[Capability::network("our.os")], false)
+        .unwrap();
+    for body in ["first", "second"] {
+        let to = "bob.os@chat:chat:bob.os".parse().unwrap();
+        let request = Request::new(body).expecting(5);
+        kernel.send_as(&net, to, request, None, None).unwrap();
+    }
+    kernel.run_until(kernel.now());
+    assert!(!kernel.is_quiescent(), "the outbox waits for the network");
+    let first = kernel.take_outbound().unwrap();
+    assert_eq!(first.message.body(), b"first");
+    assert_eq!(first.source.to_string(), "our.os@net:test:our.os");
+    let transmitted = kernel
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| matches!(r.event, hyperkernel::Event::Transmitted { .. }))
+        .count();
+    assert_eq!(transmitted, 2);
+    // The network cannot reach bob.os: the sender hears Offline at once.
+    kernel.unreachable(first);
+    kernel.run_until(kernel.now());
+    let (error, _) = kernel.receive_as(&net).unwrap().unwrap().unwrap_err();
+    assert_eq!(error.kind, hyperkernel::SendErrorKind::Offline);
+    assert_eq!(kernel.take_outbound().unwrap().message.body(), b"second");
+    assert!(kernel.take_outbound().is_none());
+}
+
+#[test]
 fn messages_from_other_nodes_reach_only_networked_processes() {
     let mut world = World::new(1);
     let plain = world.driven("plain", &[], true);
