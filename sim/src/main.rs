@@ -142,6 +142,25 @@ fn reproduce(path: &Path, seed: u64, options: run::Options) -> String {
     format!("sim run {} --seed {seed}{bug}", path.display())
 }
 
+/// The progress report of `sim explore`: a live line on a terminal; otherwise (CI logs) one
+/// line per tenth of the seeds.
+fn progress_line(total: u64) -> impl Fn(u64, u64) + Sync {
+    let live = std::io::stderr().is_terminal();
+    let tenth = total.div_ceil(10).max(1);
+    move |done: u64, failed: u64| {
+        let mut err = std::io::stderr().lock();
+        let text = format!("explore: {done}/{total} seeds, {failed} failed");
+        if live {
+            let _ = write!(err, "\r{text}");
+            if done == total {
+                let _ = writeln!(err);
+            }
+        } else if done.is_multiple_of(tenth) || done == total {
+            let _ = writeln!(err, "{text}");
+        }
+    }
+}
+
 /// `sim explore`: exits non-zero if any seed failed or diverged.
 #[expect(
     clippy::disallowed_types,
@@ -162,22 +181,7 @@ fn explore_scenario(
         options,
         fresh_every: 10,
     };
-    let total = seeds.end - seeds.start;
-    // A live line on a terminal; otherwise (CI logs) one line per tenth.
-    let live = std::io::stderr().is_terminal();
-    let tenth = total.div_ceil(10).max(1);
-    let progress = |done: u64, failed: u64| {
-        let mut err = std::io::stderr().lock();
-        let text = format!("explore: {done}/{total} seeds, {failed} failed");
-        if live {
-            let _ = write!(err, "\r{text}");
-            if done == total {
-                let _ = writeln!(err);
-            }
-        } else if done.is_multiple_of(tenth) || done == total {
-            let _ = writeln!(err, "{text}");
-        }
-    };
+    let progress = progress_line(seeds.end - seeds.start);
     let started = std::time::Instant::now();
     let results = explore(&scenario, &plan, &progress);
     let seconds = started.elapsed().as_secs_f64();
