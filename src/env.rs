@@ -149,6 +149,8 @@ pub enum Stream {
     Names = 6,
     /// Per-seed fault probabilities and harness-side faults such as crashes (used by `sim`).
     Swarm = 7,
+    /// A simulated network: latencies, drops and duplicates (used by `sim`).
+    Network = 8,
 }
 
 /// Seeded randomness: one ChaCha8 generator per [`Stream`], all from one seed.

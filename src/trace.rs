@@ -289,6 +289,20 @@ pub enum Fault {
         /// The process.
         process: ProcessId,
     },
+    /// A network lost cross-node message `id` on its way to `to`.
+    NetworkDropped {
+        /// The message.
+        id: u64,
+        /// Where it was going.
+        to: Address,
+    },
+    /// A network delivered cross-node message `id` to `to` twice.
+    NetworkDuplicated {
+        /// The message.
+        id: u64,
+        /// Where it was going.
+        to: Address,
+    },
 }
 
 /// One event with its place in the chain.

@@ -61,6 +61,12 @@ pub struct FaultSpec {
     /// Move request timeouts and alarms earlier or later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer_skew: Option<SkewSpec>,
+    /// Lose a cross-node message on one hop of the simulated network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Chance>,
+    /// Deliver a cross-node message twice on one hop of the simulated network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<Chance>,
 }
 
 fn yes() -> bool {
@@ -95,6 +101,8 @@ impl FaultSpec {
             ("delay", self.delay.map(|d| d.probability)),
             ("trap", self.trap.map(|c| c.probability)),
             ("crash", self.crash.map(|c| c.probability)),
+            ("drop", self.drop.map(|c| c.probability)),
+            ("duplicate", self.duplicate.map(|c| c.probability)),
         ];
         for (name, p) in probabilities {
             if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
@@ -118,6 +126,10 @@ pub struct Plan {
     pub kernel: Faults,
     /// Chance (ppm) of a crash after each step.
     pub crash_ppm: u32,
+    /// Chance (ppm) that a network hop loses a cross-node message.
+    pub drop_ppm: u32,
+    /// Chance (ppm) that a network hop delivers a cross-node message twice.
+    pub duplicate_ppm: u32,
     /// Simulated milliseconds after which faults stop.
     pub until_ms: u64,
 }
@@ -137,7 +149,7 @@ impl Injector {
         let empty = FaultSpec::default();
         let spec = spec.unwrap_or(&empty);
         let swarm = spec.swarm;
-        // Always four draws of two values each, in this order.
+        // Always six draws of two values each, in this order.
         let mut pick = |given: Option<u32>| {
             let on = rng.next_u32().is_multiple_of(2);
             let fraction = rng.next_u32() % PPM + 1;
@@ -152,6 +164,8 @@ impl Injector {
         let trap = pick(spec.trap.map(|c| ppm(c.probability)));
         let crash = pick(spec.crash.map(|c| ppm(c.probability)));
         let skew = pick(spec.timer_skew.map(|s| s.max_percent * (PPM / 100)));
+        let drop = pick(spec.drop.map(|c| ppm(c.probability)));
+        let duplicate = pick(spec.duplicate.map(|c| ppm(c.probability)));
         let kernel = Faults {
             delay_ppm: delay.unwrap_or(0),
             delay_max_nanos: spec.delay.map_or(0, |d| d.max_ms.saturating_mul(1_000_000)),
@@ -161,6 +175,8 @@ impl Injector {
         let plan = Plan {
             kernel,
             crash_ppm: crash.unwrap_or(0),
+            drop_ppm: drop.unwrap_or(0),
+            duplicate_ppm: duplicate.unwrap_or(0),
             until_ms: spec.until_ms.unwrap_or(run_for_ms),
         };
         Self {
@@ -221,6 +237,15 @@ impl fmt::Display for Plan {
         }
         if k.timer_skew_ppm > 0 {
             parts.push(format!("timer skew ±{}", percent(k.timer_skew_ppm)));
+        }
+        if self.drop_ppm > 0 {
+            parts.push(format!("network drop {} per hop", percent(self.drop_ppm)));
+        }
+        if self.duplicate_ppm > 0 {
+            parts.push(format!(
+                "network duplicate {} per hop",
+                percent(self.duplicate_ppm)
+            ));
         }
         if parts.is_empty() {
             return f.write_str("none");

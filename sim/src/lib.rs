@@ -9,6 +9,7 @@ pub mod faults;
 pub mod generate;
 pub mod guests;
 pub mod invariants;
+pub mod network;
 pub mod replay;
 pub mod run;
 pub mod scenario;

@@ -4,7 +4,8 @@
 
 use crate::faults::{Injector, Plan};
 use crate::invariants::Checker;
-use crate::scenario::{Code, Scenario};
+use crate::network::Network;
+use crate::scenario::{Code, Scenario, WorkSpec};
 use hyperkernel::{
     Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelMessage,
     LazyLoadBlob, Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response,
@@ -198,10 +199,10 @@ fn start_processes(kernel: &mut Kernel, scenario: &Scenario) -> Result<(), Strin
     Ok(())
 }
 
-/// Steps until `deadline`, checking invariants after every step. Driven processes take what
+/// Steps the kernel until `deadline`, checking invariants after every step. Driven processes take what
 /// arrives for them at once (the harness is a prompt client), so their answers show in the
 /// trace as deliveries.
-fn advance(
+fn advance_kernel(
     kernel: &mut Kernel,
     world: &mut World<'_>,
     deadline: Timestamp,
@@ -227,6 +228,11 @@ fn advance(
         for process in &world.driven {
             while let Ok(Some(_)) = kernel.receive_as(process) {}
         }
+        if let Some(network) = world.network.as_mut() {
+            while let Some(message) = kernel.take_outbound() {
+                network.carry(kernel, message);
+            }
+        }
         if !(world.hook)(kernel) {
             world.stopped = true;
         }
@@ -235,6 +241,29 @@ fn advance(
         }
     }
     Ok(())
+}
+
+/// Steps until `deadline`, handing the node what the network brings on the way.
+fn advance(
+    kernel: &mut Kernel,
+    world: &mut World<'_>,
+    deadline: Timestamp,
+) -> Result<(), RunError> {
+    loop {
+        let arrival = world
+            .network
+            .as_ref()
+            .and_then(Network::next_arrival)
+            .filter(|at| *at <= deadline);
+        advance_kernel(kernel, world, arrival.unwrap_or(deadline))?;
+        let (Some(at), Some(network)) = (arrival, world.network.as_mut()) else {
+            return Ok(());
+        };
+        if world.stopped || kernel.is_shut_down() || kernel.now() < at {
+            return Ok(());
+        }
+        network.deliver_due(kernel);
+    }
 }
 
 /// Called after every step (and its checks) with the kernel; returns whether to go on.
@@ -251,10 +280,42 @@ struct World<'h> {
     hook: Hook<'h>,
     checker: Checker,
     injector: Injector,
+    network: Option<Network>,
 }
 
-fn act(kernel: &mut Kernel, scenario: &Scenario, index: usize) -> Result<(), RunError> {
+/// A peer on another node sends a workload entry's message into our node.
+fn act_as_peer(kernel: &mut Kernel, world: &mut World<'_>, work: &WorkSpec) {
+    let (Some(send), Some(network)) = (&work.send, world.network.as_mut()) else {
+        return;
+    };
+    let (Ok(source), Ok(target)) = (work.from.parse::<Address>(), send.to.parse::<Address>())
+    else {
+        return;
+    };
+    let mut request = Request::new(send.body.clone());
+    request.expects_response = send.expects_response;
+    let message = KernelMessage {
+        id: network.fresh_id(),
+        source,
+        target,
+        rsvp: None,
+        message: Message::Request(request),
+        lazy_load_blob: None,
+    };
+    network.send_in(kernel, message);
+}
+
+fn act(
+    kernel: &mut Kernel,
+    world: &mut World<'_>,
+    scenario: &Scenario,
+    index: usize,
+) -> Result<(), RunError> {
     let work = &scenario.file.workload[index];
+    if work.from.contains('@') {
+        act_as_peer(kernel, world, work);
+        return Ok(());
+    }
     let place = format!("{}: workload[{index}]", scenario.path.display());
     let setup = |e: hyperkernel::KernelError| RunError::Setup(format!("{place}: {e}"));
     let from: ProcessId = work
@@ -314,6 +375,7 @@ fn build(scenario: &Scenario, seed: u64, options: Options) -> Result<Kernel, Run
         .with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
     let mut config = KernelConfig::new(&scenario.file.node, seed);
     config.planted_bug = options.planted_bug;
+    config.network = scenario.file.network.is_some();
     let mut kernel = KernelBuilder::new(&scenario.file.node, seed)
         .config(config)
         .loader(Box::new(loader))
@@ -332,6 +394,8 @@ fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
             .collect()
     };
     let faults = scenario.file.faults.as_ref();
+    let injector = Injector::draw(faults, seed, scenario.file.run_for_ms);
+    let plan = injector.plan;
     World {
         driven: of_code(true),
         crashable: of_code(false),
@@ -339,8 +403,25 @@ fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
         stopped: false,
         hook,
         checker: Checker::default(),
-        injector: Injector::draw(faults, seed, scenario.file.run_for_ms),
+        injector,
+        network: scenario
+            .file
+            .network
+            .as_ref()
+            .map(|spec| Network::new(spec, seed, plan.drop_ppm, plan.duplicate_ppm)),
     }
+}
+
+fn stop_faults(kernel: &mut Kernel, world: &mut World<'_>) {
+    world.injector.stop(kernel);
+    if let Some(network) = world.network.as_mut() {
+        network.stop_faults();
+    }
+}
+
+/// Nothing left to do in the node or on the network.
+fn quiescent(kernel: &Kernel, world: &World<'_>) -> bool {
+    kernel.is_quiescent() && world.network.as_ref().is_none_or(Network::is_empty)
 }
 
 /// Runs the timeline, then the liveness phase.
@@ -354,8 +435,8 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
             return Ok(());
         }
         match action {
-            Action::Work(index) => act(kernel, scenario, index)?,
-            Action::StopFaults => world.injector.stop(kernel),
+            Action::Work(index) => act(kernel, world, scenario, index)?,
+            Action::StopFaults => stop_faults(kernel, world),
         }
     }
     advance(kernel, world, at(scenario.file.run_for_ms))?;
@@ -365,17 +446,22 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
     let Some(budget_ms) = scenario.file.quiesce_within_ms else {
         return Ok(());
     };
-    world.injector.stop(kernel);
+    stop_faults(kernel, world);
     let budget = at(scenario.file.run_for_ms.saturating_add(budget_ms));
     // Timer by timer, so the clock stops where the node went quiet.
-    while !kernel.is_quiescent() && kernel.now() < budget && !world.stopped {
-        let next = kernel.next_timer().unwrap_or(budget).min(budget);
-        advance(kernel, world, next.max(kernel.now()))?;
+    while !quiescent(kernel, world) && kernel.now() < budget && !world.stopped {
+        let arrival = world.network.as_ref().and_then(Network::next_arrival);
+        let next = kernel.next_timer().into_iter().chain(arrival).min();
+        advance(
+            kernel,
+            world,
+            next.unwrap_or(budget).min(budget).max(kernel.now()),
+        )?;
     }
     if world.stopped {
         return Ok(());
     }
-    if kernel.is_quiescent() {
+    if quiescent(kernel, world) {
         let steps = world.steps;
         return world
             .checker

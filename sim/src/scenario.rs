@@ -6,11 +6,15 @@
 
 use crate::faults::FaultSpec;
 use crate::generate::GeneratorSpec;
+use crate::network::NetworkSpec;
 use hyperkernel::{Address, Capability, KernelCommand, OnExit, ProcessId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The capability shorthand for the network capability.
+pub const NETWORK: &str = "network";
 
 /// The scenario format version this build reads.
 pub const VERSION: u32 = 1;
@@ -122,6 +126,10 @@ pub struct ScenarioFile {
     /// Named, seeded workload generators, expanded per seed (`generate.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generators: Vec<GeneratorSpec>,
+    /// A simulated network with peers on other nodes (none by default: other nodes are
+    /// `Offline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
     /// Faults to inject (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultSpec>,
@@ -303,7 +311,9 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
             return Err((place, format!("`{id}` is declared twice")));
         }
         for (j, cap) in spec.capabilities.iter().enumerate() {
-            if let CapabilitySpec::Messaging(target) = cap {
+            if let CapabilitySpec::Messaging(target) = cap
+                && target != NETWORK
+            {
                 target.parse::<ProcessId>().map_err(|e| {
                     (
                         format!("{place}.capabilities[{j}]"),
@@ -316,16 +326,35 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         processes.push((id, code));
     }
     validate_faults(file)?;
+    if let Some(problem) = file.network.as_ref().and_then(|n| n.problem(&file.node)) {
+        return Err(("network".into(), problem));
+    }
     validate_generators(file, &processes)?;
+    validate_workload(file, &processes)?;
+    Ok(processes)
+}
+
+fn validate_workload(file: &ScenarioFile, processes: &[(ProcessId, Code)]) -> Result<(), Invalid> {
     for (i, work) in file.workload.iter().enumerate() {
         let place = format!("workload[{i}]");
         let driven = processes
             .iter()
             .any(|(id, code)| id.as_str() == work.from && *code == Code::Driven);
-        if !driven {
+        let peer = file
+            .network
+            .iter()
+            .flat_map(|n| &n.peers)
+            .any(|p| p.address == work.from);
+        if peer && work.command.is_some() {
+            return Err((place, "a peer sends messages, not kernel commands".into()));
+        }
+        if !driven && !peer {
             return Err((
                 place,
-                format!("`{}` is not a driven process of this scenario", work.from),
+                format!(
+                    "`{}` is not a driven process or a peer of this scenario",
+                    work.from
+                ),
             ));
         }
         match (&work.send, &work.command) {
@@ -347,7 +376,7 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
             ));
         }
     }
-    Ok(processes)
+    Ok(())
 }
 
 fn validate_generators(
@@ -391,6 +420,7 @@ impl CapabilitySpec {
     pub fn resolve(&self, node: &str) -> Result<Capability, String> {
         match self {
             Self::Full(cap) => Ok(cap.clone()),
+            Self::Messaging(target) if target == NETWORK => Ok(Capability::network(node)),
             Self::Messaging(target) => {
                 let id: ProcessId = target.parse().map_err(|e| format!("{target}: {e}"))?;
                 Ok(Capability::messaging(Address::new(node, id)))

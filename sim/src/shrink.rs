@@ -55,6 +55,8 @@ impl Size {
                 + usize::from(f.trap.is_some())
                 + usize::from(f.crash.is_some())
                 + usize::from(f.timer_skew.is_some())
+                + usize::from(f.drop.is_some())
+                + usize::from(f.duplicate.is_some())
         });
         Self {
             processes: file.processes.len(),
@@ -200,11 +202,13 @@ impl Shrinker<'_> {
         if self.try_keep(file, without) {
             return true;
         }
-        let removals: [fn(&mut crate::faults::FaultSpec); 4] = [
+        let removals: [fn(&mut crate::faults::FaultSpec); 6] = [
             |f| f.delay = None,
             |f| f.trap = None,
             |f| f.crash = None,
             |f| f.timer_skew = None,
+            |f| f.drop = None,
+            |f| f.duplicate = None,
         ];
         let mut spec = faults;
         for remove in removals {

@@ -96,8 +96,14 @@ impl fmt::Display for Summary {
         } else {
             writeln!(
                 f,
-                "faults      delayed={} trapped={}/{} crashed={} timers-skewed={}",
-                c.delayed, c.trapped, c.traps_armed, c.crashed, c.timers_skewed
+                "faults      delayed={} trapped={}/{} crashed={} timers-skewed={} net-dropped={} net-duplicated={}",
+                c.delayed,
+                c.trapped,
+                c.traps_armed,
+                c.crashed,
+                c.timers_skewed,
+                c.network_dropped,
+                c.network_duplicated
             )?;
         }
         write!(f, "trace hash  {:016x}", self.hash)

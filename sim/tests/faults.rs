@@ -213,3 +213,75 @@ fn a_bad_generator_is_refused_with_its_place() {
         "{stderr}"
     );
 }
+
+fn network_scenario() -> String {
+    format!("{}/scenarios/network.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn cross_node_traffic_is_dropped_and_duplicated_and_answers_stay_exactly_once() {
+    let mut totals = std::collections::BTreeMap::<String, u64>::new();
+    for seed in 0..12 {
+        let output = sim(&["run", &network_scenario(), "--seed", &seed.to_string()]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // The run passing means every invariant held, including exactly one answer per
+        // request at quiescence, with duplicates on the wire.
+        assert!(output.status.success(), "seed {seed}: {stdout}{stderr}");
+        let dropped = summary_line(&stdout, "dropped");
+        assert!(
+            dropped.contains("NodeUnreachable=1"),
+            "nowhere.os is Offline: {dropped}"
+        );
+        assert!(
+            dropped.contains("RemoteTargetRefused=1"),
+            "a peer reaches only networked processes: {dropped}"
+        );
+        for (name, count) in fired(&stdout) {
+            *totals.entry(name).or_default() += count;
+        }
+    }
+    for name in ["net-dropped", "net-duplicated"] {
+        assert!(
+            totals.get(name).copied().unwrap_or(0) > 0,
+            "{name} never fired: {totals:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_network_section_is_refused_with_its_place() {
+    let client = r#"{ "id": "client:sim:sim.os", "driven": true }"#;
+    let cases = [
+        (
+            r#""network": {"peers": [{"address": "a.os@x:y:z.os", "native": "echo"}]}"#,
+            "network: peers[0]: a.os@x:y:z.os is on our node",
+        ),
+        (
+            r#""network": {"latency_ms": [9, 1]}"#,
+            "network: latency_ms [9, 1]: min is over max",
+        ),
+        (
+            r#""network": {"peers": [{"address": "b.os@x:y:z.os", "native": "ftp"}]}"#,
+            "unknown native `ftp`",
+        ),
+        (
+            r#""workload": [{"at_ms": 0, "from": "b.os@x:y:z.os", "send": {"to": "a.os@client:sim:sim.os", "body": "hi"}}]"#,
+            "is not a driven process or a peer of this scenario",
+        ),
+    ];
+    for (i, (section, expected)) in cases.iter().enumerate() {
+        let path = temp(&format!("bad-network-{i}.json"));
+        let text = format!(
+            r#"{{"version": 1, "node": "a.os", "run_for_ms": 10, "processes": [{client}], {section}}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        let output = sim(&["run", path.to_str().unwrap()]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in {stderr}"
+        );
+    }
+}

@@ -54,6 +54,10 @@ pub struct FaultCounters {
     pub timers_skewed: u64,
     /// Processes crashed by [`Kernel::crash`].
     pub crashed: u64,
+    /// Cross-node messages a network lost ([`Kernel::record_network_fault`]).
+    pub network_dropped: u64,
+    /// Cross-node messages a network delivered twice.
+    pub network_duplicated: u64,
 }
 
 /// The kernel's fault state.
@@ -151,6 +155,19 @@ impl Kernel {
             .push(self.clock.now(), Event::FaultInjected { fault });
         self.exit(process, ExitReason::Failed("fault: crashed".into()));
         true
+    }
+
+    /// Records a fault of the network outside the kernel (a simulated network dropped or
+    /// duplicated a cross-node message), so the trace and the counters show it. Other kinds
+    /// are ignored: the kernel injects those itself.
+    pub fn record_network_fault(&mut self, fault: Fault) {
+        match fault {
+            Fault::NetworkDropped { .. } => self.faults.counters.network_dropped += 1,
+            Fault::NetworkDuplicated { .. } => self.faults.counters.network_duplicated += 1,
+            _ => return,
+        }
+        self.trace
+            .push(self.clock.now(), Event::FaultInjected { fault });
     }
 
     /// Holds `message` in transit if a delay fault fires or its pair has a message held;
