@@ -6,7 +6,8 @@
 //! change). Reductions are tried greedily until none applies: remove workload entries (halves,
 //! then one at a time), processes (with the capabilities and entries that name them),
 //! capabilities, faults, the liveness phase; make numbers in message bodies smaller (a round
-//! count); then move workload times earlier and shorten `run_for_ms`. Removing a fault leaves the other faults' per-seed draws unchanged
+//! count) and delays shorter (the delay fault's longest hold, the network's latency); then
+//! move workload times earlier and shorten `run_for_ms`. Removing a fault leaves the other faults' per-seed draws unchanged
 //! (`faults.rs`), so a reduction does not reshuffle what it keeps.
 
 use crate::run::{Options, run};
@@ -260,6 +261,38 @@ impl Shrinker<'_> {
         changed
     }
 
+    /// Shorter delays: the longest hold of the delay fault and the network's latency.
+    fn delays(&mut self, file: &mut ScenarioFile) -> bool {
+        let mut changed = false;
+        while let Some(delay) = file.faults.as_ref().and_then(|f| f.delay) {
+            if delay.max_ms <= 1 {
+                break;
+            }
+            let mut candidate = file.clone();
+            if let Some(d) = candidate.faults.as_mut().and_then(|f| f.delay.as_mut()) {
+                d.max_ms /= 2;
+            }
+            if !self.try_keep(file, candidate) {
+                break;
+            }
+            changed = true;
+        }
+        while let Some([min, max]) = file.network.as_ref().map(|n| n.latency_ms) {
+            if max <= min {
+                break;
+            }
+            let mut candidate = file.clone();
+            if let Some(n) = candidate.network.as_mut() {
+                n.latency_ms = [min, min + (max - min) / 2];
+            }
+            if !self.try_keep(file, candidate) {
+                break;
+            }
+            changed = true;
+        }
+        changed
+    }
+
     fn liveness(&mut self, file: &mut ScenarioFile) -> bool {
         if file.quiesce_within_ms.is_none() {
             return false;
@@ -339,6 +372,7 @@ pub fn shrink(
         changed |= shrinker.capabilities(&mut file);
         changed |= shrinker.faults(&mut file);
         changed |= shrinker.liveness(&mut file);
+        changed |= shrinker.delays(&mut file);
         changed |= shrinker.bodies(&mut file);
         changed |= shrinker.times(&mut file);
         if !changed || shrinker.runs >= runs_max {

@@ -164,3 +164,48 @@ fn shrinking_a_passing_seed_is_refused_and_writes_nothing() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("seed 1 does not fail"));
     assert!(!out.exists());
 }
+
+#[test]
+fn shrinking_shortens_the_delays_a_failure_needs() {
+    let scenario = temp("slow.json");
+    let text = r#"{
+      "version": 1, "node": "sim.os", "run_for_ms": 10, "quiesce_within_ms": 1000,
+      "processes": [
+        { "id": "client:sim:sim.os", "driven": true, "public": true },
+        { "id": "echo:sim:sim.os", "native": "echo", "public": true }
+      ],
+      "workload": [
+        { "at_ms": 0, "from": "client:sim:sim.os",
+          "send": { "to": "sim.os@echo:sim:sim.os", "body": "slow" } }
+      ],
+      "faults": { "swarm": false, "delay": { "probability": 1.0, "max_ms": 100000 } }
+    }"#;
+    std::fs::write(&scenario, text).unwrap();
+    let run = sim(&["run", scenario.to_str().unwrap(), "--seed", "4"]);
+    assert!(
+        !run.status.success(),
+        "the held message outlives the liveness budget"
+    );
+    let out = temp("slow-shrunk.json");
+    let shrink = sim(&[
+        "shrink",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        shrink.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shrink.stderr)
+    );
+    let shrunk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let max_ms = shrunk["faults"]["delay"]["max_ms"].as_u64().unwrap();
+    assert!(max_ms < 100_000, "the longest hold was halved: {shrunk:#}");
+    assert!(
+        max_ms > 1000,
+        "but stays long enough to outlive the budget: {max_ms}"
+    );
+}
