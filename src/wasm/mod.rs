@@ -14,6 +14,7 @@
 //! fixed limits from [`WasmConfig`].
 
 mod abi;
+mod defer;
 mod fast;
 mod process;
 mod syscalls;
@@ -70,12 +71,47 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// What every store carries: its limits and the syscall a guest is suspended in.
+/// What every store carries: its limits, the syscall a guest is suspended in, and the sends
+/// it made since control last came back to the host (`defer.rs`).
 pub(crate) struct HostData {
     limits: wasmi::StoreLimits,
     /// The raw core arguments of the import the guest just called.
     call: Option<(wit::Func, Vec<u64>)>,
+    /// The guest's memory, once instantiated.
+    memory: Option<wasmi::Memory>,
+    /// Deferred sends, in call order.
+    outbox: Vec<defer::Deferred>,
+    /// The last `send-request` target, reused when named again.
+    targets: fast::AddressCache,
+    /// The host is lowering a result through `cabi_realloc`.
+    lowering: bool,
 }
+
+impl HostData {
+    fn new(limits: wasmi::StoreLimits) -> Self {
+        Self {
+            limits,
+            call: None,
+            memory: None,
+            outbox: Vec::new(),
+            targets: fast::AddressCache::default(),
+            lowering: false,
+        }
+    }
+}
+
+/// A guest's bad input found by a host function that does not suspend: the process fails
+/// with this reason.
+#[derive(Debug)]
+pub(crate) struct GuestError(pub(crate) String);
+
+impl fmt::Display for GuestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl wasmi::errors::HostError for GuestError {}
 
 /// The host error that suspends a guest at an import; anything else is a crash.
 #[derive(Debug)]
@@ -114,6 +150,9 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
                 import.name,
                 core_type(import),
                 move |mut caller, args, _| {
+                    if defer::is_deferred(func) {
+                        return defer::defer(&mut caller, func, args);
+                    }
                     let raw = args.iter().map(core_bits).collect();
                     caller.data_mut().call = Some((func, raw));
                     Err(wasmi::Error::host(Syscall))

@@ -5,8 +5,9 @@
 //! returns or traps (module docs of `wasm`).
 
 use super::abi::{self, AbiError, FlatArgs, GuestMemory, Val};
+use super::defer::Deferred;
 use super::wit::{self, Func};
-use super::{HostData, LoadError, Syscall, WasmConfig};
+use super::{GuestError, HostData, LoadError, Syscall, WasmConfig};
 use crate::kernel::ProcessContext;
 use crate::process::{Flow, Process, Wake};
 use std::collections::VecDeque;
@@ -50,8 +51,6 @@ pub struct WasmProcess {
     run: Run,
     /// The last lines printed, to explain a trap.
     prints: VecDeque<String>,
-    /// The last `send-request` target, reused when named again.
-    targets: super::fast::AddressCache,
     /// Fuel set at the last grant, and fuel burnt since the wake began (charged as time).
     granted: u64,
     burnt: u64,
@@ -71,7 +70,7 @@ impl WasmProcess {
             .instances(1)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(engine, HostData { limits, call: None });
+        let mut store = Store::new(engine, HostData::new(limits));
         store.limiter(|data| &mut data.limits);
         store
             .set_fuel(config.fuel_slice)
@@ -89,6 +88,7 @@ impl WasmProcess {
         let realloc = instance
             .get_typed_func::<(i32, i32, i32, i32), i32>(&store, "cabi_realloc")
             .map_err(|_| missing("cabi_realloc"))?;
+        store.data_mut().memory = Some(memory);
         let slice = config.fuel_slice;
         Ok(Self {
             store,
@@ -98,7 +98,6 @@ impl WasmProcess {
             config,
             run: Run::Fresh,
             prints: VecDeque::new(),
-            targets: super::fast::AddressCache::default(),
             granted: slice,
             burnt: 0,
             trap_at: None,
@@ -247,9 +246,25 @@ impl WasmProcess {
         }
     }
 
-    /// Runs the guest until it blocks, yields, returns or fails.
+    /// Applies the deferred sends, in the order the guest made them (`defer.rs`).
+    fn flush(&mut self, ctx: &mut ProcessContext<'_>) {
+        let mut outbox = std::mem::take(&mut self.store.data_mut().outbox);
+        for deferred in outbox.drain(..) {
+            match deferred {
+                Deferred::Request(target, request, context, blob) => {
+                    ctx.send_request(target, request, context, blob);
+                }
+                Deferred::Response(response, blob) => ctx.send_response(response, blob),
+            }
+        }
+        self.store.data_mut().outbox = outbox;
+    }
+
+    /// Runs the guest until it blocks, yields, returns or fails. Control comes back here
+    /// after every stretch of guest code; the deferred sends of that stretch go first.
     fn drive(&mut self, ctx: &mut ProcessContext<'_>, mut result: ResumableCall) -> Flow {
         loop {
+            self.flush(ctx);
             let call = match result {
                 ResumableCall::Finished => {
                     self.run = Run::Done;
@@ -265,6 +280,10 @@ impl WasmProcess {
                 }
                 ResumableCall::HostTrap(call) => call,
             };
+            if let Some(GuestError(reason)) = call.host_error().downcast_ref::<GuestError>() {
+                let reason = reason.clone();
+                return self.fail(reason);
+            }
             if call.host_error().downcast_ref::<Syscall>().is_none() {
                 let reason = format!("host error: {}", call.host_error());
                 return self.fail(reason);
@@ -332,15 +351,6 @@ impl WasmProcess {
     ) -> Result<Next, String> {
         let import = wit::import_of(func);
         let mem = self.memory.data(&self.store);
-        if func == Func::SendRequest && import.indirect() {
-            // The hot path: typed, without a value tree, with the last target cached.
-            let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
-            let (target, request, context, blob) =
-                super::fast::lift_send_request(mem, &import.params, ptr, &mut self.targets)
-                    .map_err(|e| format!("{}: {e}", import.name))?;
-            ctx.send_request(target, request, context, blob);
-            return Ok(Next::Resume(Vec::new()));
-        }
         let lifted = if import.indirect() {
             let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
             abi::load(mem, &import.params, ptr)
@@ -403,6 +413,8 @@ impl Process for WasmProcess {
             Ok(result) => self.drive(ctx, result),
             Err(reason) => self.fail(reason),
         };
+        // Sends made just before a trap that ended the run.
+        self.flush(ctx);
         self.settle_fuel();
         self.trap_at = None;
         let burnt = std::mem::take(&mut self.burnt);
@@ -439,9 +451,11 @@ impl GuestMemory for Lowering<'_> {
         let fail = |e: &dyn std::fmt::Display| AbiError::Realloc(e.to_string());
         let saved = self.store.get_fuel().map_err(|e| fail(&e))?;
         self.store.set_fuel(self.reserve).map_err(|e| fail(&e))?;
+        self.store.data_mut().lowering = true;
         let result = self
             .realloc
             .call(&mut *self.store, (0, 0, align as i32, size as i32));
+        self.store.data_mut().lowering = false;
         let left = self.store.get_fuel().map_err(|e| fail(&e))?;
         let used = self.reserve - left;
         self.store

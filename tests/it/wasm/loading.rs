@@ -110,3 +110,13 @@ fn a_realloc_that_never_returns_is_stopped_by_its_fuel_reserve() {
     assert!(reason.contains("cabi_realloc failed"), "{reason}");
     assert!(reason.contains("fuel"), "{reason}");
 }
+
+#[test]
+fn a_send_from_inside_cabi_realloc_fails_the_process() {
+    let reason = first_run_failure(fixture("send-in-realloc"));
+    assert!(reason.contains("cabi_realloc failed"), "{reason}");
+    assert!(
+        reason.contains("send-response called from inside cabi_realloc"),
+        "{reason}"
+    );
+}

@@ -1,0 +1,84 @@
+//! Deferred sends: `send-request` and `send-response` return nothing to the guest and change
+//! nothing the guest can read before its next syscall, so their host functions lift the
+//! arguments in place (validating them as always) and queue the send in the store's outbox
+//! instead of suspending the guest. `WasmProcess::drive` applies the outbox, in order, every
+//! time control comes back to the host: before it serves any other syscall, and when the run
+//! blocks, yields, returns or fails. The kernel therefore sees the same calls in the same
+//! order at the same simulated time as if each had suspended the guest (the traces are
+//! identical), and a guest saves one suspend-and-resume per send.
+//!
+//! A send made from inside `cabi_realloc` while the host is lowering a result is refused: the
+//! guest fails, as it did when every import suspended.
+
+use super::abi::{self, FlatArgs, Val};
+use super::wit::{self, Func};
+use super::{GuestError, HostData};
+use crate::types::{Address, Context, LazyLoadBlob, Request, Response};
+use wasmi::Caller;
+
+/// A send waiting in the outbox.
+pub(crate) enum Deferred {
+    /// `send-request(target, request, context, blob)`.
+    Request(Address, Request, Option<Context>, Option<LazyLoadBlob>),
+    /// `send-response(response, blob)`.
+    Response(Response, Option<LazyLoadBlob>),
+}
+
+/// Whether `func` is served by deferral.
+pub(crate) fn is_deferred(func: Func) -> bool {
+    matches!(func, Func::SendRequest | Func::SendResponse)
+}
+
+/// The host function of a deferred import: lifts, converts and queues.
+pub(crate) fn defer(
+    caller: &mut Caller<'_, HostData>,
+    func: Func,
+    args: &[wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    lift(caller, func, args).map_err(|reason| wasmi::Error::host(GuestError(reason)))
+}
+
+fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> Result<(), String> {
+    let import = wit::import_of(func);
+    let name = import.name;
+    if caller.data().lowering {
+        return Err(format!("{name} called from inside cabi_realloc"));
+    }
+    let memory = caller.data().memory.ok_or("no memory")?;
+    let (mem, data) = memory.data_and_store_mut(caller);
+    let raw: Vec<u64> = args.iter().map(super::core_bits).collect();
+    if func == Func::SendRequest && import.indirect() {
+        // The hot path: typed, without a value tree, with the last target cached.
+        let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
+        let (target, request, context, blob) =
+            super::fast::lift_send_request(mem, &import.params, ptr, &mut data.targets)
+                .map_err(|e| format!("{name}: {e}"))?;
+        data.outbox
+            .push(Deferred::Request(target, request, context, blob));
+        return Ok(());
+    }
+    let lifted = if import.indirect() {
+        let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
+        abi::load(mem, &import.params, ptr)
+    } else {
+        abi::lift_flat(mem, &import.params, &mut FlatArgs::new(&raw))
+    };
+    let Val::Record(params) = lifted.map_err(|e| format!("{name}: {e}"))? else {
+        return Err("parameters are not a record".into());
+    };
+    let mut params = params.into_iter();
+    let mut next = || params.next().ok_or_else(|| "missing parameter".to_owned());
+    let deferred = if func == Func::SendRequest {
+        let target = wit::address(next()?)?;
+        let request = wit::request(next()?)?;
+        let context = wit::optional(next()?, |v| wit::bytes(v).map_err(|e| e.to_string()))?;
+        let blob = wit::optional(next()?, wit::blob)?;
+        Deferred::Request(target, request, context, blob)
+    } else {
+        let response = wit::response(next()?)?;
+        let blob = wit::optional(next()?, wit::blob)?;
+        Deferred::Response(response, blob)
+    };
+    data.outbox.push(deferred);
+    Ok(())
+}
