@@ -228,6 +228,12 @@ fn main() {
     let mut loader = WasmLoader::new(WasmConfig::default()).unwrap();
     let messages = (2 * ROUNDS) as f64;
     // `WASM_PROFILE=1 cargo bench --bench wasm` runs only the wasm ping-pong, for a profiler.
+    // `WASM_PROFILE=spawn` runs only spawn-to-receive with every process kept alive.
+    if std::env::var("WASM_PROFILE").is_ok_and(|v| v == "spawn") {
+        let spawn = spawn_to_receive(&mut loader, &echo, 2000, false);
+        println!("spawn to first receive: {spawn:.1} µs");
+        return;
+    }
     if std::env::var_os("WASM_PROFILE").is_some() {
         let samples: Vec<f64> = (0..RUNS)
             .map(|_| messages / wasm_ping_pong(&mut loader, &pingpong, &echo))
