@@ -4,21 +4,9 @@
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn sim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::{sim, temp};
 
 fn hash_line(stdout: &[u8]) -> String {
     let text = String::from_utf8_lossy(stdout);

@@ -5,18 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use std::process::{Command, Output};
+mod common;
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn example(name: &str) -> String {
-    format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"))
-}
+use common::{example, sim, temp};
 
 #[test]
 fn clean_scenarios_pass_every_seed_deterministically() {
@@ -75,12 +66,6 @@ fn a_bad_seed_range_is_refused() {
     let output = sim(&["explore", &example("echo"), "--seeds", "5..5"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`5..5` is empty"));
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-shrink-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 /// The first failing seed `explore --planted-bug` reports for `scenario`.

@@ -5,22 +5,11 @@
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+mod common;
+
+use common::{line, refused, sim, temp};
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 fn faults_scenario() -> String {
     format!("{}/scenarios/faults.json", env!("CARGO_MANIFEST_DIR"))
@@ -137,18 +126,10 @@ fn a_bad_fault_section_is_refused_with_its_place() {
         ),
     ];
     for (i, (section, expected)) in cases.iter().enumerate() {
-        let path = temp(&format!("bad-faults-{i}.json"));
         let text = format!(
             r#"{{"version": 1, "node": "a.os", "run_for_ms": 10, "processes": [], {section}}}"#
         );
-        std::fs::write(&path, text).unwrap();
-        let output = sim(&["run", path.to_str().unwrap()]);
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains(expected),
-            "expected `{expected}` in {stderr}"
-        );
+        refused(&format!("bad-faults-{i}.json"), &text, expected);
     }
 }
 
@@ -174,27 +155,17 @@ fn generated(seed: u64) -> (bool, String) {
     )
 }
 
-fn summary_line<'a>(stdout: &'a str, key: &str) -> &'a str {
-    stdout.lines().find(|l| l.starts_with(key)).unwrap()
-}
-
 #[test]
 fn a_generator_expands_per_seed_into_its_count_of_requests() {
     let (ok, one) = generated(1);
     assert!(ok, "{one}");
     // 25 requests, 25 answers, and the two setup commands (InitializeProcess, RunProcess).
-    assert_eq!(summary_line(&one, "sent"), "sent        52");
-    assert_eq!(summary_line(&one, "delivered"), "delivered   50");
+    assert_eq!(line(&one, "sent"), "sent        52");
+    assert_eq!(line(&one, "delivered"), "delivered   50");
     let (_, again) = generated(1);
     let (_, other) = generated(2);
-    assert_eq!(
-        summary_line(&one, "trace hash"),
-        summary_line(&again, "trace hash")
-    );
-    assert_ne!(
-        summary_line(&one, "trace hash"),
-        summary_line(&other, "trace hash")
-    );
+    assert_eq!(line(&one, "trace hash"), line(&again, "trace hash"));
+    assert_ne!(line(&one, "trace hash"), line(&other, "trace hash"));
 }
 
 #[test]
@@ -228,7 +199,7 @@ fn cross_node_traffic_is_dropped_and_duplicated_and_answers_stay_exactly_once() 
         // The run passing means every invariant held, including exactly one answer per
         // request at quiescence, with duplicates on the wire.
         assert!(output.status.success(), "seed {seed}: {stdout}{stderr}");
-        let dropped = summary_line(&stdout, "dropped");
+        let dropped = line(&stdout, "dropped");
         assert!(
             dropped.contains("NodeUnreachable=1"),
             "nowhere.os is Offline: {dropped}"
@@ -271,17 +242,9 @@ fn a_bad_network_section_is_refused_with_its_place() {
         ),
     ];
     for (i, (section, expected)) in cases.iter().enumerate() {
-        let path = temp(&format!("bad-network-{i}.json"));
         let text = format!(
             r#"{{"version": 1, "node": "a.os", "run_for_ms": 10, "processes": [{client}], {section}}}"#
         );
-        std::fs::write(&path, text).unwrap();
-        let output = sim(&["run", path.to_str().unwrap()]);
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains(expected),
-            "expected `{expected}` in {stderr}"
-        );
+        refused(&format!("bad-network-{i}.json"), &text, expected);
     }
 }

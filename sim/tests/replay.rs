@@ -5,22 +5,13 @@
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+mod common;
+
+use common::{sim, temp, text};
+
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperkernel-sim-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use std::process::{Command, Stdio};
 
 fn echo() -> String {
     format!("{}/scenarios/echo.json", env!("CARGO_MANIFEST_DIR"))
@@ -39,10 +30,6 @@ fn traced(name: &str, seed: u64) -> PathBuf {
     ]);
     assert!(output.status.success());
     path
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

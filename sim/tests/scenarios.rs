@@ -4,32 +4,9 @@
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("hyperkernel-sim-scenarios-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn example(name: &str) -> String {
-    format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn line<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-}
+use common::{example, line, sim, temp};
 
 #[test]
 fn every_example_scenario_is_deterministic_across_processes() {
