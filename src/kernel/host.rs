@@ -675,7 +675,8 @@ impl Kernel {
 fn note_received_caps(host: &mut HostState, caps: &[(Capability, Vec<u8>)]) {
     for (cap, _signature) in caps {
         if let Ok(key) = CapKey::try_from_capability(cap) {
-            host.received_caps.insert(key);
+            host.received_caps
+                .insert(key, super::state::RECEIVED_CAPS_MAX);
         }
     }
 }

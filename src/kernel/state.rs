@@ -112,7 +112,39 @@ pub(crate) struct HostState {
     pub(crate) contexts: BTreeMap<u64, Box<PendingRequest>>,
 
     /// Capabilities that arrived on delivered messages: what `save-capabilities` may keep (W2).
-    pub(crate) received_caps: BTreeSet<CapKey>,
+    pub(crate) received_caps: ReceivedCaps,
+}
+
+/// Most received capabilities a process remembers for `save-capabilities`; older ones are
+/// forgotten first, so a process that is sent endless capabilities cannot grow the kernel.
+pub(crate) const RECEIVED_CAPS_MAX: usize = 4096;
+
+/// The capabilities a process received, bounded, oldest forgotten first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReceivedCaps {
+    keys: BTreeSet<CapKey>,
+    // Invariant: the same keys as `keys`, in the order they were first received.
+    order: VecDeque<CapKey>,
+}
+
+impl ReceivedCaps {
+    /// Remembers `key`; forgets the oldest beyond `max`.
+    pub(crate) fn insert(&mut self, key: CapKey, max: usize) {
+        if self.keys.contains(&key) {
+            return;
+        }
+        self.keys.insert(key.clone());
+        self.order.push_back(key);
+        while self.order.len() > max {
+            if let Some(oldest) = self.order.pop_front() {
+                self.keys.remove(&oldest);
+            }
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &CapKey) -> bool {
+        self.keys.contains(key)
+    }
 }
 
 /// One process in the table.
@@ -213,6 +245,26 @@ impl ProcessEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(n: usize) -> CapKey {
+        let cap = crate::types::Capability::new(
+            "our.os@app:app:our.os".parse().unwrap(),
+            format!("{{\"n\":{n}}}"),
+        );
+        CapKey::try_from_capability(&cap).unwrap()
+    }
+
+    #[test]
+    fn received_capabilities_are_bounded_and_forget_the_oldest_first() {
+        let mut received = ReceivedCaps::default();
+        for n in 0..5 {
+            received.insert(key(n), 3);
+        }
+        received.insert(key(4), 3);
+        assert!(!received.contains(&key(0)) && !received.contains(&key(1)));
+        assert!((2..5).all(|n| received.contains(&key(n))));
+        assert_eq!(received.order.len(), received.keys.len());
+    }
 
     #[test]
     fn lifecycle_table_allows_only_the_documented_edges() {
