@@ -46,7 +46,8 @@ fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> R
     }
     let memory = caller.data().memory.ok_or("no memory")?;
     let (mem, data) = memory.data_and_store_mut(caller);
-    let raw: Vec<u64> = args.iter().map(super::core_bits).collect();
+    let raw = super::RawArgs::new(args);
+    let raw = raw.as_slice();
     if func == Func::SendRequest && import.indirect() {
         // The hot path: typed, without a value tree, with the last target cached.
         let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
@@ -61,7 +62,7 @@ fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> R
         let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
         abi::load(mem, &import.params, ptr)
     } else {
-        abi::lift_flat(mem, &import.params, &mut FlatArgs::new(&raw))
+        abi::lift_flat(mem, &import.params, &mut FlatArgs::new(raw))
     };
     let Val::Record(params) = lifted.map_err(|e| format!("{name}: {e}"))? else {
         return Err("parameters are not a record".into());

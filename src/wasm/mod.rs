@@ -75,8 +75,8 @@ impl fmt::Display for LoadError {
 /// it made since control last came back to the host (`defer.rs`).
 pub(crate) struct HostData {
     limits: wasmi::StoreLimits,
-    /// The raw core arguments of the import the guest just called.
-    call: Option<(wit::Func, Vec<u64>)>,
+    /// The import the guest just called and its raw core arguments.
+    call: Option<(wit::Func, RawArgs)>,
     /// The guest's memory, once instantiated.
     memory: Option<wasmi::Memory>,
     /// Deferred sends, in call order.
@@ -153,14 +153,38 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
                     if defer::is_deferred(func) {
                         return defer::defer(&mut caller, func, args);
                     }
-                    let raw = args.iter().map(core_bits).collect();
-                    caller.data_mut().call = Some((func, raw));
+                    caller.data_mut().call = Some((func, RawArgs::new(args)));
                     Err(wasmi::Error::host(Syscall))
                 },
             )
             .map_err(|e| LoadError(format!("linking {}: {e}", import.name)))?;
     }
     Ok(())
+}
+
+/// Most core parameters an import has: the canonical ABI passes more through a pointer.
+const FLAT_PARAMS_MAX: usize = 16;
+
+/// An import's raw core arguments, without a heap allocation per call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawArgs {
+    values: [u64; FLAT_PARAMS_MAX + 1],
+    len: usize,
+}
+
+impl RawArgs {
+    fn new(args: &[wasmi::Val]) -> Self {
+        let mut values = [0; FLAT_PARAMS_MAX + 1];
+        let len = args.len().min(values.len());
+        for (slot, arg) in values.iter_mut().zip(args) {
+            *slot = core_bits(arg);
+        }
+        Self { values, len }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u64] {
+        &self.values[..self.len]
+    }
 }
 
 fn core_bits(value: &wasmi::Val) -> u64 {

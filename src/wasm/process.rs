@@ -289,7 +289,7 @@ impl WasmProcess {
                 return self.fail(reason);
             }
             let next = match self.store.data_mut().call.take() {
-                Some((func, args)) => self.serve(ctx, func, &args),
+                Some((func, args)) => self.serve(ctx, func, args.as_slice()),
                 None => Err("suspended without a syscall".into()),
             };
             result = match next {
