@@ -45,6 +45,25 @@ pub fn first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> 
     crate::replay::diff_report(a, b, 2)
 }
 
+/// Failures grouped by their signature (`shrink::signature`: the text with numbers masked),
+/// each with its seeds, in the order of their first seed. A divergence counts by its first
+/// line.
+pub fn distinct_failures(results: &[SeedResult]) -> Vec<(String, Vec<u64>)> {
+    let mut groups: Vec<(String, Vec<u64>)> = Vec::new();
+    for result in results {
+        let Some(what) = result.failure.as_deref().or(result.divergence.as_deref()) else {
+            continue;
+        };
+        let first_line = what.lines().next().unwrap_or_default();
+        let signature = crate::shrink::signature(first_line);
+        match groups.iter_mut().find(|(s, _)| *s == signature) {
+            Some((_, seeds)) => seeds.push(result.seed),
+            None => groups.push((signature, vec![result.seed])),
+        }
+    }
+    groups
+}
+
 /// Runs `scenario` with `seed` in a fresh `sim` process; returns its trace hash line.
 fn fresh_hash(path: &Path, seed: u64, options: Options) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;

@@ -6,10 +6,10 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperkernel_sim::explore::{Exploration, explore};
+use hyperkernel_sim::explore::{Exploration, SeedResult, explore};
 use hyperkernel_sim::replay::{Header, Replay, Source, TRACE_FORMAT, trace_text};
 use hyperkernel_sim::{demo, replay, run, scenario::Scenario, shrink, summary::Summary};
-use std::io::{IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -161,6 +161,42 @@ fn progress_line(total: u64) -> impl Fn(u64, u64) + Sync {
     }
 }
 
+/// Each failing seed with its reproduce command, then the distinct failures with the command
+/// that shrinks the first seed of each.
+fn report_failures(
+    out: &mut dyn Write,
+    path: &Path,
+    results: &[SeedResult],
+    options: run::Options,
+) -> anyhow::Result<()> {
+    for result in results {
+        let Some(what) = result.failure.as_deref().or(result.divergence.as_deref()) else {
+            continue;
+        };
+        writeln!(out, "seed {}: {what}", result.seed)?;
+        writeln!(
+            out,
+            "    reproduce: {}",
+            reproduce(path, result.seed, options)
+        )?;
+    }
+    let groups = hyperkernel_sim::explore::distinct_failures(results);
+    if !groups.is_empty() {
+        writeln!(out, "distinct    {} failure(s)", groups.len())?;
+    }
+    for (signature, seeds) in &groups {
+        writeln!(
+            out,
+            "  {} seed(s), first {}: {signature}",
+            seeds.len(),
+            seeds[0]
+        )?;
+        let shrink = reproduce(path, seeds[0], options).replacen("sim run", "sim shrink", 1);
+        writeln!(out, "    shrink: {shrink}")?;
+    }
+    Ok(())
+}
+
 /// `sim explore`: exits non-zero if any seed failed or diverged.
 #[expect(
     clippy::disallowed_types,
@@ -210,19 +246,7 @@ fn explore_scenario(
         "compression {:.0} simulated seconds per wall second (first runs only)",
         simulated as f64 / 1e9 / seconds.max(1e-9)
     )?;
-    for result in &bad {
-        let what = result
-            .failure
-            .as_deref()
-            .or(result.divergence.as_deref())
-            .unwrap_or_default();
-        writeln!(out, "seed {}: {what}", result.seed)?;
-        writeln!(
-            out,
-            "    reproduce: {}",
-            reproduce(path, result.seed, options)
-        )?;
-    }
+    report_failures(&mut out, path, &results, options)?;
     if !bad.is_empty() {
         anyhow::bail!("{} of {} seeds failed", bad.len(), results.len());
     }

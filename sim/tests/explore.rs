@@ -54,6 +54,14 @@ fn the_planted_bug_is_found_and_the_printed_command_reproduces_it() {
     let args: Vec<&str> = command.split(' ').collect();
     let replay = sim(&args);
     assert!(!replay.status.success(), "the reproduction fails too");
+    assert!(
+        stdout.contains("distinct    1 failure(s)"),
+        "one bug, however many seeds hit it: {stdout}"
+    );
+    assert!(
+        stdout.contains("    shrink: sim shrink ") && stdout.contains("--planted-bug"),
+        "{stdout}"
+    );
     let reason = first.split_once(": ").unwrap().1;
     assert!(
         String::from_utf8_lossy(&replay.stderr).contains(reason),
