@@ -4,6 +4,14 @@
 //!
 //! A process implements `Guest` and exports itself with `hyperkernel_guest::export_process!`.
 
+#[cfg(all(feature = "fast-alloc", not(target_feature = "atomics")))]
+pub mod alloc;
+
+/// Every guest built with this crate allocates through size classes (`alloc.rs`).
+#[cfg(all(feature = "fast-alloc", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
+
 /// The bindings wit-bindgen generates for world `process-v1`.
 pub mod bindings {
     wit_bindgen::generate!({

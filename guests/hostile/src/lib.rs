@@ -2,7 +2,10 @@
 //! stall the kernel. `loop` spins forever without a host call; `bomb` allocates until memory
 //! runs out; `recurse` recurses without end; `bad-pointer` hands `print-to-terminal` a string
 //! outside its memory; `bad-utf8` hands it invalid UTF-8; `panic` panics. `spin N` computes
-//! for N iterations and answers (a bounded CPU load, for the preemption benchmark).
+//! for N iterations and answers (a bounded CPU load, for the preemption benchmark). `churn N`
+//! makes N allocations of varied sizes, keeps up to 64 alive, and checks each block's contents
+//! before freeing it; it answers `churned N` or panics on a corrupted block (a test of the
+//! helper crate's allocator under the kernel).
 use hyperkernel_guest::{self as hk, Guest, Message};
 
 #[link(wasm_import_module = "hyperware:process/standard@1.0.0")]
@@ -61,9 +64,43 @@ impl Guest for Hostile {
                 }
                 hk::respond(x.to_string());
             }
+            churn if churn.starts_with(b"churn ") => {
+                let n: u64 = std::str::from_utf8(&churn[6..])
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                hk::respond(format!("churned {}", churn_blocks(n)));
+            }
             _ => hk::respond("unknown"),
         }
     }
+}
+
+/// `churn N`: allocations of sizes 1..=9000 (small and large classes, growing and shrinking
+/// reallocations), each filled with its own byte and checked before it is freed.
+fn churn_blocks(n: u64) -> u64 {
+    let mut live: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..n {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let size = (state >> 33) as usize % 9000 + 1;
+        let fill = (i % 251) as u8;
+        let mut block = vec![fill; size];
+        if i % 7 == 0 {
+            block.resize(size * 2 + 17, fill);
+        }
+        live.push((fill, block));
+        if live.len() > 64 {
+            let (fill, block) = live.swap_remove((state >> 7) as usize % live.len());
+            assert!(block.iter().all(|b| *b == fill), "a block was corrupted");
+        }
+    }
+    for (fill, block) in live {
+        assert!(block.iter().all(|b| *b == fill), "a block was corrupted");
+    }
+    n
 }
 
 hk::export_process!(Hostile);

@@ -284,12 +284,14 @@ fn on_exit_requests_set_by_a_guest_are_sent_when_it_ends_either_way() {
 /// bulk copy) still finish, because a resume grants at least the fuel the guest needs.
 fn echo_with_tiny_slices(seed: u64) -> (World, ProcessId) {
     let config = WasmConfig {
-        fuel_slice: 200,
+        fuel_slice: 20,
         ..WasmConfig::default()
     };
     let mut world = World::with_config(seed, config);
     let echo = spawn_guest(&mut world, "echo", OnExit::None);
-    ask(&mut world, &echo, "small slices");
+    for i in 0..5 {
+        ask(&mut world, &echo, &format!("small slices {i}"));
+    }
     (world, echo)
 }
 
@@ -299,10 +301,14 @@ fn a_tiny_fuel_slice_slows_a_guest_but_never_starves_it() {
     let (again, _) = echo_with_tiny_slices(5);
     assert_eq!(world.kernel.trace().hash(), again.kernel.trace().hash());
     let yields = yields_of(&world, &echo);
-    assert!(yields >= 10, "{yields} yields");
+    assert!(
+        yields >= 5,
+        "preempted about once a request or more: {yields} yields"
+    );
     let replies = world.replies();
-    assert_eq!(replies.len(), 1, "{replies:#?}");
-    assert_eq!(replies[0]["body"], json!("small slices"));
+    let bodies: Vec<_> = replies.iter().map(|r| r["body"].clone()).collect();
+    let expected: Vec<_> = (0..5).map(|i| json!(format!("small slices {i}"))).collect();
+    assert_eq!(bodies, expected, "every request answered, in order");
 }
 
 #[test]
@@ -361,4 +367,20 @@ fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
     assert!(restarted);
     let counters = world.kernel.fault_counters();
     assert!(counters.trapped >= 1 && counters.traps_armed >= counters.trapped);
+}
+
+#[test]
+fn the_guest_allocator_survives_a_churn_of_mixed_sizes() {
+    let mut world = World::new(9);
+    let hostile = spawn_guest(&mut world, "hostile", OnExit::None);
+    world.tell(&hostile, "churn 3000");
+    world.kernel.run_until_idle();
+    // The hostile guest answers its one request and returns; a corrupted block would have
+    // panicked it instead.
+    assert_eq!(exit_reason(&world, &hostile), Some(ExitReason::Returned));
+    let sent = world.kernel.trace().records().iter().any(|r| {
+        matches!(&r.event, Event::Sent { source, body_len, .. }
+            if source.process == hostile && *body_len == "churned 3000".len() as u64)
+    });
+    assert!(sent, "it answered `churned 3000`");
 }
