@@ -4,7 +4,7 @@
 //! wit-bindgen frees each when the value drops, so a message costs a dozen allocations. On an
 //! interpreter the general-purpose allocator's bookkeeping is a large share of a message's
 //! cost. Small blocks (up to 4 KiB) therefore come from free lists, one per power-of-two size
-//! class, carved from 64 KiB chunks of the system allocator; larger ones go to the system
+//! class, carved from 16 KiB chunks of the system allocator; larger ones go to the system
 //! allocator. A freed small block goes back to its class's list, so memory is reused and never
 //! leaks; what a class once held stays in that class.
 //!
@@ -18,7 +18,7 @@ use std::cell::UnsafeCell;
 const CLASSES: usize = 9;
 const SMALLEST: usize = 16;
 const LARGEST: usize = SMALLEST << (CLASSES - 1);
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 16 * 1024;
 
 struct State {
     /// Head of each class's free list (0: empty); a free block holds the next head.
