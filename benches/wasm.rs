@@ -227,18 +227,12 @@ fn preemption(hostile: &[u8]) {
     );
 }
 
-fn main() {
-    let echo = guests::guest("echo");
-    let pingpong = guests::guest("pingpong");
-    let hostile = guests::guest("hostile");
-    let mut loader = WasmLoader::new(WasmConfig::default()).unwrap();
-    let messages = (2 * ROUNDS) as f64;
-    // `WASM_PROFILE=1 cargo bench --bench wasm` runs only the wasm ping-pong, for a profiler.
-    // `WASM_PROFILE=sliced` / `unsliced` run only the preemption workload, one way, so a
-    // deterministic profiler (callgrind) can compare the two.
-    if let Ok(way) = std::env::var("WASM_PROFILE")
-        && (way == "sliced" || way == "unsliced")
-    {
+/// One workload alone, for a profiler: `WASM_PROFILE=1` the wasm ping-pong, `spawn`
+/// spawn-to-receive with every process kept alive, `sliced` / `unsliced` the preemption
+/// workload one way (callgrind compares the two deterministically).
+fn profile(way: &str, loader: &mut WasmLoader, guests: &[&[u8]; 3]) {
+    let [echo, pingpong, hostile] = *guests;
+    if way == "sliced" || way == "unsliced" {
         let config = if way == "sliced" {
             WasmConfig::default()
         } else {
@@ -247,24 +241,29 @@ fn main() {
                 ..WasmConfig::default()
             }
         };
-        let (seconds, events) = spin(config, &hostile, 30_000_000);
+        let (seconds, events) = spin(config, hostile, 30_000_000);
         println!("{way}: {seconds:.3} s, {events} events");
-        return;
-    }
-    // `WASM_PROFILE=spawn` runs only spawn-to-receive with every process kept alive.
-    if std::env::var("WASM_PROFILE").is_ok_and(|v| v == "spawn") {
-        let spawn = spawn_to_receive(&mut loader, &echo, 2000, false);
+    } else if way == "spawn" {
+        let spawn = spawn_to_receive(loader, echo, 2000, false);
         println!("spawn to first receive: {spawn:.1} µs");
-        return;
-    }
-    if std::env::var_os("WASM_PROFILE").is_some() {
+    } else {
+        let messages = (2 * ROUNDS) as f64;
         let samples: Vec<f64> = (0..RUNS)
-            .map(|_| messages / wasm_ping_pong(&mut loader, &pingpong, &echo))
+            .map(|_| messages / wasm_ping_pong(loader, pingpong, echo))
             .collect();
         println!("wasm ping-pong: {:.0} messages/s", median(samples));
-        return;
     }
+}
 
+fn main() {
+    let echo = guests::guest("echo");
+    let pingpong = guests::guest("pingpong");
+    let hostile = guests::guest("hostile");
+    let mut loader = WasmLoader::new(WasmConfig::default()).unwrap();
+    let messages = (2 * ROUNDS) as f64;
+    if let Ok(way) = std::env::var("WASM_PROFILE") {
+        return profile(&way, &mut loader, &[&echo, &pingpong, &hostile]);
+    }
     let mut native = Vec::new();
     let mut wasm = Vec::new();
     for _ in 0..RUNS {
