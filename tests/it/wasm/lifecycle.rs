@@ -384,3 +384,38 @@ fn the_guest_allocator_survives_a_churn_of_mixed_sizes() {
     });
     assert!(sent, "it answered `churned 3000`");
 }
+
+/// A wasm process the test can still look at after the kernel took it.
+struct Shared(std::rc::Rc<std::cell::RefCell<hyperkernel::WasmProcess>>);
+
+impl hyperkernel::Process for Shared {
+    fn wake(
+        &mut self,
+        ctx: &mut hyperkernel::ProcessContext<'_>,
+        wake: hyperkernel::Wake,
+    ) -> hyperkernel::Flow {
+        self.0.borrow_mut().wake(ctx, wake)
+    }
+}
+
+#[test]
+fn a_small_guest_runs_in_its_initial_memory_without_growing_it() {
+    let mut loader = hyperkernel::WasmLoader::new(WasmConfig::default()).unwrap();
+    let echo = loader.load_wasm(&guest("echo")).unwrap();
+    let initial = echo.memory_size();
+    // 64 KiB of stack, then the static data: two pages, with most of the second one free.
+    assert_eq!(initial, 2 * 65536);
+    let echo = std::rc::Rc::new(std::cell::RefCell::new(echo));
+    let mut world = World::new(3);
+    let id: ProcessId = "echo:test:our.os".parse().unwrap();
+    world
+        .kernel
+        .register_native(&id, Box::new(Shared(echo.clone())), &[], true)
+        .unwrap();
+    for i in 0..50 {
+        ask(&mut world, &id, &format!("message {i}"));
+    }
+    assert_eq!(world.replies().len(), 50);
+    // The guest allocator's first blocks come from the free tail of the initial memory.
+    assert_eq!(echo.borrow().memory_size(), initial, "no memory.grow");
+}
