@@ -196,6 +196,16 @@ impl<'k> ProcessContext<'k> {
         }
     }
 
+    /// `has-blob`, and whether `last-blob` would return a blob, without cloning it.
+    pub(crate) fn blob_presence(&self) -> (bool, bool) {
+        self.kernel
+            .table
+            .get(&self.process)
+            .map_or((false, false), |e| {
+                (e.host.last_message_blobbed, e.host.last_blob.is_some())
+            })
+    }
+
     /// `last-blob`: the most recent blob received, from any message.
     pub fn last_blob(&self) -> Option<LazyLoadBlob> {
         self.kernel.table.get(&self.process)?.host.last_blob.clone()

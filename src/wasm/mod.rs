@@ -16,6 +16,7 @@
 mod abi;
 mod defer;
 mod fast;
+mod inline;
 mod process;
 mod syscalls;
 mod wit;
@@ -85,6 +86,10 @@ pub(crate) struct HostData {
     targets: fast::AddressCache,
     /// The host is lowering a result through `cabi_realloc`.
     lowering: bool,
+    /// The kernel's blob state for this process, while known (`inline.rs`).
+    blobs: Option<inline::Blobs>,
+    /// The guest has asked for blobs, so deliveries take a snapshot.
+    asks_blobs: bool,
 }
 
 impl HostData {
@@ -96,6 +101,8 @@ impl HostData {
             outbox: Vec::new(),
             targets: fast::AddressCache::default(),
             lowering: false,
+            blobs: None,
+            asks_blobs: false,
         }
     }
 }
@@ -149,9 +156,12 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
                 wit::MODULE,
                 import.name,
                 core_type(import),
-                move |mut caller, args, _| {
+                move |mut caller, args, results| {
                     if defer::is_deferred(func) {
                         return defer::defer(&mut caller, func, args);
+                    }
+                    if inline::serve(&mut caller, func, args, results)? {
+                        return Ok(());
                     }
                     caller.data_mut().call = Some((func, RawArgs::new(args)));
                     Err(wasmi::Error::host(Syscall))

@@ -56,6 +56,8 @@ pub struct WasmProcess {
     burnt: u64,
     /// Fault injection: trap when this run has burnt this much fuel.
     trap_at: Option<u64>,
+    /// Times the guest suspended in an import, over its life.
+    suspensions: u64,
 }
 
 impl WasmProcess {
@@ -101,7 +103,14 @@ impl WasmProcess {
             granted: slice,
             burnt: 0,
             trap_at: None,
+            suspensions: 0,
         })
+    }
+
+    /// How many times the guest suspended in an import (a host round trip), over its life;
+    /// sends and the blob queries the host can answer in place do not suspend.
+    pub fn suspensions(&self) -> u64 {
+        self.suspensions
     }
 
     /// Bytes of linear memory the process holds now.
@@ -280,6 +289,7 @@ impl WasmProcess {
                 }
                 ResumableCall::HostTrap(call) => call,
             };
+            self.suspensions += 1;
             if let Some(GuestError(reason)) = call.host_error().downcast_ref::<GuestError>() {
                 let reason = reason.clone();
                 return self.fail(reason);
@@ -366,6 +376,12 @@ impl WasmProcess {
         } else {
             None
         };
+        if matches!(func, Func::HasBlob | Func::GetBlob | Func::LastBlob) {
+            // From now on the host answers blob queries it knows in place (`inline.rs`).
+            let data = self.store.data_mut();
+            data.asks_blobs = true;
+            data.blobs = Some(super::inline::Blobs::of(ctx));
+        }
         let value = match super::syscalls::serve(self, ctx, func, params)? {
             Served::Value(value) => value,
             Served::Block(flow) => {
@@ -404,6 +420,11 @@ pub(crate) enum Served {
 impl Process for WasmProcess {
     fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow {
         self.trap_at = ctx.trap_point();
+        if matches!(wake, Wake::Received(_) | Wake::Awaited(_)) {
+            // A delivery changed the blob state (`inline.rs`).
+            let data = self.store.data_mut();
+            data.blobs = data.asks_blobs.then(|| super::inline::Blobs::of(ctx));
+        }
         let result = match (&self.run, wake) {
             (Run::Fresh, Wake::Init) => self.start(ctx),
             (Run::Done, _) => Err("woken after it ended".into()),

@@ -418,4 +418,8 @@ fn a_small_guest_runs_in_its_initial_memory_without_growing_it() {
     assert_eq!(world.replies().len(), 50);
     // The guest allocator's first blocks come from the free tail of the initial memory.
     assert_eq!(echo.borrow().memory_size(), initial, "no memory.grow");
+    // Echo asks `get-blob` for every request. After the first time the host knows there is
+    // no blob and answers in place: one suspension per message (its `receive`), not two.
+    // 53 = the print in `init` + 51 receives + the first `get-blob` (102 if each suspended).
+    assert_eq!(echo.borrow().suspensions(), 53);
 }
