@@ -82,7 +82,8 @@ pub(crate) fn serve(
     }
 }
 
-/// The message and blob functions.
+/// The message and blob functions (`send-request` and `send-response` never suspend: they
+/// are deferred, `defer.rs`).
 fn serve_messages(
     ctx: &mut ProcessContext<'_>,
     func: Func,
@@ -93,11 +94,6 @@ fn serve_messages(
         Func::HasBlob => value(Val::Bool(ctx.has_blob())),
         Func::GetBlob => value(wit::option_of(ctx.get_blob(), wit::blob_val)),
         Func::LastBlob => value(wit::option_of(ctx.last_blob(), wit::blob_val)),
-        Func::SendRequest => {
-            let (target, request, context, blob) = send_params(&mut p)?;
-            ctx.send_request(target, request, context, blob);
-            done()
-        }
         Func::SendRequests => {
             for item in wit::list(p.next()?).map_err(text)? {
                 let fields: [Val; 4] = wit::fields(item).map_err(text)?;
@@ -105,12 +101,6 @@ fn serve_messages(
                     send_params(&mut Params(Vec::from(fields).into_iter()))?;
                 ctx.send_request(target, request, context, blob);
             }
-            done()
-        }
-        Func::SendResponse => {
-            let response = wit::response(p.next()?)?;
-            let blob = wit::optional(p.next()?, wit::blob)?;
-            ctx.send_response(response, blob);
             done()
         }
         Func::SendAndAwaitResponse => {
