@@ -146,30 +146,77 @@ fn core_type(import: &wit::Import) -> FuncType {
     )
 }
 
+/// A statically typed host function of `i32` parameters and no results, for `host_call`.
+macro_rules! wrap_i32 {
+    ($linker:expr, $name:expr, $func:expr $(, $arg:ident)*) => {
+        $linker.func_wrap(
+            wit::MODULE,
+            $name,
+            move |mut caller: wasmi::Caller<'_, HostData> $(, $arg: i32)*| {
+                host_call(&mut caller, $func, &[$(wasmi::Val::I32($arg)),*], &mut [])
+            },
+        )
+    };
+}
+
 /// Registers every import of the `standard` interface. A second import module (a WASI
 /// preview1 shim) registers beside it the same way.
+///
+/// The shapes the interface has (`i32` parameters and nothing or one `i32` out) are statically
+/// typed host functions, which wasmi calls without a per-call allocation; any other shape
+/// would take the dynamically typed way.
 fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
+    use abi::Flat::I32;
     for import in wit::imports() {
-        let func = import.func;
-        linker
-            .func_new(
+        let (func, name) = (import.func, import.name);
+        let linked = match (
+            import.core_params().as_slice(),
+            import.core_results().as_slice(),
+        ) {
+            ([], []) => wrap_i32!(linker, name, func),
+            ([I32], []) => wrap_i32!(linker, name, func, a),
+            ([I32, I32], []) => wrap_i32!(linker, name, func, a, b),
+            ([I32, I32, I32], []) => wrap_i32!(linker, name, func, a, b, c),
+            (params, []) if params.len() == 14 && params.iter().all(|p| matches!(p, I32)) => {
+                wrap_i32!(linker, name, func, a, b, c, d, e, f, g, h, i, j, k, l, m, n)
+            }
+            ([], [I32]) => linker.func_wrap(
                 wit::MODULE,
-                import.name,
-                core_type(import),
-                move |mut caller, args, results| {
-                    if defer::is_deferred(func) {
-                        return defer::defer(&mut caller, func, args);
-                    }
-                    if inline::serve(&mut caller, func, args, results)? {
-                        return Ok(());
-                    }
-                    caller.data_mut().call = Some((func, RawArgs::new(args)));
-                    Err(wasmi::Error::host(Syscall))
+                name,
+                move |mut caller: wasmi::Caller<'_, HostData>| {
+                    let mut result = [wasmi::Val::I32(0)];
+                    host_call(&mut caller, func, &[], &mut result)?;
+                    Ok(result[0].i32().unwrap_or(0))
                 },
-            )
-            .map_err(|e| LoadError(format!("linking {}: {e}", import.name)))?;
+            ),
+            _ => linker.func_new(
+                wit::MODULE,
+                name,
+                core_type(import),
+                move |mut caller, args, results| host_call(&mut caller, func, args, results),
+            ),
+        };
+        linked.map_err(|e| LoadError(format!("linking {name}: {e}")))?;
     }
     Ok(())
+}
+
+/// The body of every import: a deferred send, a query answered in place, or a suspension
+/// that `WasmProcess::drive` serves.
+fn host_call(
+    caller: &mut wasmi::Caller<'_, HostData>,
+    func: wit::Func,
+    args: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    if defer::is_deferred(func) {
+        return defer::defer(caller, func, args);
+    }
+    if inline::serve(caller, func, args, results)? {
+        return Ok(());
+    }
+    caller.data_mut().call = Some((func, RawArgs::new(args)));
+    Err(wasmi::Error::host(Syscall))
 }
 
 /// Most core parameters an import has: the canonical ABI passes more through a pointer.
