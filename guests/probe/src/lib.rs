@@ -2,7 +2,8 @@
 //! tests can check every host function from a real guest. Commands (the request body):
 //! `our`, `has-blob`, `get-blob`, `last-blob`, `caps`, `save ISSUER PARAMS`,
 //! `drop ISSUER PARAMS`, `on-exit`, `set-on-exit none|restart`, `await ADDRESS BODY`,
-//! `await-self`, `fanout ADDRESS,ADDRESS BODY`, `forward ADDRESS`, `state`, `set-state TEXT`,
+//! `await-self`, `await-get-blob ADDRESS` (awaits it with a blob, then reads `get-blob`),
+//! `fanout ADDRESS,ADDRESS BODY`, `forward ADDRESS`, `state`, `set-state TEXT`,
 //! `spawn NAME|- PATH` (the child gets all our capabilities that `spawn` lets through, and
 //! grants `{"granted":true}` to `tester:tester:sys`).
 use hyperkernel_guest::{self as hk, Address, Capability, Guest, Message, OnExit, ProcessId};
@@ -101,6 +102,18 @@ fn run(command: &str, args: &str) -> Option<String> {
             await_text(&parse_address(target)?, body)
         }
         "await-self" => await_text(&hk::our(), "me"),
+        "await-get-blob" => {
+            // Awaits `target` with a blob, then reads the blob of what came back.
+            let blob = hk::LazyLoadBlob {
+                mime: Some("text/plain".into()),
+                bytes: b"payload".to_vec(),
+            };
+            let mut request = hk::request(args);
+            request.expects_response = Some(5);
+            let target = parse_address(args)?;
+            let answer = hk::send_and_await_response(&target, &request, Some(&blob));
+            format!("{} {}", answer.is_ok(), blob_text(hk::get_blob()))
+        }
         "fanout" => {
             let (targets, body) = args.split_once(' ')?;
             let requests: Vec<_> = targets

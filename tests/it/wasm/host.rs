@@ -56,6 +56,24 @@ fn blob_functions_follow_the_last_delivered_message() {
 }
 
 #[test]
+fn the_blob_of_an_awaited_response_is_seen_after_a_message_without_one() {
+    let (mut world, _) = world();
+    // After this the host answers blob queries it knows in place, from a snapshot that every
+    // delivery must renew: the awaited response (echo returns the blob) is such a delivery.
+    assert_eq!(probe(&mut world, "has-blob", None), json!(false));
+    assert_eq!(probe(&mut world, "get-blob", None), json!("none"));
+    assert_eq!(
+        probe(&mut world, &format!("await-get-blob {ECHO}"), None),
+        json!("true Some(\"text/plain\"):payload")
+    );
+    assert_eq!(probe(&mut world, "has-blob", None), json!(false));
+    assert_eq!(
+        probe(&mut world, "last-blob", None),
+        json!("Some(\"text/plain\"):payload")
+    );
+}
+
+#[test]
 fn save_keeps_only_capabilities_the_process_may_hold_and_drop_removes_them() {
     let (mut world, _) = world();
     let before = probe(&mut world, "caps", None);
