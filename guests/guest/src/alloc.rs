@@ -81,14 +81,18 @@ fn class(layout: Layout) -> Option<usize> {
 unsafe extern "C" {
     /// Where the linker put the end of the stack and static data: the heap starts here.
     static __heap_base: u8;
+    /// The end of the initial memory, as the linker laid it out.
+    static __heap_end: u8;
 }
 
-/// The free tail of the initial memory, `[__heap_base, memory end)`. Only valid before the
-/// first `memory.grow`, which is why the first allocation of any size takes it.
+/// The free tail of the initial memory, `[__heap_base, __heap_end)`, which the system
+/// allocator never uses: it takes its memory from `memory.grow` only.
 #[cfg(target_arch = "wasm32")]
 fn initial_tail() -> (usize, usize) {
-    let base = (&raw const __heap_base) as usize;
-    (base, core::arch::wasm32::memory_size(0) * 65536)
+    (
+        (&raw const __heap_base) as usize,
+        (&raw const __heap_end) as usize,
+    )
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -116,8 +120,7 @@ impl SizeClasses {
 }
 
 impl State {
-    /// On the first allocation, before anything can have grown the memory: the initial
-    /// memory's free tail becomes the first chunk.
+    /// On the first allocation: the initial memory's free tail becomes the first chunk.
     fn start(&mut self) {
         self.started = true;
         let (base, end) = initial_tail();
