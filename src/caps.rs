@@ -2,8 +2,10 @@
 //! reverse index (issuer → grantee → capabilities) that `KillProcess` revocation uses.
 //!
 //! Invariants (checked by `check_invariants`; signatures by `verify_signatures`):
-//! - every stored key is canonical (`Capability::canonical`), so equality is byte equality and
-//!   each signature verifies over exactly the stored bytes (W15);
+//! - every key is canonical (`Capability::canonical`), so equality is byte equality and each
+//!   signature verifies over exactly the stored bytes (W15). This holds by construction: a
+//!   `CapKey`'s fields are private and every constructor canonicalizes or builds one of the two
+//!   fixed canonical forms (`"messaging"`, `"net"`);
 //! - a signature is computed the first time it is needed (attached to a message, persisted,
 //!   checked) and kept: ed25519 signatures are deterministic, so this gives the same bytes as
 //!   signing at insert time, without paying ~20 µs for capabilities nobody ever shows;
@@ -17,16 +19,33 @@ use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// A canonical capability, usable as an ordered key.
+/// A canonical capability, usable as an ordered key. Canonical by construction: the fields
+/// are private and every constructor canonicalizes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CapKey {
-    /// The issuer.
-    pub issuer: Address,
-    /// Canonical params text.
-    pub params: Arc<str>,
+    issuer: Address,
+    params: Arc<str>,
 }
 
 impl CapKey {
+    /// `issuer`'s messaging capability, whose params are canonical already.
+    pub fn messaging(issuer: Address) -> Self {
+        Self {
+            issuer,
+            params: Arc::from(crate::types::MESSAGING_PARAMS),
+        }
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &Address {
+        &self.issuer
+    }
+
+    /// The canonical params text.
+    pub fn params(&self) -> &str {
+        &self.params
+    }
+
     /// The canonical key of `cap`.
     ///
     /// # Errors
@@ -58,7 +77,11 @@ pub struct FilteredCaps {
 pub struct CapabilityStore {
     our: Arc<str>,
     signer: SigningKey,
-    // Invariant: keys canonical; each value, once set, is the signature of the key.
+    /// The params of the messaging and network capabilities, shared by the keys the hot
+    /// checks build (a clone is a reference count, not an allocation).
+    messaging_params: Arc<str>,
+    network_params: Arc<str>,
+    // Invariant: each value, once set, is the signature of the key.
     held: BTreeMap<ProcessId, BTreeMap<CapKey, OnceCell<Vec<u8>>>>,
     // Invariant: the exact reverse of `held` for locally issued keys (see module docs).
     issued: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>>,
@@ -70,6 +93,8 @@ impl CapabilityStore {
         Self {
             our: Arc::from(our),
             signer: SigningKey::from_bytes(key_bytes),
+            messaging_params: Arc::from(crate::types::MESSAGING_PARAMS),
+            network_params: Arc::from(crate::types::NETWORK_PARAMS),
             held: BTreeMap::new(),
             issued: BTreeMap::new(),
         }
@@ -177,7 +202,7 @@ impl CapabilityStore {
                 node: self.our.clone(),
                 process: target.clone(),
             },
-            params: Arc::from(crate::types::MESSAGING_PARAMS),
+            params: Arc::clone(&self.messaging_params),
         };
         self.has(source, &key)
     }
@@ -189,7 +214,7 @@ impl CapabilityStore {
                 node: self.our.clone(),
                 process: ProcessId::kernel(),
             },
-            params: Arc::from(crate::types::NETWORK_PARAMS),
+            params: Arc::clone(&self.network_params),
         };
         self.has(process, &key)
     }
@@ -294,27 +319,37 @@ impl CapabilityStore {
     /// # Errors
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut expected: BTreeMap<ProcessId, BTreeMap<ProcessId, BTreeSet<CapKey>>> =
-            BTreeMap::new();
+        // Every locally issued key held is in the index; counting them, the index has nothing
+        // else (it holds sets, and no empty ones). No allocation: this runs after every step
+        // of a simulation. (Keys are canonical by construction, see `CapKey`.)
+        let mut indexed = 0usize;
         for (process, caps) in &self.held {
             for key in caps.keys() {
-                let canonical = CapKey::try_from_capability(&key.to_capability());
-                if canonical.as_ref() != Ok(key) {
+                let Some(issuer) = self.local_issuer(key) else {
+                    continue;
+                };
+                let listed = self
+                    .issued
+                    .get(issuer)
+                    .and_then(|grantees| grantees.get(process))
+                    .is_some_and(|keys| keys.contains(key));
+                if !listed {
                     return Err(format!(
-                        "{process} holds a non-canonical capability {key:?}"
+                        "reverse capability index lacks {key:?} held by {process}"
                     ));
                 }
-                if let Some(issuer) = self.local_issuer(key) {
-                    let grantees = expected.entry(issuer.clone()).or_default();
-                    grantees
-                        .entry(process.clone())
-                        .or_default()
-                        .insert(key.clone());
-                }
+                indexed += 1;
             }
         }
-        if expected != self.issued {
-            return Err("reverse capability index differs from the held capabilities".into());
+        let mut entries = 0usize;
+        for grantees in self.issued.values() {
+            if grantees.is_empty() || grantees.values().any(BTreeSet::is_empty) {
+                return Err("reverse capability index keeps an empty entry".into());
+            }
+            entries += grantees.values().map(BTreeSet::len).sum::<usize>();
+        }
+        if entries != indexed {
+            return Err("reverse capability index lists capabilities nobody holds".into());
         }
         Ok(())
     }
@@ -374,6 +409,39 @@ mod tests {
         assert!(!store.has(&pid("b:p:x.os"), &from_a));
         assert!(store.has(&pid("a:p:x.os"), &from_b));
         assert_eq!(store.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn the_invariant_check_finds_each_kind_of_broken_index() {
+        let a = pid("a:p:x.os");
+        let b = pid("b:p:x.os");
+        let cap = key("our.os@a:p:x.os", "\"messaging\"");
+        let other = key("our.os@b:p:x.os", "\"messaging\"");
+        let broken = |damage: &dyn Fn(&mut CapabilityStore)| {
+            let mut store = store();
+            store.insert(&b, cap.clone());
+            assert_eq!(store.check_invariants(), Ok(()));
+            damage(&mut store);
+            store.check_invariants().unwrap_err()
+        };
+        let missing = broken(&|s| {
+            s.issued.clear();
+        });
+        assert!(missing.contains("lacks"), "{missing}");
+        let extra = broken(&|s| {
+            let grantees = s.issued.entry(b.clone()).or_default();
+            grantees.entry(a.clone()).or_default().insert(other.clone());
+        });
+        assert!(extra.contains("nobody holds"), "{extra}");
+        let misfiled = broken(&|s| {
+            let grantees = s.issued.entry(b.clone()).or_default();
+            grantees.entry(b.clone()).or_default().insert(cap.clone());
+        });
+        assert!(misfiled.contains("nobody holds"), "{misfiled}");
+        let empty = broken(&|s| {
+            s.issued.entry(b.clone()).or_default();
+        });
+        assert!(empty.contains("empty"), "{empty}");
     }
 
     #[test]

@@ -166,11 +166,11 @@ impl Checker {
         }
         let extra: Vec<String> = store
             .difference(&traced)
-            .map(|k| format!("{} {}", k.issuer, k.params))
+            .map(|k| format!("{} {}", k.issuer(), k.params()))
             .collect();
         let missing: Vec<String> = traced
             .difference(&store)
-            .map(|k| format!("{} {}", k.issuer, k.params))
+            .map(|k| format!("{} {}", k.issuer(), k.params()))
             .collect();
         Err(format!(
             "{process} holds capabilities the trace never granted {extra:?}, or lacks ones it did {missing:?}"

@@ -421,10 +421,7 @@ impl Kernel {
 }
 
 fn message_key(issuer: &crate::types::Address) -> CapKey {
-    CapKey {
-        issuer: issuer.clone(),
-        params: Arc::from(crate::types::MESSAGING_PARAMS),
-    }
+    CapKey::messaging(issuer.clone())
 }
 
 /// Canonical keys of `capabilities`, deduplicated in order, or the first error's text.

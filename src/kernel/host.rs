@@ -468,7 +468,7 @@ impl Kernel {
                 refused.push(cap.clone());
                 continue;
             };
-            let self_issued = *key.issuer.node == *self.our && key.issuer.process == *process;
+            let self_issued = *key.issuer().node == *self.our && key.issuer().process == *process;
             let received = self
                 .table
                 .get(process)

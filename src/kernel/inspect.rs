@@ -145,7 +145,7 @@ impl Kernel {
             capabilities: self
                 .caps
                 .held_keys(id)
-                .map(|key| format!("{} {}", key.issuer, key.params))
+                .map(|key| format!("{} {}", key.issuer(), key.params()))
                 .collect(),
             outstanding: entry
                 .host
