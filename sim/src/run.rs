@@ -369,10 +369,26 @@ fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u64, Action)> {
     actions
 }
 
+thread_local! {
+    /// This thread's wasm engine and compiled modules, shared by its runs (`WasmLoader::share`).
+    static WASM: std::cell::OnceCell<WasmLoader> = const { std::cell::OnceCell::new() };
+}
+
+/// A wasm loader for one run, on this thread's shared engine and module cache.
+fn wasm_loader() -> Result<WasmLoader, RunError> {
+    WASM.with(|cell| {
+        if let Some(loader) = cell.get() {
+            return Ok(loader.share());
+        }
+        let loader =
+            WasmLoader::new(WasmConfig::default()).map_err(|e| RunError::Setup(e.to_string()))?;
+        Ok(cell.get_or_init(|| loader).share())
+    })
+}
+
 fn build(scenario: &Scenario, seed: u64, options: Options) -> Result<Kernel, RunError> {
-    let loader = WasmLoader::new(WasmConfig::default())
-        .map_err(|e| RunError::Setup(e.to_string()))?
-        .with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
+    let loader =
+        wasm_loader()?.with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
     let mut config = KernelConfig::new(&scenario.file.node, seed);
     config.planted_bug = options.planted_bug;
     config.network = scenario.file.network.is_some();

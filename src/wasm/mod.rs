@@ -27,8 +27,10 @@ pub use process::WasmProcess;
 
 use crate::process::{NativeLoader, Process, ProcessLoader};
 use crate::types::ProcessId;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Module, ValType};
 
@@ -252,13 +254,18 @@ fn core_bits(value: &wasmi::Val) -> u64 {
     }
 }
 
+/// Compiled modules by the xxh3 digest of their code, each with that code.
+type ModuleCache = BTreeMap<u64, (Box<[u8]>, Module)>;
+
 /// Loads wasm modules as processes; code that is not wasm goes to a native loader.
 pub struct WasmLoader {
     engine: Engine,
     linker: Arc<Linker<HostData>>,
     config: Arc<WasmConfig>,
-    /// Compiled modules by code digest: Eager compilation is paid once per module.
-    modules: BTreeMap<u64, Module>,
+    /// Compiled modules by code digest, with their code (a hit must match it byte for byte,
+    /// so a digest collision compiles instead of running the wrong module), shared with the
+    /// loaders `share` made: Eager compilation is paid once per module.
+    modules: Rc<RefCell<ModuleCache>>,
     native: NativeLoader,
 }
 
@@ -281,9 +288,24 @@ impl WasmLoader {
             engine,
             linker: Arc::new(linker),
             config: Arc::new(config),
-            modules: BTreeMap::new(),
+            modules: Rc::default(),
             native: NativeLoader::new(),
         })
+    }
+
+    /// A loader on the same engine and configuration that shares this one's compiled
+    /// modules, with an empty native loader. A simulation makes one per run, so each module
+    /// is compiled once per thread instead of once per run; what a run compiles, the next
+    /// one finds. Compilation is not observable by guests, so runs stay deterministic.
+    #[must_use]
+    pub fn share(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            linker: Arc::clone(&self.linker),
+            config: Arc::clone(&self.config),
+            modules: Rc::clone(&self.modules),
+            native: NativeLoader::new(),
+        }
     }
 
     /// Sends code that is not wasm to `native` (runtime modules, test processes).
@@ -293,15 +315,23 @@ impl WasmLoader {
         self
     }
 
+    /// How many modules are compiled and cached (shared by the loaders `share` made).
+    pub fn compiled(&self) -> usize {
+        self.modules.borrow().len()
+    }
+
     fn module(&mut self, code: &[u8]) -> Result<Module, LoadError> {
         let digest = xxhash_rust::xxh3::xxh3_64(code);
-        if let Some(module) = self.modules.get(&digest) {
+        if let Some((cached, module)) = self.modules.borrow().get(&digest)
+            && **cached == *code
+        {
             return Ok(module.clone());
         }
         let module =
             Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
         check_module(&module)?;
-        self.modules.insert(digest, module.clone());
+        let entry = (Box::from(code), module.clone());
+        self.modules.borrow_mut().insert(digest, entry);
         Ok(module)
     }
 

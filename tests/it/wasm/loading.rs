@@ -120,3 +120,28 @@ fn a_send_from_inside_cabi_realloc_fails_the_process() {
         "{reason}"
     );
 }
+
+#[test]
+fn shared_loaders_compile_each_module_once() {
+    use hyperkernel::{WasmConfig, WasmLoader};
+    let echo = super::guest("echo");
+    let mut first = WasmLoader::new(WasmConfig::default()).unwrap();
+    first.load_wasm(&echo).unwrap();
+    let mut second = first.share();
+    assert_eq!(
+        second.compiled(),
+        1,
+        "the share sees what the first compiled"
+    );
+    second.load_wasm(&echo).unwrap();
+    second.load_wasm(&super::guest("counter")).unwrap();
+    assert_eq!(
+        first.compiled(),
+        2,
+        "and the first sees what the share compiled"
+    );
+    // The same code under a different loader family compiles anew.
+    let mut unrelated = WasmLoader::new(WasmConfig::default()).unwrap();
+    unrelated.load_wasm(&echo).unwrap();
+    assert_eq!((unrelated.compiled(), first.compiled()), (1, 2));
+}
