@@ -1,28 +1,16 @@
 //! Every host function from a real guest: the probe guest runs the function its request names
 //! and answers with the result (`guests/probe`).
 
-use super::guest;
 use crate::check;
-use crate::harness::{World, messaging};
-use hyperkernel::{Event, ExitReason, OnExit, ProcessId, Request};
+use crate::harness::World;
+use hyperkernel::{Event, ExitReason, ProcessId, Request};
 use serde_json::{Value, json};
 
 use super::PROBE;
 const ECHO: &str = "our.os@echo:test:our.os";
 
 fn world() -> (World, ProcessId) {
-    let mut world = World::new(2);
-    let caps = vec![messaging("tester:tester:sys")];
-    world.spawn_code(
-        "echo",
-        &guest("echo"),
-        "echo",
-        OnExit::None,
-        caps.clone(),
-        true,
-    );
-    let probe = world.spawn_code("probe", &guest("probe"), "probe", OnExit::None, caps, true);
-    (world, probe)
+    super::probe_world(2)
 }
 
 fn probe(world: &mut World, command: &str, blob: Option<&str>) -> Value {

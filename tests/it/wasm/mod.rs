@@ -1,5 +1,6 @@
 //! WASM processes end to end: real guests from `guests/`, run by the kernel on wasmi.
 
+mod blobs;
 mod guests;
 mod host;
 mod lifecycle;
@@ -8,8 +9,8 @@ mod spawn;
 
 pub use guests::guest;
 
-use crate::harness::World;
-use hyperkernel::{LazyLoadBlob, Request};
+use crate::harness::{World, messaging};
+use hyperkernel::{LazyLoadBlob, OnExit, ProcessId, Request};
 use serde_json::Value;
 
 /// The probe guest's address in the wasm tests.
@@ -32,4 +33,21 @@ pub fn ask_probe(world: &mut World, command: &str, blob: Option<&str>) -> Value 
     let replies = world.replies();
     assert_eq!(replies.len(), 1, "{command}: {replies:#?}");
     replies[0]["body"].clone()
+}
+
+/// A world with the echo guest (`our.os@echo:test:our.os`) and the probe guest (`PROBE`), both
+/// public; returns it with the probe's id.
+pub fn probe_world(seed: u64) -> (World, ProcessId) {
+    let mut world = World::new(seed);
+    let caps = vec![messaging("tester:tester:sys")];
+    world.spawn_code(
+        "echo",
+        &guest("echo"),
+        "echo",
+        OnExit::None,
+        caps.clone(),
+        true,
+    );
+    let probe = world.spawn_code("probe", &guest("probe"), "probe", OnExit::None, caps, true);
+    (world, probe)
 }
