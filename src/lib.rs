@@ -38,7 +38,7 @@ pub use kernel::{
     AwaitToken, FaultCounters, Faults, Kernel, KernelBuilder, KernelConfig, KernelError, PPM,
     ProcessContext, RunState, SpawnError, SpawnRequest, Step, SyscallError,
 };
-pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, Wake};
+pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, RuntimeStats, Wake};
 pub use storage::{MemStorage, Storage, StorageError};
 pub use trace::{
     DropReason, Event, ExitReason, Fault, MessageKind, Trace, TraceLevel, TraceRecord,

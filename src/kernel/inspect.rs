@@ -56,6 +56,8 @@ pub struct ProcessView {
     pub capabilities: Vec<String>,
     /// Requests it waits on.
     pub outstanding: Vec<OutstandingView>,
+    /// What its runtime reports (memory, fuel, suspensions), if it reports.
+    pub runtime: Option<crate::process::RuntimeStats>,
 }
 
 /// A pending timer.
@@ -158,6 +160,7 @@ impl Kernel {
                     answered: pending.answered,
                 })
                 .collect(),
+            runtime: entry.runtime.as_ref().and_then(|runtime| runtime.stats()),
         }
     }
 
@@ -247,6 +250,15 @@ impl fmt::Display for WorldView {
                 (false, false) => "",
             };
             writeln!(f, "  {} {}{flags} on-exit {:?}", p.id, p.state, p.on_exit)?;
+            if let Some(stats) = &p.runtime {
+                writeln!(
+                    f,
+                    "    runs wasm: {} KiB of memory, {} fuel burnt, {} suspensions",
+                    stats.memory_bytes / 1024,
+                    stats.fuel,
+                    stats.suspensions
+                )?;
+            }
             for m in &p.mailbox {
                 let from = address_or_dash(m.source.as_ref());
                 writeln!(f, "    mailbox {} {} from {from}", m.kind, m.id)?;

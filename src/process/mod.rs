@@ -16,6 +16,19 @@ use crate::types::{Address, Context, Message, SendError};
 
 pub use crate::kernel::ProcessContext;
 
+/// What a process's runtime reports about itself, for the kernel's view (`Kernel::view`,
+/// `sim replay --until`): a memory hog or a spinning guest shows here. Wasm processes report;
+/// native ones do not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeStats {
+    /// Bytes of linear memory it holds.
+    pub memory_bytes: u64,
+    /// Fuel it has burnt over its life, host-initiated allocations included.
+    pub fuel: u64,
+    /// Times it suspended in an import.
+    pub suspensions: u64,
+}
+
 /// What `receive` returns: a message with its source, or a send error with the context of the
 /// request that failed.
 pub type Received = Result<(Address, Message), (SendError, Option<Context>)>;
@@ -54,6 +67,11 @@ pub enum Flow {
 pub trait Process {
     /// Runs the process until it blocks, yields or exits.
     fn wake(&mut self, ctx: &mut ProcessContext<'_>, wake: Wake) -> Flow;
+
+    /// What the runtime reports about itself, if anything.
+    fn stats(&self) -> Option<RuntimeStats> {
+        None
+    }
 }
 
 impl<F> Process for F

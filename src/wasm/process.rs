@@ -58,6 +58,8 @@ pub struct WasmProcess {
     trap_at: Option<u64>,
     /// Times the guest suspended in an import, over its life.
     suspensions: u64,
+    /// Fuel burnt over its life.
+    fuel_total: u64,
 }
 
 impl WasmProcess {
@@ -104,6 +106,7 @@ impl WasmProcess {
             burnt: 0,
             trap_at: None,
             suspensions: 0,
+            fuel_total: 0,
         })
     }
 
@@ -439,8 +442,17 @@ impl Process for WasmProcess {
         self.settle_fuel();
         self.trap_at = None;
         let burnt = std::mem::take(&mut self.burnt);
+        self.fuel_total = self.fuel_total.saturating_add(burnt);
         ctx.charge_time(burnt.saturating_mul(1_000) / self.config.fuel_per_micro.max(1));
         flow
+    }
+
+    fn stats(&self) -> Option<crate::process::RuntimeStats> {
+        Some(crate::process::RuntimeStats {
+            memory_bytes: self.memory_size() as u64,
+            fuel: self.fuel_total,
+            suspensions: self.suspensions,
+        })
     }
 }
 

@@ -423,3 +423,34 @@ fn a_small_guest_runs_in_its_initial_memory_without_growing_it() {
     // 53 = the print in `init` + 51 receives + the first `get-blob` (102 if each suspended).
     assert_eq!(echo.borrow().suspensions(), 53);
 }
+
+#[test]
+fn the_kernel_view_reports_what_a_wasm_runtime_holds_and_burns() {
+    let mut world = World::new(5);
+    let echo = spawn_guest(&mut world, "echo", OnExit::None);
+    let stats = |world: &World| {
+        let view = world.kernel.view();
+        let process = view.processes.iter().find(|p| p.id == echo).unwrap();
+        process.runtime.clone().expect("a wasm process reports")
+    };
+    let before = stats(&world);
+    assert_eq!(before.memory_bytes, 2 * 65536);
+    ask(&mut world, &echo, "one");
+    ask(&mut world, &echo, "two");
+    let after = stats(&world);
+    assert!(after.fuel > before.fuel, "{before:?} -> {after:?}");
+    // Each request: one `receive` (its `get-blob` is answered in place after the first).
+    assert_eq!(after.suspensions, before.suspensions + 2 + 1);
+    let view = world.kernel.view();
+    let client = view
+        .processes
+        .iter()
+        .find(|p| p.id == world.client)
+        .unwrap();
+    assert_eq!(
+        client.runtime, None,
+        "a driven process has no runtime to report"
+    );
+    let text = view.to_string();
+    assert!(text.contains("runs wasm: 128 KiB of memory"), "{text}");
+}
