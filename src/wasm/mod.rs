@@ -165,8 +165,8 @@ macro_rules! wrap_i32 {
 /// preview1 shim) registers beside it the same way.
 ///
 /// The shapes the interface has (`i32` parameters and nothing or one `i32` out) are statically
-/// typed host functions, which wasmi calls without a per-call allocation; any other shape
-/// would take the dynamically typed way.
+/// typed host functions, which wasmi calls without a per-call allocation. An import of another
+/// shape is refused when the loader is made, so a new one cannot slip by untyped.
 fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
     use abi::Flat::I32;
     for import in wit::imports() {
@@ -191,12 +191,11 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
                     Ok(result[0].i32().unwrap_or(0))
                 },
             ),
-            _ => linker.func_new(
-                wit::MODULE,
-                name,
-                core_type(import),
-                move |mut caller, args, results| host_call(&mut caller, func, args, results),
-            ),
+            (params, results) => {
+                return Err(LoadError(format!(
+                    "linking {name}: no host function shape for {params:?} -> {results:?}"
+                )));
+            }
         };
         linked.map_err(|e| LoadError(format!("linking {name}: {e}")))?;
     }
