@@ -22,6 +22,15 @@
 //! assert!(String::from_utf8_lossy(reply.body()).starts_with(r#"{"Debug":{"Process":{"#));
 //! ```
 
+/// An impossible state: a bug in the kernel, never a reaction to input. Guest and client input
+/// must never reach one (the fuzz loop and the per-step invariants look for them).
+macro_rules! kernel_bug {
+    ($($arg:tt)*) => {
+        panic!("kernel bug: {}", format_args!($($arg)*))
+    };
+}
+pub(crate) use kernel_bug;
+
 pub mod caps;
 pub mod env;
 pub mod kernel;

@@ -204,6 +204,7 @@ pub enum CommandErrorKind {
     LoadFailed,
     /// A capability's params are not JSON.
     InvalidCapability,
-    /// The target is the kernel itself, which this command cannot act on.
+    /// The target is the kernel itself or one of its runtime modules (or an id in their
+    /// package, `distro:sys`), which this command cannot act on.
     KernelProcess,
 }

@@ -72,6 +72,9 @@ fn fresh_hash(path: &Path, seed: u64, options: Options) -> Result<String, String
     if options.planted_bug {
         command.arg("--planted-bug");
     }
+    if let Some(step) = options.planted_panic {
+        command.args(["--planted-panic", &step.to_string()]);
+    }
     let output = command.output().map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -129,18 +132,28 @@ pub fn explore(
     plan: &Exploration,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Vec<SeedResult> {
-    let next = AtomicU64::new(plan.seeds.start);
+    // Seeds are taken by index, so a range that ends at u64::MAX never wraps around.
+    let total = plan.seeds.end.saturating_sub(plan.seeds.start);
+    let next = AtomicU64::new(0);
     let results = Mutex::new(Vec::new());
     let failed = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= plan.seeds.end {
-                        break;
-                    }
-                    let result = explore_seed(scenario, seed, plan);
+                while let Ok(index) = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| {
+                    (i < total).then_some(i + 1)
+                }) {
+                    let seed = plan.seeds.start + index;
+                    debug_assert!(plan.seeds.contains(&seed), "seed {seed} is in the range");
+                    // A panic (a kernel bug) fails its seed; the other seeds go on.
+                    let result = crate::run::catch(|| explore_seed(scenario, seed, plan))
+                        .unwrap_or_else(|message| SeedResult {
+                            seed,
+                            hash: 0,
+                            simulated: 0,
+                            failure: Some(format!("panic: {message}")),
+                            divergence: None,
+                        });
                     if result.failure.is_some() || result.divergence.is_some() {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }

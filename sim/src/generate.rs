@@ -95,9 +95,13 @@ pub fn expand(generators: &[GeneratorSpec], seed: u64) -> Vec<WorkSpec> {
     let mut rng = Entropy::stream(seed, Stream::Workload);
     let mut out = Vec::new();
     for generator in generators {
-        let span = generator.end_ms - generator.start_ms + 1;
+        // Validated: start_ms <= end_ms <= MS_MAX.
+        let span = generator
+            .end_ms
+            .saturating_sub(generator.start_ms)
+            .saturating_add(1);
         for _ in 0..generator.count {
-            let at_ms = generator.start_ms + rng.next_u64() % span;
+            let at_ms = generator.start_ms.saturating_add(rng.next_u64() % span);
             let from = pick(&mut rng, &generator.from).to_owned();
             let to = pick(&mut rng, &generator.to).to_owned();
             let body = pick(&mut rng, &generator.bodies).to_owned();

@@ -1,12 +1,91 @@
 //! Example guests by name: the crates in the repository's `guests/` are built for
 //! `wasm32-unknown-unknown` on first use (once per process) and the module is read. `sim`
 //! uses it for scenarios; the kernel's tests and benchmarks include this same file.
+//!
+//! A missing target is installed here, with `rustup target add` and a one-line notice on
+//! stderr, so the README's commands work on a machine that has only the stable toolchain
+//! (rustup 1.29 does not add a `rust-toolchain.toml`'s targets to a toolchain that is already
+//! installed). Install and build run under a lock file in `target/guests`, so test binaries
+//! and `sim` processes started side by side neither install twice nor race.
 
+use std::fmt;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 const TARGET: &str = "wasm32-unknown-unknown";
+
+/// Why an example guest is not available.
+#[derive(Debug, Clone)]
+pub enum GuestError {
+    /// The target is missing and `rustup` could not be run to install it.
+    NoRustup {
+        /// Why `rustup` did not start.
+        source: Arc<io::Error>,
+    },
+    /// `rustup target add` ran and failed (offline, say).
+    InstallFailed {
+        /// What rustup printed on stderr.
+        stderr: String,
+    },
+    /// `cargo` could not be run, or the lock file could not be taken.
+    Io {
+        /// What was being done.
+        doing: &'static str,
+        /// The error.
+        source: Arc<io::Error>,
+    },
+    /// The guest workspace did not build.
+    BuildFailed {
+        /// What cargo printed on stderr.
+        stderr: String,
+    },
+    /// No guest crate of that name.
+    NoSuchGuest {
+        /// The name asked for.
+        name: String,
+        /// Where the guest crates are.
+        dir: PathBuf,
+    },
+}
+
+impl fmt::Display for GuestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRustup { source } => write!(
+                f,
+                "example guests need the {TARGET} target and rustup could not be run to install \
+                 it ({source}); install it with: rustup target add {TARGET}"
+            ),
+            Self::InstallFailed { stderr } => write!(
+                f,
+                "example guests need the {TARGET} target and `rustup target add {TARGET}` \
+                 failed (offline?):\n{}",
+                stderr.trim_end()
+            ),
+            Self::Io { doing, source } => write!(f, "{doing}: {source}"),
+            Self::BuildFailed { stderr } => {
+                write!(f, "building the example guests failed:\n{stderr}")
+            }
+            Self::NoSuchGuest { name, dir } => write!(
+                f,
+                "there is no example guest `{name}` (the crates in {})",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GuestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::NoRustup { source } | Self::Io { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
 
 /// The repository root: the directory holding `guests/`, which is the crate's own directory
 /// or its parent (this file is also compiled into the kernel's tests and benchmarks).
@@ -30,13 +109,47 @@ fn target_installed() -> bool {
         .exists()
 }
 
-fn build() -> Result<PathBuf, String> {
-    if !target_installed() {
-        return Err(format!(
-            "example guests need the {TARGET} target; install it with: rustup target add {TARGET}"
-        ));
+/// Installs the target into the toolchain this build runs on.
+fn install_target() -> Result<(), GuestError> {
+    eprintln!(
+        "note: installing the {TARGET} target for the example guests \
+         (rustup target add {TARGET}); once per toolchain"
+    );
+    let mut rustup = Command::new("rustup");
+    rustup
+        .current_dir(repository())
+        .args(["target", "add", TARGET]);
+    // The toolchain cargo runs under (set by rustup's proxies), not rustup's default.
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
     }
+    let out = rustup.output().map_err(|e| GuestError::NoRustup {
+        source: Arc::new(e),
+    })?;
+    if !out.status.success() || !target_installed() {
+        return Err(GuestError::InstallFailed {
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn build() -> Result<PathBuf, GuestError> {
     let target_dir = repository().join("target/guests");
+    let io = |doing| {
+        move |e| GuestError::Io {
+            doing,
+            source: Arc::new(e),
+        }
+    };
+    std::fs::create_dir_all(&target_dir).map_err(io("cannot create target/guests"))?;
+    let lock = File::create(target_dir.join(".build-lock"))
+        .map_err(io("cannot create target/guests/.build-lock"))?;
+    lock.lock()
+        .map_err(io("cannot lock target/guests/.build-lock"))?;
+    if !target_installed() {
+        install_target()?;
+    }
     let out = Command::new(env!("CARGO"))
         .current_dir(repository().join("guests"))
         .args(["build", "--release", "--quiet", "--target", TARGET])
@@ -45,13 +158,13 @@ fn build() -> Result<PathBuf, String> {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
-        .map_err(|e| format!("cannot run cargo to build the example guests: {e}"))?;
+        .map_err(io("cannot run cargo to build the example guests"))?;
     if !out.status.success() {
-        return Err(format!(
-            "building the example guests failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(GuestError::BuildFailed {
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
+    // The lock is released when `lock` drops, after the modules are written.
     Ok(target_dir.join(TARGET).join("release"))
 }
 
@@ -59,14 +172,19 @@ fn build() -> Result<PathBuf, String> {
 ///
 /// # Errors
 /// The guests cannot be built, or there is no guest of that name.
-pub fn guest(name: &str) -> Result<Vec<u8>, String> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+pub fn guest(name: &str) -> Result<Vec<u8>, GuestError> {
+    static BUILT: OnceLock<Result<PathBuf, GuestError>> = OnceLock::new();
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(GuestError::NoSuchGuest {
+            name: name.to_owned(),
+            dir: repository().join("guests"),
+        });
+    }
     let dir = BUILT.get_or_init(build).as_ref().map_err(Clone::clone)?;
     let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).map_err(|_| {
-        format!(
-            "there is no example guest `{name}` (the crates in {})",
-            repository().join("guests").display()
-        )
+    std::fs::read(&path).map_err(|_| GuestError::NoSuchGuest {
+        name: name.to_owned(),
+        dir: repository().join("guests"),
     })
 }

@@ -6,6 +6,7 @@
 pub mod demo;
 pub mod explore;
 pub mod faults;
+pub mod files;
 pub mod generate;
 pub mod guests;
 pub mod invariants;

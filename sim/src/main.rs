@@ -34,6 +34,9 @@ enum Command {
         /// Test only: plant the kernel's capability bug.
         #[arg(long, hide = true)]
         planted_bug: bool,
+        /// Test only: the harness panics after this step.
+        #[arg(long, hide = true)]
+        planted_panic: Option<u64>,
     },
     /// Run many seeds of a scenario across cores; report failures and nondeterminism.
     Explore {
@@ -42,12 +45,15 @@ enum Command {
         /// Seeds to run, `A..B` (B excluded).
         #[arg(long, value_parser = parse_seeds, default_value = "0..100")]
         seeds: std::ops::Range<u64>,
-        /// Worker threads (default: the machine's cores).
-        #[arg(long)]
+        /// Worker threads, 1 to 1024 (default: the machine's cores).
+        #[arg(long, value_parser = parse_jobs)]
         jobs: Option<usize>,
         /// Test only: plant the kernel's capability bug.
         #[arg(long, hide = true)]
         planted_bug: bool,
+        /// Test only: the harness panics after this step.
+        #[arg(long, hide = true)]
+        planted_panic: Option<u64>,
     },
     /// Re-run a trace file (or a scenario and seed) and inspect the kernel at an event.
     Replay {
@@ -107,17 +113,67 @@ enum Command {
     },
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let temporary = path.with_extension("partial");
-    let mut file = std::fs::File::create(&temporary)
-        .with_context(|| format!("cannot create {}", temporary.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot rename to {}", path.display()))?;
+/// Refuses to write `output` over one of `inputs` (a scenario written over by its own trace
+/// is lost). Paths are compared as the files they name, so `./x.json` and `x.json` match.
+fn refuse_overwriting(output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
+    let Ok(out) = std::fs::canonicalize(output) else {
+        return Ok(()); // It does not exist yet, so it is no input.
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+            anyhow::bail!(
+                "{} is an input of this command; refusing to write over it",
+                output.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// Writes `text` to `path` atomically: a temporary file of a name no other file has (created
+/// new, never truncating an existing file), synced, then renamed over `path`.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let (temporary, mut file) = loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temporary = path.with_file_name(format!(".{name}.{}.{n}.partial", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+        {
+            Ok(file) => break (temporary, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", temporary.display()));
+            }
+        }
+    };
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", temporary.display()))
+        .and_then(|()| {
+            std::fs::rename(&temporary, path)
+                .with_context(|| format!("cannot rename to {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// `--jobs`: 1 to 1024 worker threads.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    let jobs: usize = text.parse().map_err(|e| format!("`{text}`: {e}"))?;
+    if !(1..=1024).contains(&jobs) {
+        return Err(format!("{jobs} jobs: give 1 to 1024"));
+    }
+    Ok(jobs)
 }
 
 fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -208,7 +264,7 @@ fn explore_scenario(
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     options: run::Options,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let scenario = Scenario::load(path)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let plan = Exploration {
@@ -248,18 +304,22 @@ fn explore_scenario(
     )?;
     report_failures(&mut out, path, &results, options)?;
     if !bad.is_empty() {
-        anyhow::bail!("{} of {} seeds failed", bad.len(), results.len());
+        eprintln!("Error: {} of {} seeds failed", bad.len(), results.len());
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
-/// `sim run`: exits non-zero (after writing the summary and trace) if an invariant broke.
+/// `sim run`: whether the run failed (it then writes the summary and trace first).
 fn run_scenario(
     path: &Path,
     seed: u64,
     trace: Option<PathBuf>,
     options: run::Options,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
+    if let Some(trace) = &trace {
+        refuse_overwriting(trace, &[path])?;
+    }
     let scenario = Scenario::load(path)?;
     let outcome = run::run(&scenario, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let summary = Summary::of(&outcome.kernel, seed);
@@ -280,9 +340,13 @@ fn run_scenario(
         writeln!(out, "trace       {} ({lines} lines)", trace.display())?;
     }
     if let Some(error) = outcome.error {
-        anyhow::bail!("{error} (replay: {})", reproduce(path, seed, options));
+        eprintln!(
+            "Error: {error} (replay: {})",
+            reproduce(path, seed, options)
+        );
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 /// `sim shrink`: writes the smaller scenario after checking it reproduces the failure.
@@ -293,14 +357,15 @@ fn shrink_scenario(
     runs_max: u64,
     options: run::Options,
 ) -> anyhow::Result<()> {
-    let scenario = Scenario::load(path)?;
-    let shrunk = shrink::shrink(&scenario, seed, options, runs_max).map_err(anyhow::Error::msg)?;
     let out_path = out.unwrap_or_else(|| {
         let stem = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy());
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.json"))
     });
+    refuse_overwriting(&out_path, &[path])?;
+    let scenario = Scenario::load(path)?;
+    let shrunk = shrink::shrink(&scenario, seed, options, runs_max).map_err(anyhow::Error::msg)?;
     let text = serde_json::to_string_pretty(&shrunk.file)? + "\n";
     // The file as written must fail the same way before it is kept.
     let again = Scenario::from_file(&out_path, serde_json::from_str(&text)?)?;
@@ -338,7 +403,8 @@ fn shrink_scenario(
     Ok(())
 }
 
-/// `sim diff`: whether the traces differ (the exit status is then 1).
+/// `sim diff`: whether the traces differ (the exit status is then 1; 2 if one cannot be
+/// read).
 fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
     let a = replay::read_trace(first).map_err(anyhow::Error::msg)?;
     let b = replay::read_trace(second).map_err(anyhow::Error::msg)?;
@@ -361,11 +427,12 @@ fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
 }
 
 /// `sim demo`.
-fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<()> {
+fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<bool> {
     let mut kernel = demo::build(seed).context("building the demo scenario")?;
     kernel.run_until_idle();
     if let Err(broken) = kernel.check_invariants() {
-        anyhow::bail!("kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
+        eprintln!("Error: kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
+        return Ok(true);
     }
     let summary = Summary::of(&kernel, seed);
     let mut out = std::io::stdout().lock();
@@ -385,23 +452,30 @@ fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<()> {
             kernel.trace().len()
         )?;
     }
-    Ok(())
+    Ok(false)
 }
 
-fn main() -> anyhow::Result<std::process::ExitCode> {
-    match Cli::parse().command {
+/// Runs the command. `Ok(true)`: it found something (a failing seed, differing traces).
+fn dispatch(command: Command) -> anyhow::Result<bool> {
+    let options = |planted_bug, planted_panic| run::Options {
+        planted_bug,
+        planted_panic,
+    };
+    Ok(match command {
         Command::Run {
             scenario,
             seed,
             trace,
             planted_bug,
-        } => run_scenario(&scenario, seed, trace, run::Options { planted_bug })?,
+            planted_panic,
+        } => run_scenario(&scenario, seed, trace, options(planted_bug, planted_panic))?,
         Command::Explore {
             scenario,
             seeds,
             jobs,
             planted_bug,
-        } => explore_scenario(&scenario, seeds, jobs, run::Options { planted_bug })?,
+            planted_panic,
+        } => explore_scenario(&scenario, seeds, jobs, options(planted_bug, planted_panic))?,
         Command::Replay {
             source,
             seed,
@@ -410,30 +484,44 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             json,
             planted_bug,
         } => {
-            let source = Source::open(&source, seed, run::Options { planted_bug })
+            let source = Source::open(&source, seed, options(planted_bug, None))
                 .map_err(anyhow::Error::msg)?;
             let how = Replay { until, step, json };
             let mut input = std::io::stdin().lock();
             let mut out = std::io::stdout().lock();
             replay::replay(&source, &how, &mut input, &mut out).map_err(anyhow::Error::msg)?;
+            false
         }
         Command::Diff {
             first,
             second,
             context,
-        } => {
-            if diff(&first, &second, context)? {
-                return Ok(std::process::ExitCode::FAILURE);
-            }
-        }
+        } => diff(&first, &second, context)?,
         Command::Shrink {
             scenario,
             seed,
             out,
             runs_max,
             planted_bug,
-        } => shrink_scenario(&scenario, seed, out, runs_max, run::Options { planted_bug })?,
+        } => {
+            let options = options(planted_bug, None);
+            shrink_scenario(&scenario, seed, out, runs_max, options)?;
+            false
+        }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
+    })
+}
+
+/// Exit status: 0 when all is well, 1 when the command found something (a run or seed that
+/// failed, traces that differ), 2 when it could not do what was asked (bad arguments, an
+/// input that cannot be read or used).
+fn main() -> std::process::ExitCode {
+    match dispatch(Cli::parse().command) {
+        Ok(false) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::from(1),
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
     }
-    Ok(std::process::ExitCode::SUCCESS)
 }

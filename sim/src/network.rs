@@ -130,8 +130,10 @@ impl Network {
 
     fn latency(&mut self) -> u64 {
         let [min, max] = self.latency;
-        let ms = min + self.rng.next_u64() % (max - min + 1);
-        ms * 1_000_000
+        // Validated: min <= max <= MS_MAX, so neither the span nor the product overflows.
+        let span = max.saturating_sub(min).saturating_add(1);
+        let ms = min.saturating_add(self.rng.next_u64() % span);
+        ms.saturating_mul(1_000_000)
     }
 
     /// How many copies of a message one hop delivers (0, 1 or 2), recording faults.

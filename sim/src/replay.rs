@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 /// The trace format this build writes and reads.
 pub const TRACE_FORMAT: u32 = 1;
 
+/// Largest trace file read, in bytes (its events are held in memory to compare).
+pub const TRACE_LEN_MAX: u64 = 1 << 30;
+
 /// The first line of a trace file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,10 +55,14 @@ pub fn trace_text(header: &Header, kernel: &Kernel) -> String {
 /// The file cannot be read, has no header of this format, or has a line that is not an
 /// event; the message names the file, the line and the problem.
 pub fn read_trace(path: &Path) -> Result<TraceFile, String> {
+    let text = crate::files::read_text(path, TRACE_LEN_MAX).map_err(|e| e.to_string())?;
+    parse_trace(path, &text)
+}
+
+/// Parses the text of trace file `path`.
+fn parse_trace(path: &Path, text: &str) -> Result<TraceFile, String> {
     let place =
         |line: usize, problem: String| format!("{}: line {line}: {problem}", path.display());
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let mut lines = text.lines();
     let first = lines
         .next()
@@ -159,8 +166,7 @@ impl Source {
     /// # Errors
     /// The file is neither, or the trace's scenario cannot be loaded.
     pub fn open(path: &Path, seed: u64, options: crate::run::Options) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let text = crate::files::read_text(path, TRACE_LEN_MAX).map_err(|e| e.to_string())?;
         let first = text.lines().next().unwrap_or_default();
         if !first.contains("\"trace_format\"") {
             let scenario = crate::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
@@ -171,7 +177,8 @@ impl Source {
                 expected: None,
             });
         }
-        let trace = read_trace(path)?;
+        let trace = parse_trace(path, &text)?;
+        drop(text);
         if trace.header.scenario == Path::new("demo") {
             return Err(format!(
                 "{}: traces of `sim demo` are replayed with `sim demo --seed {}`",
@@ -186,6 +193,7 @@ impl Source {
             seed: trace.header.seed,
             options: crate::run::Options {
                 planted_bug: trace.header.planted_bug,
+                planted_panic: None,
             },
             expected: Some(trace.records),
         })

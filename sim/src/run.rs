@@ -41,6 +41,14 @@ pub enum RunError {
         /// What broke.
         broken: String,
     },
+    /// Something panicked during the run (a kernel bug): the message, and the step after
+    /// which it happened (0: during setup). The kernel's trace is kept up to that point.
+    Panic {
+        /// The last step that completed.
+        step: u64,
+        /// The panic's message.
+        message: String,
+    },
     /// The liveness phase ended with work still pending.
     Liveness {
         /// The budget, simulated milliseconds.
@@ -64,6 +72,7 @@ impl RunError {
                 .trim()
                 .to_owned(),
             Self::Liveness { .. } => "liveness".into(),
+            Self::Panic { .. } => "panic".into(),
         }
     }
 }
@@ -74,6 +83,9 @@ impl fmt::Display for RunError {
             Self::Setup(why) => f.write_str(why),
             Self::Invariant { step, broken } => {
                 write!(f, "kernel invariant broken after step {step}: {broken}")
+            }
+            Self::Panic { step, message } => {
+                write!(f, "panic after step {step}: {message}")
             }
             Self::Liveness { budget_ms, pending } => {
                 write!(
@@ -100,11 +112,11 @@ pub struct Run {
 
 fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
     match code {
-        Code::Guest(name) => crate::guests::guest(name),
+        Code::Guest(name) => crate::guests::guest(name).map_err(|e| e.to_string()),
         Code::Wasm(path) => {
             let path = scenario.resolve(path);
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let max = u64::try_from(hyperkernel::kernel::MESSAGE_LEN_MAX).unwrap_or(u64::MAX);
+            let bytes = crate::files::read_bytes(&path, max).map_err(|e| e.to_string())?;
             if !bytes.starts_with(b"\0asm") {
                 return Err(format!(
                     "{} is not a wasm module (invalid wasm)",
@@ -135,9 +147,22 @@ fn kernel_command(
         lazy_load_blob: blob,
     };
     kernel.submit(message).map_err(|e| e.to_string())?;
+    // Until the command is handled: a process that spins in `init` gets slices meanwhile
+    // (`run_until` returns after each once it carries the clock on) but cannot stall setup.
     kernel.run_until(kernel.now());
-    Ok(())
+    for _ in 0..SETUP_STEPS_MAX {
+        if kernel.inbox_len() == 0 {
+            return Ok(());
+        }
+        kernel.step();
+    }
+    Err(format!(
+        "the kernel did not take the setup command within {SETUP_STEPS_MAX} steps"
+    ))
 }
+
+/// Most steps one setup command may take to be handled.
+const SETUP_STEPS_MAX: u32 = 100_000;
 
 /// Why the last command failed, from the trace.
 fn failure_of(kernel: &Kernel) -> String {
@@ -233,6 +258,9 @@ fn advance_kernel(
                 network.carry(kernel, message);
             }
         }
+        if world.planted_panic == Some(at_step) {
+            panic!("planted panic after step {at_step}");
+        }
         if !(world.hook)(kernel) {
             world.stopped = true;
         }
@@ -281,6 +309,8 @@ struct World<'h> {
     checker: Checker,
     injector: Injector,
     network: Option<Network>,
+    /// `Options::planted_panic`.
+    planted_panic: Option<u64>,
 }
 
 /// A peer on another node sends a workload entry's message into our node.
@@ -345,6 +375,9 @@ fn act(
 pub struct Options {
     /// Plant the kernel's test-only capability bug (`KernelConfig::planted_bug`).
     pub planted_bug: bool,
+    /// Test only: the harness itself panics after this step, to test that a panic becomes a
+    /// failure of its seed (the kernel carries no such switch).
+    pub planted_panic: Option<u64>,
 }
 
 /// One thing the harness does at a simulated time.
@@ -419,6 +452,7 @@ fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
         stopped: false,
         hook,
         checker: Checker::default(),
+        planted_panic: None,
         injector,
         network: scenario
             .file
@@ -443,7 +477,7 @@ fn quiescent(kernel: &Kernel, world: &World<'_>) -> bool {
 /// Runs the timeline, then the liveness phase.
 fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Result<(), RunError> {
     let start = kernel.now();
-    let at = |ms: u64| Timestamp(start.0 + ms * 1_000_000);
+    let at = |ms: u64| start.plus_millis(ms);
     kernel.set_faults(world.injector.plan.kernel);
     for (at_ms, action) in timeline(scenario, &world.injector.plan) {
         advance(kernel, world, at(at_ms))?;
@@ -493,6 +527,18 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
     })
 }
 
+/// Runs `f`, turning a panic into its message. The kernel is single-threaded and a run owns
+/// it, so whatever a panic left half-done is only read afterwards (its trace), never stepped.
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
 /// Runs `scenario` with `seed`.
 ///
 /// # Errors
@@ -514,11 +560,18 @@ pub fn run_with(
     hook: Hook<'_>,
 ) -> Result<Run, RunError> {
     let scenario = &scenario.for_seed(seed);
-    let mut kernel = build(scenario, seed, options)?;
+    let mut kernel = catch(|| build(scenario, seed, options))
+        .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
     let mut world = world(scenario, seed, hook);
-    let error = match drive(&mut kernel, &mut world, scenario) {
-        Err(RunError::Setup(why)) => return Err(RunError::Setup(why)),
-        result => result.err(),
+    world.planted_panic = options.planted_panic;
+    let driven = catch(|| drive(&mut kernel, &mut world, scenario));
+    let error = match driven {
+        Err(message) => Some(RunError::Panic {
+            step: world.steps,
+            message,
+        }),
+        Ok(Err(RunError::Setup(why))) => return Err(RunError::Setup(why)),
+        Ok(result) => result.err(),
     };
     Ok(Run {
         kernel,

@@ -19,6 +19,41 @@ pub const NETWORK: &str = "network";
 /// The scenario format version this build reads.
 pub const VERSION: u32 = 1;
 
+/// Largest simulated time a scenario may give, in milliseconds (about 31 years). Every time
+/// in nanoseconds, and every sum of two times, then fits a `u64` with room to spare.
+pub const MS_MAX: u64 = 1_000_000_000_000;
+
+/// Largest `expects_response` a scenario may give, in seconds (the same 31 years).
+pub const SECONDS_MAX: u64 = MS_MAX / 1000;
+
+/// Largest scenario file read, in bytes.
+pub const FILE_LEN_MAX: u64 = 16 << 20;
+
+/// Most workload entries, listed and generated together, a scenario may make per seed.
+pub const WORKLOAD_LEN_MAX: u64 = crate::generate::COUNT_MAX;
+
+/// `value` at `place` as a number of milliseconds, or why it is out of range.
+fn check_ms(place: &str, value: u64) -> Result<(), Invalid> {
+    if value > MS_MAX {
+        return Err((
+            place.to_owned(),
+            format!("{value} ms is over the largest simulated time, {MS_MAX} ms"),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` at `place` as `expects_response` seconds, or why it is out of range.
+fn check_seconds(place: &str, value: Option<u64>) -> Result<(), Invalid> {
+    match value {
+        Some(seconds) if seconds > SECONDS_MAX => Err((
+            place.to_owned(),
+            format!("{seconds} s is over the largest timeout, {SECONDS_MAX} s"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A capability in a scenario: a process id (messaging to it on our node) or a full
 /// capability object.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -198,7 +233,8 @@ impl Scenario {
             place: place.to_owned(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error("file", e.to_string()))?;
+        let text = crate::files::read_text(path, FILE_LEN_MAX)
+            .map_err(|e| error("file", e.to_string()))?;
         let file: ScenarioFile = serde_json::from_str(&text).map_err(|e| {
             let place = format!("line {} column {}", e.line(), e.column());
             let problem = e
@@ -296,6 +332,16 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
             "give the node a name other than `our`".into(),
         ));
     }
+    if let Err(e) = Address::new(&file.node, ProcessId::kernel()).check() {
+        return Err((
+            "node".into(),
+            format!("`{}` is not a node name ({e}; use [a-z0-9-.])", file.node),
+        ));
+    }
+    check_ms("run_for_ms", file.run_for_ms)?;
+    if let Some(quiesce) = file.quiesce_within_ms {
+        check_ms("quiesce_within_ms", quiesce)?;
+    }
     let mut processes = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, spec) in file.processes.iter().enumerate() {
@@ -326,8 +372,13 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
         processes.push((id, code));
     }
     validate_faults(file)?;
-    if let Some(problem) = file.network.as_ref().and_then(|n| n.problem(&file.node)) {
-        return Err(("network".into(), problem));
+    if let Some(network) = &file.network {
+        for (i, latency) in network.latency_ms.iter().enumerate() {
+            check_ms(&format!("network.latency_ms[{i}]"), *latency)?;
+        }
+        if let Some(problem) = network.problem(&file.node) {
+            return Err(("network".into(), problem));
+        }
     }
     validate_generators(file, &processes)?;
     validate_workload(file, &processes)?;
@@ -335,8 +386,26 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
 }
 
 fn validate_workload(file: &ScenarioFile, processes: &[(ProcessId, Code)]) -> Result<(), Invalid> {
+    let generated: u64 = file.generators.iter().map(|g| g.count).sum();
+    let entries = u64::try_from(file.workload.len()).unwrap_or(u64::MAX);
+    if entries.saturating_add(generated) > WORKLOAD_LEN_MAX {
+        return Err((
+            "workload".into(),
+            format!(
+                "{entries} listed and {generated} generated entries are over \
+                 {WORKLOAD_LEN_MAX}"
+            ),
+        ));
+    }
     for (i, work) in file.workload.iter().enumerate() {
         let place = format!("workload[{i}]");
+        check_seconds(&format!("{place}.expects_response"), work.expects_response)?;
+        if let Some(send) = &work.send {
+            check_seconds(
+                &format!("{place}.send.expects_response"),
+                send.expects_response,
+            )?;
+        }
         let driven = processes
             .iter()
             .any(|(id, code)| id.as_str() == work.from && *code == Code::Driven);
@@ -392,6 +461,10 @@ fn validate_generators(
         if let Some(problem) = generator.problem(file.run_for_ms, &driven) {
             return Err((format!("generators[{i}]"), problem));
         }
+        check_seconds(
+            &format!("generators[{i}].expects_response"),
+            generator.expects_response,
+        )?;
     }
     Ok(())
 }
@@ -402,6 +475,9 @@ fn validate_faults(file: &ScenarioFile) -> Result<(), Invalid> {
     };
     if let Some(problem) = faults.problem() {
         return Err(("faults".into(), problem));
+    }
+    if let Some(delay) = faults.delay {
+        check_ms("faults.delay.max_ms", delay.max_ms)?;
     }
     if faults.until_ms.is_some_and(|until| until > file.run_for_ms) {
         return Err((

@@ -5,7 +5,8 @@
 //! harness acts for. Fixes kept here: W2 (`save_capabilities` keeps only held, received or
 //! self-issued capabilities), W16 (every delivered request becomes the prompting message),
 //! W17 (`inherit` forwards the prompting request's blob; an explicit blob always wins), W18
-//! (re-using an id cancels the old timeout).
+//! (an inherited id that is already outstanding is replaced by a fresh one, so no context is
+//! ever overwritten).
 
 use super::schedule::Timer;
 use super::state::{Delivery, HostState, PendingRequest, Prompting};
@@ -342,10 +343,7 @@ impl Kernel {
         let host = &mut entry.host;
         let prompting = host.prompting.as_ref().filter(|_| request.inherit);
         let blob = blob.or_else(|| host.prompting_blob.clone().filter(|_| request.inherit));
-        let id = match prompting {
-            Some(prompting) => prompting.id,
-            None => fresh_id(&mut self.entropy, host),
-        };
+        let id = request_id(&mut self.entropy, host, prompting, &request);
         let our = Address {
             node: Arc::clone(&self.our),
             process: process.clone(),
@@ -372,12 +370,10 @@ impl Kernel {
                 deadline: Some(self.timers.insert(deadline, timer)),
                 answered: false,
             });
-            if let Some(replaced) = host.contexts.insert(id, pending) {
-                // W18: the replaced request's timer must not fire into the new one.
-                if let Some(old) = replaced.deadline {
-                    self.timers.cancel(old);
-                }
+            if host.contexts.insert(id, pending).is_some() {
+                crate::kernel_bug!("request id {id} of {process} was outstanding already");
             }
+            debug_assert!(host.contexts.get(&id).is_some_and(|p| !p.answered));
         }
         let message = KernelMessage {
             id,
@@ -695,10 +691,42 @@ fn note_received_caps(host: &mut HostState, caps: &[(Capability, Vec<u8>)]) {
 /// the requester's context.
 fn restore_context(host: &mut HostState, id: u64) -> Option<Context> {
     let pending = host.contexts.remove(&id)?;
-    assert!(pending.answered, "only answered requests are delivered");
+    if !pending.answered {
+        crate::kernel_bug!("an answer to request {id} was delivered before it was accepted");
+    }
+    debug_assert!(
+        pending.deadline.is_none(),
+        "an answered request has no timer"
+    );
     host.prompting = pending.prompting;
     host.prompting_blob = pending.prompting_blob;
     pending.context
+}
+
+/// The id of a request `host`'s process sends. An inherited id is the prompting request's
+/// (spec §4.3), unless the request expects a response and that id is already one of our
+/// outstanding requests: then it gets a fresh id, so every outstanding request keeps its own
+/// context, timer and answer (the reference overwrites the first, W18; when the first's
+/// answer was already queued, its delivery then found the second's unanswered context).
+fn request_id(
+    entropy: &mut Entropy,
+    host: &HostState,
+    prompting: Option<&Prompting>,
+    request: &Request,
+) -> u64 {
+    let id = match prompting {
+        Some(prompting)
+            if request.expects_response.is_none() || !host.contexts.contains_key(&prompting.id) =>
+        {
+            prompting.id
+        }
+        _ => fresh_id(entropy, host),
+    };
+    debug_assert!(
+        request.expects_response.is_none() || !host.contexts.contains_key(&id),
+        "a request that expects a response never reuses an outstanding id"
+    );
+    id
 }
 
 /// A message id that no outstanding request of this process uses.

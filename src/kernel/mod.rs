@@ -276,6 +276,7 @@ impl Kernel {
             ProcessEntry::new(String::new(), OnExit::Restart, false, Arc::from(&[][..]));
         // The kernel's entry is never scheduled: messages to it are commands.
         entry.driven = true;
+        entry.runtime_module = true;
         self.insert_entry(&kernel_id, entry, None, &runtime_caps);
         self.start(&kernel_id);
         if self.config.timer {
@@ -345,6 +346,17 @@ impl Kernel {
         self.table.get(process).map(|entry| entry.mailbox.len())
     }
 
+    /// How many messages wait in the kernel's inbox to be routed.
+    pub fn inbox_len(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Whether `process` is the kernel itself or one of its runtime modules, which commands
+    /// from clients may not kill, replace or reconfigure.
+    pub fn is_runtime_process(&self, process: &ProcessId) -> bool {
+        process.is_kernel() || self.table.get(process).is_some_and(|e| e.runtime_module)
+    }
+
     /// Whether the kernel has shut down.
     pub fn is_shut_down(&self) -> bool {
         self.shut_down
@@ -410,9 +422,11 @@ impl Kernel {
         let entry = ProcessEntry::new(String::new(), OnExit::None, public, Arc::from(&[][..]));
         let driven = runtime.is_none();
         self.insert_entry(process, entry, runtime, &caps);
-        if let Some(entry) = self.table.get_mut(process) {
-            entry.driven = driven;
-        }
+        let Some(entry) = self.table.get_mut(process) else {
+            crate::kernel_bug!("{process} is missing right after its registration");
+        };
+        entry.driven = driven;
+        entry.runtime_module = !driven;
         self.start(process);
         Ok(())
     }

@@ -26,8 +26,11 @@ pub(crate) enum Route {
     Remote,
 }
 
-/// Sources that pass the local checks unconditionally (spec §3.3 C).
-fn is_unchecked_source(process: &ProcessId) -> bool {
+/// The names whose messages pass the local checks unconditionally (spec §3.3 C), when the
+/// process is the kernel's own: its entry or a runtime module it registered. A process a
+/// client created under one of these names gets no privilege (the reference grants it by name
+/// alone; a client holding the kernel capability could then message anyone).
+fn has_unchecked_name(process: &ProcessId) -> bool {
     process.package() == "distro"
         && process.publisher() == "sys"
         && matches!(process.process(), "kernel" | "state" | "vfs")
@@ -142,7 +145,12 @@ impl Kernel {
                 Route::Remote
             });
         }
-        if !is_unchecked_source(&source.process) {
+        let unchecked = has_unchecked_name(&source.process)
+            && self
+                .table
+                .get(&source.process)
+                .is_some_and(|entry| entry.runtime_module);
+        if !unchecked {
             if !self.table.contains_key(&source.process) {
                 return Err(DropReason::SourceNotInProcessMap);
             }

@@ -30,6 +30,9 @@ pub enum Step {
     ClockAdvanced(Timestamp),
     /// Nothing is ready; a real clock must reach this deadline first (`None`: nothing pending).
     Idle(Option<Timestamp>),
+    /// Busy processes carried the clock past the deadline of `run_until` (to this time) while
+    /// work was still ready: the caller regains control instead of waiting for a spinner.
+    Overran(Timestamp),
     /// The kernel has shut down.
     ShutDown,
 }
@@ -119,6 +122,10 @@ impl TimerQueue {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&(Timestamp, u64), &Timer)> {
         self.timers.iter()
+    }
+
+    pub(crate) fn contains(&self, key: (Timestamp, u64)) -> bool {
+        self.timers.contains_key(&key)
     }
 
     pub(crate) fn cancel(&mut self, key: (Timestamp, u64)) {
@@ -257,8 +264,17 @@ impl Kernel {
 
     /// Steps until idle without letting the simulated clock pass `deadline`; then sets the
     /// clock to `deadline`. For workloads that inject input at given times.
+    ///
+    /// Returns `Step::Overran` when the clock passed `deadline` with work still ready (a
+    /// process that spins charges time, so `run_until(now)` returns after one slice of a
+    /// spinner instead of never).
     pub fn run_until(&mut self, deadline: Timestamp) -> Step {
         loop {
+            let now = self.clock.now();
+            if now > deadline {
+                debug_assert!(!self.shut_down, "a shut-down kernel moves no clock");
+                return Step::Overran(now);
+            }
             let next_timer = self.timers.next_deadline();
             if self.nothing_due_before(deadline) {
                 if self.clock.advance_to(deadline) && self.clock.now() == deadline {
@@ -451,6 +467,7 @@ impl Kernel {
                     "{process} mailbox count is wrong or over its bound"
                 ));
             }
+            self.check_pending_against_answers(process, entry)?;
         }
         for process in self.pending_restarts.keys() {
             if self.table.contains_key(process) {
@@ -459,6 +476,54 @@ impl Kernel {
         }
         if self.ready.len() > self.table.len() {
             return Err("ready set is larger than the table".into());
+        }
+        Ok(())
+    }
+
+    /// Outstanding requests against queued answers: every queued answer (response or send
+    /// error) belongs to exactly one accepted request, every accepted request has exactly one
+    /// queued answer, and every unaccepted one has its timeout in the timer queue.
+    fn check_pending_against_answers(
+        &self,
+        process: &ProcessId,
+        entry: &ProcessEntry,
+    ) -> Result<(), String> {
+        let mut queued: BTreeMap<u64, usize> = BTreeMap::new();
+        for delivery in &entry.mailbox {
+            let answer = match delivery {
+                Delivery::Message(m) if !m.message.is_request() => m.id,
+                Delivery::Error(e) => e.id,
+                _ => continue,
+            };
+            *queued.entry(answer).or_default() += 1;
+        }
+        for (id, count) in &queued {
+            let accepted = entry.host.contexts.get(id).is_some_and(|p| p.answered);
+            if !accepted || *count != 1 {
+                return Err(format!(
+                    "{process} has {count} queued answer(s) to request {id}, which is {}",
+                    if accepted {
+                        "accepted"
+                    } else {
+                        "not an accepted request"
+                    }
+                ));
+            }
+        }
+        for (id, pending) in &entry.host.contexts {
+            let timer_queued = pending
+                .deadline
+                .is_some_and(|key| self.timers.contains(key));
+            // Shutdown clears the timer queue and leaves the table as it was.
+            let timer_wrong = !self.shut_down && pending.answered == timer_queued;
+            if pending.answered != queued.contains_key(id) || timer_wrong {
+                return Err(format!(
+                    "{process}'s request {id} (accepted: {}) has {} queued answer and {} timer",
+                    pending.answered,
+                    if queued.contains_key(id) { "a" } else { "no" },
+                    if timer_queued { "a" } else { "no" },
+                ));
+            }
         }
         Ok(())
     }

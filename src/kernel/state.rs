@@ -167,6 +167,10 @@ pub(crate) struct ProcessEntry {
     pub(crate) runtime: Option<Box<dyn Process>>,
     /// Acted for by the harness; never scheduled.
     pub(crate) driven: bool,
+    /// A runtime module the kernel's driver registered (`Kernel::register_native`, such as
+    /// `timer:distro:sys`): no command may kill it, replace it, set its on-exit or drop its
+    /// capabilities, and only runtime modules may carry the reference's unchecked names.
+    pub(crate) runtime_module: bool,
     /// Its place in the kernel's ready set while it is ready (`ReadySet`).
     pub(crate) ready_slot: Option<usize>,
 }
@@ -190,6 +194,7 @@ impl ProcessEntry {
             host: HostState::default(),
             runtime: None,
             driven: false,
+            runtime_module: false,
             ready_slot: None,
         }
     }

@@ -8,6 +8,7 @@ mod commands;
 mod determinism;
 mod faults;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod routing;
 mod tidy;

@@ -380,21 +380,28 @@ fn w17_inherit_forwards_the_prompting_requests_blob_not_a_later_one() {
 }
 
 #[test]
-fn w18_reusing_an_inherited_id_cancels_the_first_timeout() {
+fn w18_an_inherited_id_that_is_outstanding_is_replaced_and_each_request_times_out() {
     let mut world = World::new(5);
     let a = world.driven("a", &[], true);
     let b = world.driven("b", &[], true);
     world.driven("silent", &[], true);
     world.send(&a, "our.os@b:test:our.os", Request::new("job"), None);
     assert_eq!(world.received(&b).len(), 1);
-    for seconds in [5, 10] {
-        let mut request = Request::new("sub-job").expecting(seconds);
-        request.inherit = true;
-        world.send(&b, "our.os@silent:test:our.os", request, None);
-    }
+    let ids: Vec<u64> = [5, 10]
+        .into_iter()
+        .map(|seconds| {
+            let mut request = Request::new("sub-job").expecting(seconds);
+            request.inherit = true;
+            world.send(&b, "our.os@silent:test:our.os", request, None)
+        })
+        .collect();
+    assert_ne!(
+        ids[0], ids[1],
+        "the second inherited id was outstanding: fresh"
+    );
     world.kernel.run_until_idle();
     let got = world.received(&b);
-    assert_eq!(got.len(), 1, "one timeout, for the second request");
+    assert_eq!(got.len(), 2, "one timeout per request, none lost");
     assert_eq!(world.kernel.now(), Timestamp(10 * SECOND));
 }
 

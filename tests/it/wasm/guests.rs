@@ -1,6 +1,6 @@
 //! The example guests in `guests/`, built once per test run by the same code `sim` uses
-//! (`sim/src/guests.rs`). Without the `wasm32-unknown-unknown` target the tests fail with the
-//! command that installs it (`.ci/run` runs that command).
+//! (`sim/src/guests.rs`), which installs a missing `wasm32-unknown-unknown` target itself
+//! (`rustup target add`); without rustup the tests fail with that command.
 
 #[path = "../../../sim/src/guests.rs"]
 mod builder;
