@@ -147,6 +147,9 @@ pub enum KernelResponse {
     DroppedCapabilities,
     /// Ours: `SetOnExit` succeeded (only when a response was expected).
     ChangedOnExit,
+    /// Ours: `Booted` started the processes waiting for it (only when a response was
+    /// expected).
+    Booted,
     /// Ours: a command failed where the reference has no error variant.
     Error(CommandError),
 }
@@ -165,11 +168,13 @@ pub struct CommandError {
 
 impl CommandError {
     /// Builds an error for `command`.
+    /// The message is cut to [`ERROR_TEXT_MAX`] bytes, so a reason that quotes its input (a
+    /// loader error about a 60 MiB blob, say) never outgrows the reply that carries it.
     pub fn new(command: &str, kind: CommandErrorKind, message: impl Into<String>) -> Self {
         Self {
-            command: command.into(),
+            command: bounded_text(command.into(), ERROR_TEXT_MAX),
             kind,
-            message: message.into(),
+            message: bounded_text(message.into(), ERROR_TEXT_MAX),
         }
     }
 }
@@ -207,4 +212,30 @@ pub enum CommandErrorKind {
     /// The target is the kernel itself or one of its runtime modules (or an id in their
     /// package, `distro:sys`), which this command cannot act on.
     KernelProcess,
+}
+
+/// Longest error text the kernel keeps or sends (a command's error message, an exit reason).
+pub const ERROR_TEXT_MAX: usize = 4096;
+
+/// `text` cut to at most `max` bytes at a character boundary, with a note of what was cut.
+pub fn bounded_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    bounded_str(&text, max)
+}
+
+/// [`bounded_text`] of a borrowed text, copying only what is kept.
+pub fn bounded_str(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    // Room for the note; `max` is never below it in practice (the bounds are kilobytes).
+    let mut end = max.saturating_sub(40);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let kept = format!("{}… ({} bytes cut)", &text[..end], text.len() - end);
+    debug_assert!(kept.len() <= max.max(40), "a bounded text fits its bound");
+    kept
 }

@@ -53,7 +53,10 @@ impl Kernel {
         };
         self.trace.push(self.clock.now(), event);
         match command {
-            KernelCommand::Booted => self.command_booted(),
+            KernelCommand::Booted => {
+                self.command_booted();
+                self.reply_if_expected(&message, &KernelResponse::Booted);
+            }
             KernelCommand::InitializeProcess {
                 id,
                 wasm_bytes_handle,

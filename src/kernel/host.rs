@@ -279,11 +279,15 @@ impl<'k> ProcessContext<'k> {
     }
 
     /// `print-to-terminal`: a trace event.
+    ///
+    /// The text kept is at most [`PRINT_TEXT_MAX`](crate::kernel::PRINT_TEXT_MAX) bytes; a longer
+    /// print is cut with a note of how much was cut.
     pub fn print_to_terminal(&mut self, verbosity: u8, text: &str) {
+        let text = crate::wire::bounded_str(text, super::PRINT_TEXT_MAX);
         let event = Event::Print {
             process: self.process.clone(),
             verbosity,
-            text: text.into(),
+            text,
         };
         self.kernel.trace.push(self.kernel.clock.now(), event);
     }

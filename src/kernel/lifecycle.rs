@@ -140,6 +140,13 @@ impl Kernel {
         let Some(entry) = self.table.get(process) else {
             return;
         };
+        // A guest writes its own exit reason (a trap with its last prints): bounded.
+        let reason = match reason {
+            ExitReason::Failed(text) => {
+                ExitReason::Failed(crate::wire::bounded_text(text, crate::wire::ERROR_TEXT_MAX))
+            }
+            other => other,
+        };
         let on_exit = entry.on_exit.clone();
         self.trace.push(
             self.clock.now(),

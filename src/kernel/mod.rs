@@ -52,6 +52,10 @@ pub const INBOX_LEN_MAX: usize = 100_000;
 /// Most steps `run_until_idle` takes before it reports a budget overrun.
 pub const STEPS_MAX: u64 = 10_000_000;
 
+/// Longest `print-to-terminal` text kept in the trace (and among a wasm process's last prints);
+/// a longer one is cut with a note.
+pub const PRINT_TEXT_MAX: usize = 16 << 10;
+
 /// Default cap on a message's body, metadata and blob bytes together (64 MiB, a wasm
 /// process's default memory cap: a guest cannot build a larger one anyway).
 pub const MESSAGE_LEN_MAX: usize = 64 << 20;

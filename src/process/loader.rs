@@ -49,10 +49,13 @@ impl ProcessLoader for NativeLoader {
     fn load(&mut self, _process: &ProcessId, code: &[u8]) -> Result<Box<dyn Process>, String> {
         match self.constructors.get(code) {
             Some(constructor) => Ok(constructor()),
-            None => Err(format!(
-                "no native process is registered for code {:?}",
-                String::from_utf8_lossy(code)
-            )),
+            None => {
+                let shown = String::from_utf8_lossy(&code[..code.len().min(64)]).into_owned();
+                Err(format!(
+                    "no native process is registered for code {shown:?} ({} bytes)",
+                    code.len()
+                ))
+            }
         }
     }
 }

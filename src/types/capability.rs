@@ -73,6 +73,16 @@ impl Capability {
     /// # Errors
     /// Params that are not a JSON document.
     pub fn canonical(&self) -> Result<Capability, CapabilityError> {
+        if let Some(integer) = inexact_integer(&self.params) {
+            return Err(CapabilityError {
+                issuer: self.issuer.to_string(),
+                params: self.params.clone(),
+                reason: format!(
+                    "the integer {integer} does not fit 64 bits: it would be stored and signed \
+                     as a float, not as sent"
+                ),
+            });
+        }
         let value: serde_json::Value =
             serde_json::from_str(&self.params).map_err(|error| CapabilityError {
                 issuer: self.issuer.to_string(),
@@ -144,6 +154,40 @@ impl fmt::Display for Capability {
     }
 }
 
+/// The first integer literal of JSON `text` that fits neither `i64` nor `u64` (serde_json
+/// would read it as a float, so canonical params would differ from what was sent), if any.
+/// Strings are skipped; the text need not be valid JSON (parsing reports that).
+fn inexact_integer(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = text.get(start..i)?;
+                let integer = !token.contains(['.', 'e', 'E']);
+                if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +209,30 @@ mod tests {
         assert_eq!(
             Capability::new(issuer(), "not json"),
             Capability::new(issuer(), "null")
+        );
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_not_turned_into_floats() {
+        for params in [r#"{"n":18446744073709551616}"#, r#"[-9223372036854775809]"#] {
+            let error = Capability::new(issuer(), params).canonical().unwrap_err();
+            assert!(error.reason.contains("does not fit 64 bits"), "{error:?}");
+        }
+        for params in [
+            r#"{"n":18446744073709551615,"m":-9223372036854775808}"#,
+            r#"{"s":"99999999999999999999999","f":1.5e300}"#,
+        ] {
+            let cap = Capability::new(issuer(), params).canonical().unwrap();
+            let again: serde_json::Value = serde_json::from_str(&cap.params).unwrap();
+            assert_eq!(
+                again,
+                serde_json::from_str::<serde_json::Value>(params).unwrap()
+            );
+        }
+        let exact = Capability::new(issuer(), r#"{"n":18446744073709551615}"#);
+        assert_eq!(
+            exact.canonical().unwrap().params,
+            r#"{"n":18446744073709551615}"#
         );
     }
 

@@ -389,9 +389,26 @@ pub(crate) fn store(
     value: &Val,
     ptr: u32,
 ) -> Result<(), AbiError> {
+    check_result_pointer(ptr, layout)?;
     let mut image = vec![0; layout.size as usize];
     encode(guest, layout, value, &mut image, 0)?;
     guest.write(ptr, &image)
+}
+
+/// A result pointer must be aligned to its type (the canonical ABI traps otherwise); checked
+/// before anything is allocated in the guest for the result.
+pub(crate) fn check_result_pointer(ptr: u32, layout: &Layout) -> Result<(), AbiError> {
+    debug_assert!(
+        layout.align.is_power_of_two(),
+        "alignments are powers of two"
+    );
+    if !ptr.is_multiple_of(layout.align) {
+        return Err(AbiError::Misaligned {
+            ptr,
+            align: layout.align,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), AbiError> {

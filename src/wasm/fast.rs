@@ -190,6 +190,7 @@ pub(crate) fn store_ok_received(
     source: &Address,
     m: &Message,
 ) -> Result<(), AbiError> {
+    super::abi::check_result_pointer(ptr, result)?;
     let mut image = vec![0; result.size as usize];
     let (offset, ok) = case(result, 0)?;
     let ok = ok.ok_or(SHAPE)?;

@@ -210,6 +210,17 @@ fn host_call(
     args: &[wasmi::Val],
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
+    let name = wit::import_of(func).name;
+    if caller.data().memory.is_none() {
+        // Only the start function runs before the memory is known.
+        let reason = format!("{name} called from the start function, before init");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
+    if caller.data().lowering {
+        let reason =
+            format!("{name} called from inside cabi_realloc while the host lowers a result");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
     if defer::is_deferred(func) {
         return defer::defer(caller, func, args);
     }

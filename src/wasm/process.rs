@@ -352,7 +352,10 @@ impl WasmProcess {
         if self.prints.len() == self.config.last_prints {
             self.prints.pop_front();
         }
-        self.prints.push_back(text.to_owned());
+        self.prints.push_back(crate::wire::bounded_str(
+            text,
+            crate::kernel::PRINT_TEXT_MAX,
+        ));
     }
 
     /// Lifts the arguments of `func`, serves it, and lowers its result.

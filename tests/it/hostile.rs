@@ -219,3 +219,76 @@ fn a_large_grant_with_duplicates_stores_each_capability_once() {
     assert_eq!(world.kernel.capabilities_of(&target).len(), 10_001);
     world.kernel.check_invariants().unwrap();
 }
+
+/// Class 8: a 60 MiB blob that is no code. The loader's reason quoted the whole blob (a 300 MB
+/// string), the reply then outgrew the message cap and was dropped, and the client timed out.
+/// Now every error text is bounded and the reply arrives.
+#[test]
+fn a_huge_unloadable_blob_gets_its_error_reply_with_a_bounded_reason() {
+    use hyperkernel::{KernelCommand, LazyLoadBlob, OnExit};
+    let mut world = World::new(3);
+    let init = KernelCommand::InitializeProcess {
+        id: "app:test:our.os".parse().unwrap(),
+        wasm_bytes_handle: "/test:our.os/pkg/app.wasm".into(),
+        wit_version: Some(1),
+        on_exit: OnExit::None,
+        initial_capabilities: vec![],
+        public: false,
+    };
+    let blob = LazyLoadBlob {
+        mime: None,
+        bytes: vec![b'"'; 60 << 20],
+    };
+    world.command_with_blob(&init, Some(5), Some(blob));
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1, "the reply arrives");
+    assert_eq!(replies[0]["body"], json!("InitializeProcessError"));
+    let reason = replies[0]["metadata"].to_string();
+    assert!(
+        reason.len() < 2 * hyperkernel::wire::ERROR_TEXT_MAX,
+        "{} bytes",
+        reason.len()
+    );
+    assert!(
+        reason.contains("62914560 bytes"),
+        "names the size: {reason}"
+    );
+    for record in world.kernel.trace().records() {
+        let json = serde_json::to_string(&record.event).unwrap();
+        assert!(
+            json.len() < 64 << 10,
+            "a trace event of {} bytes",
+            json.len()
+        );
+    }
+}
+
+/// Class 16: capability params with an integer beyond 64 bits were stored and signed as a
+/// float. Now they are refused at the kernel boundary.
+#[test]
+fn params_with_integers_beyond_64_bits_are_refused() {
+    use hyperkernel::{Capability, KernelCommand};
+    let mut world = World::new(3);
+    let target = world.driven("target", &[], false);
+    let cap = Capability::new(
+        "our.os@tester:tester:sys".parse().unwrap(),
+        r#"{"n":123456789012345678901234567890}"#,
+    );
+    world.command(
+        &KernelCommand::GrantCapabilities {
+            target: target.clone(),
+            capabilities: vec![cap],
+        },
+        Some(5),
+    );
+    let replies = world.replies();
+    assert_eq!(
+        replies[0]["body"]["Error"]["kind"],
+        json!("InvalidCapability")
+    );
+    assert_eq!(
+        world.kernel.capabilities_of(&target).len(),
+        1,
+        "only its own"
+    );
+}

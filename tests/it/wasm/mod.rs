@@ -3,6 +3,7 @@
 mod blobs;
 mod guests;
 mod host;
+mod hostile;
 mod lifecycle;
 mod loading;
 mod spawn;
