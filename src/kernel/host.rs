@@ -37,6 +37,13 @@ pub enum SyscallError {
     Storage(String),
     /// `spawn` with a name that makes no valid process id.
     InvalidName(String),
+    /// A send the kernel refused because it would pass one of its bounds; nothing was sent.
+    Overloaded {
+        /// What would pass its bound.
+        what: &'static str,
+        /// The bound (`KernelConfig`).
+        limit: u64,
+    },
 }
 
 impl fmt::Display for SyscallError {
@@ -49,6 +56,9 @@ impl fmt::Display for SyscallError {
             Self::AwaitSelf => write!(f, "send-and-await-response to ourselves would deadlock"),
             Self::Storage(message) => write!(f, "state storage failed: {message}"),
             Self::InvalidName(message) => write!(f, "spawn: invalid process name {message}"),
+            Self::Overloaded { what, limit } => {
+                write!(f, "send refused: over the kernel's limit of {limit} {what}")
+            }
         }
     }
 }
@@ -116,7 +126,8 @@ impl<'k> ProcessContext<'k> {
         self.kernel.run_cost = self.kernel.run_cost.saturating_add(nanos);
     }
 
-    /// `send-request`. Returns the message id.
+    /// `send-request`. Returns the message id, or 0 if the kernel refused the send (see
+    /// [`ProcessContext::try_send_request`]).
     pub fn send_request(
         &mut self,
         target: Address,
@@ -124,9 +135,25 @@ impl<'k> ProcessContext<'k> {
         context: Option<Context>,
         blob: Option<LazyLoadBlob>,
     ) -> u64 {
+        self.try_send_request(target, request, context, blob)
+            .unwrap_or(0)
+    }
+
+    /// `send-request`, with the kernel's refusal as an error.
+    ///
+    /// # Errors
+    /// `Overloaded`: the request expects a response and the process already has
+    /// `outstanding_max` requests or `outstanding_bytes_max` bytes of them outstanding, or the
+    /// kernel holds `held_bytes_max`. Nothing was sent.
+    pub fn try_send_request(
+        &mut self,
+        target: Address,
+        request: Request,
+        context: Option<Context>,
+        blob: Option<LazyLoadBlob>,
+    ) -> Result<u64, SyscallError> {
         self.kernel
             .sys_send_request(&self.process, target, request, context, blob)
-            .unwrap_or(0)
     }
 
     /// `send-requests`: `send-request` for each, in order.
@@ -358,6 +385,12 @@ impl Kernel {
             (None, None) => None,
         };
         if let Some(seconds) = request.expects_response {
+            let kept = (request.body.len()
+                + request.metadata.as_ref().map_or(0, String::len)
+                + blob.as_ref().map_or(0, |b| b.bytes.len())) as u64;
+            admit_outstanding(&self.config, self.held_bytes, host, kept)?;
+            host.pending_bytes += kept;
+            self.held_bytes += kept;
             let now = self.clock.now();
             let deadline = self.faults.skewed(now, now.plus_seconds(seconds));
             let timer = Timer::RequestTimeout {
@@ -527,6 +560,12 @@ impl Kernel {
     /// Converts a mailbox entry into what `receive` returns, updating the host state.
     pub(crate) fn convert_for_receive(&mut self, process: &ProcessId, delivery: Delivery) -> Wake {
         let now = self.clock.now();
+        // It has left the mailbox (`pop_front` or `take_answer` took it off the mailbox's count).
+        let len = delivery.len();
+        if len > self.held_bytes {
+            crate::kernel_bug!("a delivery of {len} bytes was not counted as held");
+        }
+        self.held_bytes -= len;
         let (id, kind) = match &delivery {
             Delivery::Alarm(tag) => return Wake::Alarm(*tag),
             Delivery::Message(message) => (message.id, Some(MessageKind::of(&message.message))),
@@ -565,7 +604,8 @@ impl Kernel {
                 if blob.is_some() {
                     host.last_blob = blob;
                 }
-                let context = restore_context(host, message.id);
+                let (context, freed) = restore_context(host, message.id);
+                self.held_bytes -= freed;
                 let KernelMessage {
                     source,
                     message: Message::Response((response, _)),
@@ -577,7 +617,8 @@ impl Kernel {
                 Wake::Received(Ok((source, Message::Response((response, context)))))
             }
             Delivery::Error(error) => {
-                let context = restore_context(host, error.id);
+                let (context, freed) = restore_context(host, error.id);
+                self.held_bytes -= freed;
                 host.last_message_blobbed = false;
                 Wake::Received(Err((error.error, context)))
             }
@@ -692,9 +733,11 @@ fn note_received_caps(host: &mut HostState, caps: &[(Capability, Vec<u8>)]) {
 }
 
 /// Removes the context of answered request `id`, restores its prompting message and returns
-/// the requester's context.
-fn restore_context(host: &mut HostState, id: u64) -> Option<Context> {
-    let pending = host.contexts.remove(&id)?;
+/// the requester's context and the bytes the kept request held.
+fn restore_context(host: &mut HostState, id: u64) -> (Option<Context>, u64) {
+    let Some(pending) = host.contexts.remove(&id) else {
+        return (None, 0);
+    };
     if !pending.answered {
         crate::kernel_bug!("an answer to request {id} was delivered before it was accepted");
     }
@@ -702,9 +745,41 @@ fn restore_context(host: &mut HostState, id: u64) -> Option<Context> {
         pending.deadline.is_none(),
         "an answered request has no timer"
     );
+    let freed = pending.len();
+    if freed > host.pending_bytes {
+        crate::kernel_bug!("request {id} kept {freed} bytes, more than its process's count");
+    }
+    host.pending_bytes -= freed;
     host.prompting = pending.prompting;
     host.prompting_blob = pending.prompting_blob;
-    pending.context
+    (pending.context, freed)
+}
+
+/// Whether the kernel may keep one more outstanding request of `kept` bytes for `host`'s
+/// process: at most `outstanding_max` of them and `outstanding_bytes_max` bytes per process,
+/// and `held_bytes_max` message bytes in the whole kernel.
+fn admit_outstanding(
+    config: &super::KernelConfig,
+    held_bytes: u64,
+    host: &HostState,
+    kept: u64,
+) -> Result<(), SyscallError> {
+    let refused = if host.contexts.len() >= config.outstanding_max {
+        Some(("requests outstanding", config.outstanding_max as u64))
+    } else if host.pending_bytes + kept > config.outstanding_bytes_max {
+        Some((
+            "bytes of outstanding requests",
+            config.outstanding_bytes_max,
+        ))
+    } else if held_bytes + kept > config.held_bytes_max {
+        Some(("message bytes the kernel holds", config.held_bytes_max))
+    } else {
+        None
+    };
+    match refused {
+        Some((what, limit)) => Err(SyscallError::Overloaded { what, limit }),
+        None => Ok(()),
+    }
 }
 
 /// The id of a request `host`'s process sends. An inherited id is the prompting request's

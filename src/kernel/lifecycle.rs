@@ -298,6 +298,12 @@ impl Kernel {
                 self.timers.cancel(key);
             }
         }
+        let kept = entry.host.pending_bytes + entry.mailbox_bytes;
+        if kept > self.held_bytes {
+            crate::kernel_bug!("{process} held {kept} bytes, more than the kernel counts");
+        }
+        self.held_bytes -= kept;
+        entry.host.pending_bytes = 0;
         while let Some(delivery) = entry.pop_front() {
             if let Delivery::Message(message) = delivery
                 && message.message.is_request()
@@ -355,7 +361,7 @@ impl Kernel {
             );
             self.remove_process(process, false);
         }
-        while let Some(message) = self.inbox.pop_front() {
+        while let Some(message) = self.inbox_pop() {
             self.drop_message(message, DropReason::KernelShutdown);
         }
         self.drop_held();

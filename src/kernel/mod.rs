@@ -49,6 +49,19 @@ use std::sync::Arc;
 pub const MAILBOX_LEN_MAX: usize = 1024;
 /// Most messages waiting in the kernel's inbox; `submit` refuses more.
 pub const INBOX_LEN_MAX: usize = 100_000;
+/// Most bytes (body, metadata and blob) waiting in the inbox.
+pub const INBOX_BYTES_MAX: u64 = 256 << 20;
+/// Most bytes waiting in one process's mailbox: requests and responses (its send errors carry
+/// its own requests back and are bounded by `OUTSTANDING_BYTES_MAX`).
+pub const MAILBOX_BYTES_MAX: u64 = 128 << 20;
+/// Most requests expecting a response one process may have outstanding.
+pub const OUTSTANDING_MAX: usize = 4096;
+/// Most bytes of its outstanding requests one process may have the kernel keep (for the
+/// timeout error that hands a request back).
+pub const OUTSTANDING_BYTES_MAX: u64 = 128 << 20;
+/// Most message bytes the kernel holds at once: the inbox, every mailbox and every kept
+/// outstanding request together.
+pub const HELD_BYTES_MAX: u64 = 1 << 30;
 /// Most steps `run_until_idle` takes before it reports a budget overrun.
 pub const STEPS_MAX: u64 = 10_000_000;
 
@@ -77,6 +90,16 @@ pub struct KernelConfig {
     pub inbox_len_max: usize,
     /// Largest message routed: body, metadata and blob bytes together.
     pub message_len_max: usize,
+    /// Bytes the inbox holds ([`INBOX_BYTES_MAX`]).
+    pub inbox_bytes_max: u64,
+    /// Bytes of requests and responses a mailbox holds ([`MAILBOX_BYTES_MAX`]).
+    pub mailbox_bytes_max: u64,
+    /// Outstanding requests per process ([`OUTSTANDING_MAX`]).
+    pub outstanding_max: usize,
+    /// Bytes of outstanding requests kept per process ([`OUTSTANDING_BYTES_MAX`]).
+    pub outstanding_bytes_max: u64,
+    /// Message bytes the kernel holds in all ([`HELD_BYTES_MAX`]).
+    pub held_bytes_max: u64,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
     /// Whether messages for other nodes wait in an outbox for a network (`take_outbound`),
@@ -100,6 +123,11 @@ impl KernelConfig {
             mailbox_len_max: MAILBOX_LEN_MAX,
             inbox_len_max: INBOX_LEN_MAX,
             message_len_max: MESSAGE_LEN_MAX,
+            inbox_bytes_max: INBOX_BYTES_MAX,
+            mailbox_bytes_max: MAILBOX_BYTES_MAX,
+            outstanding_max: OUTSTANDING_MAX,
+            outstanding_bytes_max: OUTSTANDING_BYTES_MAX,
+            held_bytes_max: HELD_BYTES_MAX,
             timer: true,
             network: false,
             planted_bug: false,
@@ -157,7 +185,13 @@ pub struct Kernel {
     // Invariant: every entry's id has a `caps` entry too (lifecycle keeps both in step).
     table: BTreeMap<ProcessId, ProcessEntry>,
     // Boxed: a message is ~300 bytes and moves through several queues.
+    // Invariant: at most `inbox_len_max` messages of `inbox_bytes` bytes together.
     inbox: VecDeque<Box<KernelMessage>>,
+    inbox_bytes: u64,
+    // Invariant: the inbox's bytes, plus every mailbox's, plus every process's kept
+    // outstanding requests (`HostState::pending_bytes`); at most `held_bytes_max`
+    // (`check_invariants` recomputes it).
+    held_bytes: u64,
     /// Messages for other nodes, waiting for the network (`KernelConfig::network`).
     outbound: VecDeque<Box<KernelMessage>>,
     timers: TimerQueue,
@@ -252,6 +286,8 @@ impl KernelBuilder {
             clock: self.clock,
             table: BTreeMap::new(),
             inbox: VecDeque::new(),
+            inbox_bytes: 0,
+            held_bytes: 0,
             outbound: VecDeque::new(),
             timers: TimerQueue::default(),
             ready: ReadySet::default(),

@@ -9,7 +9,7 @@
 //! sender with exactly one send error (`throw_send_error`).
 
 use super::Kernel;
-use super::state::Delivery;
+use super::state::{Delivery, message_len};
 use crate::trace::{DropReason, Event, MessageKind};
 use crate::types::{KernelMessage, ProcessId, SendError, SendErrorKind, WrappedSendError};
 use std::sync::Arc;
@@ -52,16 +52,37 @@ impl Kernel {
                 body_hash: xxh3_64(body),
             },
         );
-        if self.inbox.len() >= self.config.inbox_len_max {
+        let len = message_len(&message);
+        let over_bytes = self.inbox_bytes + len > self.config.inbox_bytes_max
+            || self.held_bytes + len > self.config.held_bytes_max;
+        if self.inbox.len() >= self.config.inbox_len_max || over_bytes {
             self.drop_message(message, DropReason::InboxFull);
             return;
         }
+        self.inbox_bytes += len;
+        self.held_bytes += len;
         self.inbox.push_back(message);
+        debug_assert!(
+            self.inbox_bytes <= self.config.inbox_bytes_max,
+            "the inbox bound holds"
+        );
+    }
+
+    /// Takes the oldest message out of the inbox, with its bytes off the counts.
+    pub(crate) fn inbox_pop(&mut self) -> Option<Box<KernelMessage>> {
+        let message = self.inbox.pop_front()?;
+        let len = message_len(&message);
+        if len > self.inbox_bytes || len > self.held_bytes {
+            crate::kernel_bug!("the inbox held fewer bytes than its message of {len}");
+        }
+        self.inbox_bytes -= len;
+        self.held_bytes -= len;
+        Some(message)
     }
 
     /// Routes the oldest message in the inbox.
     pub(crate) fn route_next(&mut self) {
-        let Some(mut message) = self.inbox.pop_front() else {
+        let Some(mut message) = self.inbox_pop() else {
             return;
         };
         if self.faults.faults.delay_ppm > 0 || self.faults.held > 0 {
@@ -81,7 +102,7 @@ impl Kernel {
         if &*message.target.node == "our" {
             message.target.node = self.our.clone();
         }
-        if message_len(&message) > self.config.message_len_max {
+        if message_len(&message) > self.config.message_len_max as u64 {
             return self.drop_message(message, DropReason::TooLarge);
         }
         match self.check_route(&message) {
@@ -94,9 +115,13 @@ impl Kernel {
 
     /// A message for another node: into the outbox when there is a network, else `Offline`.
     fn transmit(&mut self, message: Box<KernelMessage>) {
-        if !self.config.network || self.outbound.len() >= self.config.inbox_len_max {
+        let len = message_len(&message);
+        let full = self.outbound.len() >= self.config.inbox_len_max
+            || self.held_bytes + len > self.config.held_bytes_max;
+        if !self.config.network || full {
             return self.drop_message(message, DropReason::NodeUnreachable);
         }
+        self.held_bytes += len;
         let event = Event::Transmitted {
             id: message.id,
             target: message.target.clone(),
@@ -108,7 +133,13 @@ impl Kernel {
     /// The oldest message for another node, for the network to carry
     /// (`KernelConfig::network`).
     pub fn take_outbound(&mut self) -> Option<KernelMessage> {
-        self.outbound.pop_front().map(|message| *message)
+        let message = self.outbound.pop_front()?;
+        let len = message_len(&message);
+        if len > self.held_bytes {
+            crate::kernel_bug!("an outbound message of {len} bytes was not counted as held");
+        }
+        self.held_bytes -= len;
+        Some(*message)
     }
 
     /// The network cannot reach `message`'s node: drop it as unreachable, answering its sender
@@ -217,10 +248,17 @@ impl Kernel {
 
     /// Queues a response or send error for request `id` of `process` if it still waits for
     /// one. Returns false (and queues nothing) otherwise.
-    pub(crate) fn deliver_answer(&mut self, process: &ProcessId, delivery: Delivery) -> bool {
+    ///
+    /// An answer that would take the mailbox past `mailbox_bytes_max` (or the kernel past
+    /// `held_bytes_max`) is dropped, traced as `MailboxFull`, and the requester gets a
+    /// `Timeout` send error instead, made of the request the kernel kept for it (so it adds no
+    /// bytes: they move from the kept request to the mailbox).
+    pub(crate) fn deliver_answer(&mut self, process: &ProcessId, mut delivery: Delivery) -> bool {
         let Some(id) = delivery.id() else {
             return false;
         };
+        let our = self.address_of(process);
+        let now = self.clock.now();
         let Some(entry) = self.table.get_mut(process) else {
             return false;
         };
@@ -234,6 +272,27 @@ impl Kernel {
         if let Some(key) = pending.deadline.take() {
             self.timers.cancel(key);
         }
+        let len = delivery.len();
+        let fits = entry.mailbox_bytes + len <= self.config.mailbox_bytes_max
+            && self.held_bytes + len <= self.config.held_bytes_max;
+        if !fits {
+            let kept = pending.len();
+            let (source, target) = match &delivery {
+                Delivery::Message(m) => (m.source.clone(), m.target.clone()),
+                _ => (pending.target.clone(), our),
+            };
+            delivery = timeout_from_kept(id, pending);
+            entry.host.pending_bytes -= kept;
+            self.held_bytes -= kept;
+            let reason = DropReason::MailboxFull;
+            let dropped = Event::Dropped {
+                id,
+                source,
+                target,
+                reason,
+            };
+            self.trace.push(now, dropped);
+        }
         let event = match &delivery {
             Delivery::Error(error) => Event::SendErrorQueued {
                 id,
@@ -246,8 +305,9 @@ impl Kernel {
                 kind: MessageKind::Response,
             },
         };
+        self.held_bytes += delivery.len();
         entry.push(delivery);
-        self.trace.push(self.clock.now(), event);
+        self.trace.push(now, event);
         self.refresh_ready(process);
         true
     }
@@ -284,10 +344,14 @@ impl Kernel {
             assert!(delivered, "an awaited answer is always delivered");
             return;
         }
-        if entry.requests_queued >= self.config.mailbox_len_max {
+        let len = message_len(&message);
+        let over_bytes = entry.mailbox_bytes + len > self.config.mailbox_bytes_max
+            || self.held_bytes + len > self.config.held_bytes_max;
+        if entry.requests_queued >= self.config.mailbox_len_max || over_bytes {
             return self.drop_message(message, DropReason::MailboxFull);
         }
         let id = message.id;
+        self.held_bytes += len;
         entry.push(Delivery::Message(message));
         self.trace.push(
             self.clock.now(),
@@ -310,9 +374,21 @@ impl Kernel {
     }
 }
 
-/// The bytes a message carries: body, metadata and blob.
-fn message_len(message: &KernelMessage) -> usize {
-    let metadata = message.message.metadata().map_or(0, str::len);
-    let blob = message.lazy_load_blob.as_ref().map_or(0, |b| b.bytes.len());
-    message.message.body().len() + metadata + blob
+/// The `Timeout` send error of request `id`, made of the request and blob the kernel kept
+/// for it (moved out, so the answer takes no new bytes).
+fn timeout_from_kept(id: u64, pending: &mut super::state::PendingRequest) -> Delivery {
+    let empty = crate::types::Request::new(Vec::new());
+    let request = std::mem::replace(&mut pending.request, empty);
+    let error = WrappedSendError {
+        id,
+        source: pending.target.clone(),
+        error: SendError {
+            kind: SendErrorKind::Timeout,
+            target: pending.target.clone(),
+            message: crate::types::Message::Request(request),
+            lazy_load_blob: pending.blob.take(),
+        },
+    };
+    debug_assert_eq!(pending.len(), 0, "the kept request moved into the error");
+    Delivery::Error(Box::new(error))
 }

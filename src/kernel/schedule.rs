@@ -439,6 +439,7 @@ impl Kernel {
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.caps.check_invariants()?;
+        let mut held = 0;
         for (process, entry) in &self.table {
             if !self.caps.has_process(process) {
                 return Err(format!(
@@ -468,6 +469,30 @@ impl Kernel {
                 ));
             }
             self.check_pending_against_answers(process, entry)?;
+            held += self.check_bytes_of(process, entry)?;
+        }
+        let inbox: u64 = self
+            .inbox
+            .iter()
+            .map(|m| super::state::message_len(m))
+            .sum();
+        held += inbox;
+        held += self
+            .outbound
+            .iter()
+            .map(|m| super::state::message_len(m))
+            .sum::<u64>();
+        if inbox != self.inbox_bytes || inbox > self.config.inbox_bytes_max {
+            return Err(format!(
+                "the inbox holds {inbox} bytes, counted {}, bound {}",
+                self.inbox_bytes, self.config.inbox_bytes_max
+            ));
+        }
+        if held != self.held_bytes || held > self.config.held_bytes_max {
+            return Err(format!(
+                "the kernel holds {held} message bytes, counted {}, bound {}",
+                self.held_bytes, self.config.held_bytes_max
+            ));
         }
         for process in self.pending_restarts.keys() {
             if self.table.contains_key(process) {
@@ -478,6 +503,34 @@ impl Kernel {
             return Err("ready set is larger than the table".into());
         }
         Ok(())
+    }
+
+    /// The bytes `entry`'s mailbox and kept requests hold, checked against their counts and
+    /// bounds; returns their sum.
+    fn check_bytes_of(&self, process: &ProcessId, entry: &ProcessEntry) -> Result<u64, String> {
+        let mailbox: u64 = entry.mailbox.iter().map(Delivery::len).sum();
+        let pending: u64 = entry.host.contexts.values().map(|p| p.len()).sum();
+        let c = &self.config;
+        // Send errors made of kept requests may take a mailbox past its own bound.
+        if mailbox != entry.mailbox_bytes || mailbox > c.mailbox_bytes_max + c.outstanding_bytes_max
+        {
+            return Err(format!(
+                "{process}'s mailbox holds {mailbox} bytes, counted {}",
+                entry.mailbox_bytes
+            ));
+        }
+        let outstanding = entry.host.contexts.len();
+        if pending != entry.host.pending_bytes
+            || pending > c.outstanding_bytes_max
+            || outstanding > c.outstanding_max
+        {
+            return Err(format!(
+                "{process} keeps {outstanding} outstanding requests of {pending} bytes, \
+                 counted {}",
+                entry.host.pending_bytes
+            ));
+        }
+        Ok(mailbox + pending)
     }
 
     /// Outstanding requests against queued answers: every queued answer (response or send

@@ -61,6 +61,24 @@ impl Delivery {
         }
     }
 
+    /// The message bytes it holds: body, metadata and blob (of the message a send error
+    /// hands back).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Self::Message(message) => message_len(message),
+            Self::Error(error) => {
+                let message = &error.error.message;
+                let blob = error
+                    .error
+                    .lazy_load_blob
+                    .as_ref()
+                    .map_or(0, |b| b.bytes.len());
+                (message.body().len() + message.metadata().map_or(0, str::len) + blob) as u64
+            }
+            Self::Alarm(_) => 0,
+        }
+    }
+
     /// Whether this answers the request with `id` (a response or a send error).
     pub(crate) fn answers(&self, id: u64) -> bool {
         match self {
@@ -69,6 +87,13 @@ impl Delivery {
             Self::Alarm(_) => false,
         }
     }
+}
+
+/// The bytes a message carries: body, metadata and blob.
+pub(crate) fn message_len(message: &KernelMessage) -> u64 {
+    let metadata = message.message.metadata().map_or(0, str::len);
+    let blob = message.lazy_load_blob.as_ref().map_or(0, |b| b.bytes.len());
+    (message.message.body().len() + metadata + blob) as u64
 }
 
 /// What `send-response` and `inherit` need of the prompting request: its route, not its body.
@@ -97,6 +122,15 @@ pub(crate) struct PendingRequest {
     pub(crate) answered: bool,
 }
 
+impl PendingRequest {
+    /// The message bytes kept: the request's body and metadata and its blob.
+    pub(crate) fn len(&self) -> u64 {
+        let metadata = self.request.metadata.as_ref().map_or(0, String::len);
+        let blob = self.blob.as_ref().map_or(0, |b| b.bytes.len());
+        (self.request.body.len() + metadata + blob) as u64
+    }
+}
+
 /// The per-process host state of the reference (spec §4.0), shared by every runtime.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HostState {
@@ -110,6 +144,8 @@ pub(crate) struct HostState {
     // is in the kernel's timer queue until `answered` (host.rs, routing.rs).
     // Boxed: B-tree nodes shift their values on insert and remove.
     pub(crate) contexts: BTreeMap<u64, Box<PendingRequest>>,
+    // Invariant: the sum of `PendingRequest::len` over `contexts`.
+    pub(crate) pending_bytes: u64,
 
     /// Capabilities that arrived on delivered messages: what `save-capabilities` may keep (W2).
     pub(crate) received_caps: ReceivedCaps,
@@ -162,6 +198,9 @@ pub(crate) struct ProcessEntry {
     // `requests_queued` counts them. Only `push`, `pop_front` and `take_answer` change it.
     pub(crate) mailbox: VecDeque<Delivery>,
     pub(crate) requests_queued: usize,
+    // Invariant: the sum of `Delivery::len` over `mailbox` (`push`, `pop_front` and
+    // `take_answer` keep it).
+    pub(crate) mailbox_bytes: u64,
     pub(crate) host: HostState,
     /// `None` while running, and always for driven processes.
     pub(crate) runtime: Option<Box<dyn Process>>,
@@ -191,6 +230,7 @@ impl ProcessEntry {
             state: RunState::PreBoot,
             mailbox: VecDeque::new(),
             requests_queued: 0,
+            mailbox_bytes: 0,
             host: HostState::default(),
             runtime: None,
             driven: false,
@@ -213,23 +253,28 @@ impl ProcessEntry {
     }
 
     /// Appends to the mailbox.
+    /// Appends to the mailbox. The caller adds `delivery.len()` to the kernel's held bytes.
     pub(crate) fn push(&mut self, delivery: Delivery) {
         self.requests_queued += usize::from(Self::is_request(&delivery));
+        self.mailbox_bytes += delivery.len();
         self.mailbox.push_back(delivery);
     }
 
-    /// Takes the oldest delivery.
+    /// Takes the oldest delivery. The caller takes its `len()` off the kernel's held bytes.
     pub(crate) fn pop_front(&mut self) -> Option<Delivery> {
         let delivery = self.mailbox.pop_front()?;
         self.requests_queued -= usize::from(Self::is_request(&delivery));
+        self.mailbox_bytes -= delivery.len();
         Some(delivery)
     }
 
-    /// Takes the answer to request `id` out of the mailbox, wherever it is.
+    /// Takes the answer to request `id` out of the mailbox, wherever it is. The caller takes
+    /// its `len()` off the kernel's held bytes.
     pub(crate) fn take_answer(&mut self, id: u64) -> Option<Delivery> {
         let position = self.mailbox.iter().position(|d| d.answers(id))?;
         let delivery = self.mailbox.remove(position)?;
         debug_assert!(!Self::is_request(&delivery), "an answer is never a request");
+        self.mailbox_bytes -= delivery.len();
         Some(delivery)
     }
 

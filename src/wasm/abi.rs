@@ -174,14 +174,62 @@ pub(crate) enum Val {
 /// What a guest did wrong at the ABI boundary, or a host value of the wrong shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AbiError {
-    OutOfBounds { ptr: u32, len: u64 },
-    Misaligned { ptr: u32, align: u32 },
-    InvalidUtf8 { ptr: u32 },
-    Discriminant { value: u32, cases: usize },
+    OutOfBounds {
+        ptr: u32,
+        len: u64,
+    },
+    Misaligned {
+        ptr: u32,
+        align: u32,
+    },
+    InvalidUtf8 {
+        ptr: u32,
+    },
+    Discriminant {
+        value: u32,
+        cases: usize,
+    },
     MissingArgument,
     Shape(&'static str),
     Realloc(String),
+    /// The call's arguments would take more host memory than the lift budget allows.
+    TooLarge {
+        limit: u64,
+    },
 }
+
+/// What one call's arguments may take of host memory when lifted: every string and byte list
+/// copied out, and every element of another list, is charged before it is made, so a guest
+/// whose strings all point at one large region cannot make the host copy it a thousand times.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    left: u64,
+    limit: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self { left: limit, limit }
+    }
+
+    /// Takes `bytes` from the budget, or refuses the whole call.
+    pub(crate) fn charge(&mut self, bytes: u64) -> Result<(), AbiError> {
+        if bytes > self.left {
+            return Err(AbiError::TooLarge { limit: self.limit });
+        }
+        self.left -= bytes;
+        debug_assert!(self.left <= self.limit, "a budget only shrinks");
+        Ok(())
+    }
+
+    /// Bytes charged so far.
+    pub(crate) fn used(&self) -> u64 {
+        self.limit - self.left
+    }
+}
+
+/// Host bytes one lifted list element takes besides its own strings and lists.
+const VAL_LEN: u64 = std::mem::size_of::<Val>() as u64;
 
 impl fmt::Display for AbiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,6 +247,11 @@ impl fmt::Display for AbiError {
             Self::MissingArgument => f.write_str("too few core arguments"),
             Self::Shape(what) => write!(f, "host value has the wrong shape for {what}"),
             Self::Realloc(why) => write!(f, "cabi_realloc failed: {why}"),
+            Self::TooLarge { limit } => write!(
+                f,
+                "the call's arguments would take more than {limit} bytes of host memory \
+                 (WasmConfig::lift_len_max)"
+            ),
         }
     }
 }
@@ -245,19 +298,29 @@ pub(crate) fn bytes_at(mem: &[u8], ptr: u32, len: u32) -> Result<&[u8], AbiError
     Ok(mem.get(range).unwrap_or_default())
 }
 
-fn lift_string(mem: &[u8], ptr: u32, len: u32) -> Result<String, AbiError> {
-    str_at(mem, ptr, len).map(str::to_owned)
+fn lift_string(mem: &[u8], ptr: u32, len: u32, budget: &mut Budget) -> Result<String, AbiError> {
+    let text = str_at(mem, ptr, len)?;
+    budget.charge(u64::from(len))?;
+    Ok(text.to_owned())
 }
 
-fn lift_list(mem: &[u8], element: &Layout, ptr: u32, len: u32) -> Result<Val, AbiError> {
+fn lift_list(
+    mem: &[u8],
+    element: &Layout,
+    ptr: u32,
+    len: u32,
+    budget: &mut Budget,
+) -> Result<Val, AbiError> {
     let bytes = u64::from(element.size) * u64::from(len);
     let range = span(mem, ptr, bytes, element.align)?;
     if matches!(element.kind, Kind::U8) {
+        budget.charge(bytes)?;
         return Ok(Val::Bytes(mem.get(range).unwrap_or_default().to_vec()));
     }
+    budget.charge(VAL_LEN * u64::from(len))?;
     let mut items = Vec::with_capacity(len as usize);
     for i in 0..len {
-        items.push(load(mem, element, ptr + i * element.size)?);
+        items.push(load(mem, element, ptr + i * element.size, budget)?);
     }
     Ok(Val::List(items))
 }
@@ -273,18 +336,34 @@ fn case_of(cases: &[Option<Layout>], value: u32) -> Result<Option<&Layout>, AbiE
 }
 
 /// Reads a value of layout `layout` at `ptr`.
-pub(crate) fn load(mem: &[u8], layout: &Layout, ptr: u32) -> Result<Val, AbiError> {
+pub(crate) fn load(
+    mem: &[u8],
+    layout: &Layout,
+    ptr: u32,
+    budget: &mut Budget,
+) -> Result<Val, AbiError> {
     let at = span(mem, ptr, u64::from(layout.size), layout.align)?.start;
     Ok(match &layout.kind {
         Kind::Bool => Val::Bool(read::<1>(mem, at)[0] != 0),
         Kind::U8 => Val::U8(read::<1>(mem, at)[0]),
         Kind::U64 => Val::U64(u64::from_le_bytes(read(mem, at))),
-        Kind::String => Val::String(lift_string(mem, read_u32(mem, at), read_u32(mem, at + 4))?),
-        Kind::List(element) => lift_list(mem, element, read_u32(mem, at), read_u32(mem, at + 4))?,
+        Kind::String => Val::String(lift_string(
+            mem,
+            read_u32(mem, at),
+            read_u32(mem, at + 4),
+            budget,
+        )?),
+        Kind::List(element) => lift_list(
+            mem,
+            element,
+            read_u32(mem, at),
+            read_u32(mem, at + 4),
+            budget,
+        )?,
         Kind::Record(fields) => Val::Record(
             fields
                 .iter()
-                .map(|(offset, field)| load(mem, field, ptr + offset))
+                .map(|(offset, field)| load(mem, field, ptr + offset, budget))
                 .collect::<Result<_, _>>()?,
         ),
         Kind::Variant {
@@ -297,7 +376,7 @@ pub(crate) fn load(mem: &[u8], layout: &Layout, ptr: u32) -> Result<Val, AbiErro
                 _ => read_u32(mem, at),
             };
             let payload = match case_of(cases, value)? {
-                Some(case) => Some(Box::new(load(mem, case, ptr + payload_offset)?)),
+                Some(case) => Some(Box::new(load(mem, case, ptr + payload_offset, budget)?)),
                 None => None,
             };
             Val::Variant(value, payload)
@@ -336,6 +415,7 @@ pub(crate) fn lift_flat(
     mem: &[u8],
     layout: &Layout,
     args: &mut FlatArgs<'_>,
+    budget: &mut Budget,
 ) -> Result<Val, AbiError> {
     Ok(match &layout.kind {
         Kind::Bool => Val::Bool(args.take_u32()? != 0),
@@ -343,16 +423,16 @@ pub(crate) fn lift_flat(
         Kind::U64 => Val::U64(args.take()?),
         Kind::String => {
             let (ptr, len) = (args.take_u32()?, args.take_u32()?);
-            Val::String(lift_string(mem, ptr, len)?)
+            Val::String(lift_string(mem, ptr, len, budget)?)
         }
         Kind::List(element) => {
             let (ptr, len) = (args.take_u32()?, args.take_u32()?);
-            lift_list(mem, element, ptr, len)?
+            lift_list(mem, element, ptr, len, budget)?
         }
         Kind::Record(fields) => Val::Record(
             fields
                 .iter()
-                .map(|(_, field)| lift_flat(mem, field, args))
+                .map(|(_, field)| lift_flat(mem, field, args, budget))
                 .collect::<Result<_, _>>()?,
         ),
         Kind::Variant { cases, .. } => {
@@ -365,7 +445,10 @@ pub(crate) fn lift_flat(
                 .get(start..end)
                 .ok_or(AbiError::MissingArgument)?;
             let payload = match case_of(cases, value)? {
-                Some(case) => Some(Box::new(lift_flat(mem, case, &mut FlatArgs::new(window))?)),
+                Some(case) => {
+                    let mut window = FlatArgs::new(window);
+                    Some(Box::new(lift_flat(mem, case, &mut window, budget)?))
+                }
                 None => None,
             };
             args.next = end;
@@ -545,7 +628,8 @@ pub(crate) mod tests {
             top: 1024,
         };
         store(&mut guest, &layout, &value, 8).unwrap();
-        assert_eq!(load(&guest.mem, &layout, 8).unwrap(), value);
+        let mut budget = Budget::new(u64::MAX);
+        assert_eq!(load(&guest.mem, &layout, 8, &mut budget).unwrap(), value);
     }
 
     #[test]
@@ -559,25 +643,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_lift_is_charged_before_it_copies_and_refused_past_its_budget() {
+        // A list of 1 000 strings that all point at the same 1 000 bytes.
+        let mut mem = vec![b'x'; 1000 + 8 * 1000 + 8];
+        let list_at = 1000_u32;
+        for i in 0..1000_u32 {
+            let at = (list_at + 8 * i) as usize;
+            mem[at..at + 4].copy_from_slice(&0_u32.to_le_bytes());
+            mem[at + 4..at + 8].copy_from_slice(&1000_u32.to_le_bytes());
+        }
+        let strings = Layout::list(Layout::string());
+        let args = [u64::from(list_at), 1000];
+        let mut budget = Budget::new(100_000);
+        assert_eq!(
+            lift_flat(&mem, &strings, &mut FlatArgs::new(&args), &mut budget),
+            Err(AbiError::TooLarge { limit: 100_000 })
+        );
+        let mut enough = Budget::new(2_000_000);
+        assert!(lift_flat(&mem, &strings, &mut FlatArgs::new(&args), &mut enough).is_ok());
+        assert_eq!(enough.used(), 1000 * 1000 + 1000 * VAL_LEN);
+    }
+
+    #[test]
     fn lifting_rejects_what_a_guest_gets_wrong() {
         let mem = vec![0xff_u8; 64];
         let string = Layout::string();
         let mut args = FlatArgs::new(&[0, 3]);
         assert_eq!(
-            lift_flat(&mem, &string, &mut args),
+            lift_flat(&mem, &string, &mut args, &mut Budget::new(u64::MAX)),
             Err(AbiError::InvalidUtf8 { ptr: 0 })
         );
         let mut args = FlatArgs::new(&[60, 8]);
         assert!(matches!(
-            lift_flat(&mem, &string, &mut args),
+            lift_flat(&mem, &string, &mut args, &mut Budget::new(u64::MAX)),
             Err(AbiError::OutOfBounds { .. })
         ));
         assert_eq!(
-            load(&mem, &Layout::u64(), 4),
+            load(&mem, &Layout::u64(), 4, &mut Budget::new(u64::MAX)),
             Err(AbiError::Misaligned { ptr: 4, align: 8 })
         );
         assert_eq!(
-            load(&mem, &Layout::enumeration(2), 0),
+            load(&mem, &Layout::enumeration(2), 0, &mut Budget::new(u64::MAX)),
             Err(AbiError::Discriminant {
                 value: 255,
                 cases: 2

@@ -30,15 +30,29 @@ pub(crate) fn is_deferred(func: Func) -> bool {
 }
 
 /// The host function of a deferred import: lifts, converts and queues.
+///
+/// When the outbox has grown past `WasmConfig::deferred_len_max`, the guest is suspended
+/// (with the send already queued) so the kernel takes the outbox before the guest goes on:
+/// the host never holds more than that bound, plus one call's lift, of unsent sends.
 pub(crate) fn defer(
     caller: &mut Caller<'_, HostData>,
     func: Func,
     args: &[wasmi::Val],
 ) -> Result<(), wasmi::Error> {
-    lift(caller, func, args).map_err(|reason| wasmi::Error::host(GuestError(reason)))
+    let lifted =
+        lift(caller, func, args).map_err(|reason| wasmi::Error::host(GuestError(reason)))?;
+    let data = caller.data_mut();
+    data.outbox_len = data.outbox_len.saturating_add(lifted);
+    debug_assert!(!data.outbox.is_empty(), "a deferred send is in the outbox");
+    if data.outbox_len > data.deferred_len_max {
+        data.call = Some((func, super::RawArgs::new(&[])));
+        return Err(wasmi::Error::host(super::Syscall));
+    }
+    Ok(())
 }
 
-fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> Result<(), String> {
+/// Lifts and queues one send; returns the bytes its lift took.
+fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> Result<u64, String> {
     let import = wit::import_of(func);
     let name = import.name;
     if caller.data().lowering {
@@ -48,21 +62,22 @@ fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> R
     let (mem, data) = memory.data_and_store_mut(caller);
     let raw = super::RawArgs::new(args);
     let raw = raw.as_slice();
+    let budget = &mut abi::Budget::new(data.lift_len_max);
     if func == Func::SendRequest && import.indirect() {
         // The hot path: typed, without a value tree, with the last target cached.
         let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
         let (target, request, context, blob) =
-            super::fast::lift_send_request(mem, &import.params, ptr, &mut data.targets)
+            super::fast::lift_send_request(mem, &import.params, ptr, &mut data.targets, budget)
                 .map_err(|e| format!("{name}: {e}"))?;
         data.outbox
             .push(Deferred::Request(target, request, context, blob));
-        return Ok(());
+        return Ok(budget.used());
     }
     let lifted = if import.indirect() {
         let ptr = *raw.first().ok_or("missing parameter pointer")? as u32;
-        abi::load(mem, &import.params, ptr)
+        abi::load(mem, &import.params, ptr, budget)
     } else {
-        abi::lift_flat(mem, &import.params, &mut FlatArgs::new(raw))
+        abi::lift_flat(mem, &import.params, &mut FlatArgs::new(raw), budget)
     };
     let Val::Record(params) = lifted.map_err(|e| format!("{name}: {e}"))? else {
         return Err("parameters are not a record".into());
@@ -81,5 +96,5 @@ fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> R
         Deferred::Response(response, blob)
     };
     data.outbox.push(deferred);
-    Ok(())
+    Ok(budget.used())
 }

@@ -5,8 +5,8 @@
 //! tests check both paths agree byte for byte.
 
 use super::abi::{
-    AbiError, GuestMemory, Kind, Layout, alloc_bytes, bytes_at, load, put, put_pointer, read,
-    read_u32, span, str_at,
+    AbiError, Budget, GuestMemory, Kind, Layout, alloc_bytes, bytes_at, load, put, put_pointer,
+    read, read_u32, span, str_at,
 };
 use super::wit::types;
 use crate::types::{
@@ -234,12 +234,18 @@ impl AddressCache {
     }
 }
 
-fn text_field(mem: &[u8], at: usize) -> Result<&str, AbiError> {
-    str_at(mem, read_u32(mem, at), read_u32(mem, at + 4))
+/// A string field, borrowed; its length is charged to `budget` (it may be copied).
+fn text_field<'m>(mem: &'m [u8], at: usize, budget: &mut Budget) -> Result<&'m str, AbiError> {
+    let text = str_at(mem, read_u32(mem, at), read_u32(mem, at + 4))?;
+    budget.charge(text.len() as u64)?;
+    Ok(text)
 }
 
-fn bytes_field(mem: &[u8], at: usize) -> Result<Vec<u8>, AbiError> {
-    bytes_at(mem, read_u32(mem, at), read_u32(mem, at + 4)).map(<[u8]>::to_vec)
+/// A byte-list field, charged to `budget` before it is copied.
+fn bytes_field(mem: &[u8], at: usize, budget: &mut Budget) -> Result<Vec<u8>, AbiError> {
+    let bytes = bytes_at(mem, read_u32(mem, at), read_u32(mem, at + 4))?;
+    budget.charge(bytes.len() as u64)?;
+    Ok(bytes.to_vec())
 }
 
 /// The discriminant of an `option` at `at`: `false` for none.
@@ -259,19 +265,26 @@ fn lift_address(
     layout: &Layout,
     at: usize,
     cache: &mut AddressCache,
+    budget: &mut Budget,
 ) -> Result<Address, String> {
     let e = |e: AbiError| e.to_string();
     let (node, _) = field(layout, 0).map_err(e)?;
     let (pid, pid_layout) = field(layout, 1).map_err(e)?;
     let mut parts = [""; 3];
     for (i, part) in parts.iter_mut().enumerate() {
-        *part = text_field(mem, at + pid + field(pid_layout, i).map_err(e)?.0).map_err(e)?;
+        let offset = field(pid_layout, i).map_err(e)?.0;
+        *part = text_field(mem, at + pid + offset, budget).map_err(e)?;
     }
-    let node = text_field(mem, at + node).map_err(e)?;
+    let node = text_field(mem, at + node, budget).map_err(e)?;
     cache.get(node, parts[0], parts[1], parts[2])
 }
 
-fn lift_request(mem: &[u8], layout: &Layout, at: usize) -> Result<Request, String> {
+fn lift_request(
+    mem: &[u8],
+    layout: &Layout,
+    at: usize,
+    budget: &mut Budget,
+) -> Result<Request, String> {
     let e = |e: AbiError| e.to_string();
     let inherit = read::<1>(mem, at + field(layout, 0).map_err(e)?.0)[0] != 0;
     let (expects, expects_layout) = field(layout, 1).map_err(e)?;
@@ -281,12 +294,12 @@ fn lift_request(mem: &[u8], layout: &Layout, at: usize) -> Result<Request, Strin
     } else {
         None
     };
-    let body = bytes_field(mem, at + field(layout, 2).map_err(e)?.0).map_err(e)?;
+    let body = bytes_field(mem, at + field(layout, 2).map_err(e)?.0, budget).map_err(e)?;
     let (metadata, metadata_layout) = field(layout, 3).map_err(e)?;
     let metadata = if present(mem, at + metadata).map_err(e)? {
         let (offset, _) = case(metadata_layout, 1).map_err(e)?;
         Some(
-            text_field(mem, at + metadata + offset)
+            text_field(mem, at + metadata + offset, budget)
                 .map_err(e)?
                 .to_owned(),
         )
@@ -302,7 +315,7 @@ fn lift_request(mem: &[u8], layout: &Layout, at: usize) -> Result<Request, Strin
             Vec::new()
         }
         _ => {
-            let value = load(mem, caps_layout, (at + caps) as u32).map_err(e)?;
+            let value = load(mem, caps_layout, (at + caps) as u32, budget).map_err(e)?;
             super::wit::capabilities(value)?
                 .into_iter()
                 .map(|c| (c, Vec::new()))
@@ -327,25 +340,26 @@ pub(crate) fn lift_send_request(
     params: &Layout,
     ptr: u32,
     cache: &mut AddressCache,
+    budget: &mut Budget,
 ) -> Result<SendRequest, String> {
     let e = |e: AbiError| e.to_string();
     let at = span(mem, ptr, u64::from(params.size), params.align)
         .map_err(e)?
         .start;
     let (target, target_layout) = field(params, 0).map_err(e)?;
-    let target = lift_address(mem, target_layout, at + target, cache)?;
+    let target = lift_address(mem, target_layout, at + target, cache, budget)?;
     let (request_at, request_layout) = field(params, 1).map_err(e)?;
-    let request = lift_request(mem, request_layout, at + request_at)?;
+    let request = lift_request(mem, request_layout, at + request_at, budget)?;
     let (context, context_layout) = field(params, 2).map_err(e)?;
     let context = if present(mem, at + context).map_err(e)? {
         let (offset, _) = case(context_layout, 1).map_err(e)?;
-        Some(bytes_field(mem, at + context + offset).map_err(e)?)
+        Some(bytes_field(mem, at + context + offset, budget).map_err(e)?)
     } else {
         None
     };
     let (blob, blob_layout) = field(params, 3).map_err(e)?;
     let blob = if present(mem, at + blob).map_err(e)? {
-        let value = load(mem, blob_layout, (at + blob) as u32).map_err(e)?;
+        let value = load(mem, blob_layout, (at + blob) as u32, budget).map_err(e)?;
         super::wit::optional(value, super::wit::blob)?
     } else {
         None
@@ -435,7 +449,14 @@ mod tests {
                     top: 512,
                 };
                 store(&mut guest, params, &value, 8).unwrap();
-                let typed = lift_send_request(&guest.mem, params, 8, &mut cache).unwrap();
+                let typed = lift_send_request(
+                    &guest.mem,
+                    params,
+                    8,
+                    &mut cache,
+                    &mut Budget::new(u64::MAX),
+                )
+                .unwrap();
                 let unsigned: Vec<_> = request
                     .capabilities
                     .iter()
@@ -448,13 +469,15 @@ mod tests {
                 assert_eq!(typed, (target.clone(), expected, context, blob));
             }
         }
-        let bad = lift_send_request(&[0; 64], params, 8, &mut cache);
+        let bad = lift_send_request(&[0; 64], params, 8, &mut cache, &mut Budget::new(u64::MAX));
         assert!(bad.unwrap_err().contains("outside linear memory"));
     }
 
     /// The generic lift of `send-request`'s parameters and the conversions `defer.rs` applies.
     fn generic_send_request(mem: &[u8], params: &Layout) -> Result<SendRequest, String> {
-        let Val::Record(fields) = load(mem, params, 8).map_err(|e| e.to_string())? else {
+        let Val::Record(fields) =
+            load(mem, params, 8, &mut Budget::new(u64::MAX)).map_err(|e| e.to_string())?
+        else {
             return Err("parameters are not a record".into());
         };
         let mut fields = fields.into_iter();
@@ -570,7 +593,7 @@ mod tests {
             let generic = generic_send_request(&guest.mem, params);
             let mut cache = AddressCache::default();
             for _ in 0..2 {
-                let typed = lift_send_request(&guest.mem, params, 8, &mut cache);
+                let typed = lift_send_request(&guest.mem, params, 8, &mut cache, &mut Budget::new(u64::MAX));
                 match (&typed, &generic) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                     (Err(_), Err(_)) => {}

@@ -49,6 +49,13 @@ pub struct WasmConfig {
     pub last_prints: usize,
     /// Fuel that takes one simulated microsecond (wasmi runs about 1–2 G fuel/s).
     pub fuel_per_micro: u64,
+    /// Host bytes the arguments of one call may take when lifted (strings, byte lists, list
+    /// elements), checked before anything is copied; past it the guest fails with the reason.
+    pub lift_len_max: u64,
+    /// Bytes of sends a guest may have lifted and not yet handed to the kernel; past it the
+    /// guest is suspended until the kernel has taken them (so a burst of large sends without
+    /// a blocking call never piles up in the host).
+    pub deferred_len_max: u64,
 }
 
 impl Default for WasmConfig {
@@ -60,6 +67,8 @@ impl Default for WasmConfig {
             recursion_max: 1_000,
             last_prints: 4,
             fuel_per_micro: 1_000,
+            lift_len_max: 80 << 20,
+            deferred_len_max: 80 << 20,
         }
     }
 }
@@ -84,6 +93,11 @@ pub(crate) struct HostData {
     memory: Option<wasmi::Memory>,
     /// Deferred sends, in call order.
     outbox: Vec<defer::Deferred>,
+    /// Bytes the deferred sends took when lifted.
+    outbox_len: u64,
+    /// `WasmConfig::lift_len_max` and `deferred_len_max`.
+    lift_len_max: u64,
+    deferred_len_max: u64,
     /// The last `send-request` target, reused when named again.
     targets: fast::AddressCache,
     /// The host is lowering a result through `cabi_realloc`.
@@ -95,12 +109,15 @@ pub(crate) struct HostData {
 }
 
 impl HostData {
-    fn new(limits: wasmi::StoreLimits) -> Self {
+    fn new(limits: wasmi::StoreLimits, config: &WasmConfig) -> Self {
         Self {
             limits,
             call: None,
             memory: None,
             outbox: Vec::new(),
+            outbox_len: 0,
+            lift_len_max: config.lift_len_max,
+            deferred_len_max: config.deferred_len_max,
             targets: fast::AddressCache::default(),
             lowering: false,
             blobs: None,

@@ -74,7 +74,7 @@ impl WasmProcess {
             .instances(1)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(engine, HostData::new(limits));
+        let mut store = Store::new(engine, HostData::new(limits, &config));
         store.limiter(|data| &mut data.limits);
         store
             .set_fuel(config.fuel_slice)
@@ -259,24 +259,39 @@ impl WasmProcess {
     }
 
     /// Applies the deferred sends, in the order the guest made them (`defer.rs`).
-    fn flush(&mut self, ctx: &mut ProcessContext<'_>) {
-        let mut outbox = std::mem::take(&mut self.store.data_mut().outbox);
+    ///
+    /// # Errors
+    /// The kernel refused a request (`SyscallError::Overloaded`): the process fails with the
+    /// reason, and the sends after it are not made.
+    fn flush(&mut self, ctx: &mut ProcessContext<'_>) -> Result<(), String> {
+        let data = self.store.data_mut();
+        data.outbox_len = 0;
+        let mut outbox = std::mem::take(&mut data.outbox);
+        let mut refused = None;
         for deferred in outbox.drain(..) {
+            if refused.is_some() {
+                continue;
+            }
             match deferred {
                 Deferred::Request(target, request, context, blob) => {
-                    ctx.send_request(target, request, context, blob);
+                    if let Err(error) = ctx.try_send_request(target, request, context, blob) {
+                        refused = Some(format!("send-request: {error}"));
+                    }
                 }
                 Deferred::Response(response, blob) => ctx.send_response(response, blob),
             }
         }
         self.store.data_mut().outbox = outbox;
+        refused.map_or(Ok(()), Err)
     }
 
     /// Runs the guest until it blocks, yields, returns or fails. Control comes back here
     /// after every stretch of guest code; the deferred sends of that stretch go first.
     fn drive(&mut self, ctx: &mut ProcessContext<'_>, mut result: ResumableCall) -> Flow {
         loop {
-            self.flush(ctx);
+            if let Err(reason) = self.flush(ctx) {
+                return self.fail(reason);
+            }
             let call = match result {
                 ResumableCall::Finished => {
                     self.run = Run::Done;
@@ -365,13 +380,19 @@ impl WasmProcess {
         func: Func,
         args: &[u64],
     ) -> Result<Next, String> {
+        if super::defer::is_deferred(func) {
+            // The outbox outgrew `deferred_len_max`: the top of `drive` has just handed it to
+            // the kernel; the send itself is in it.
+            return Ok(Next::Resume(Vec::new()));
+        }
         let import = wit::import_of(func);
         let mem = self.memory.data(&self.store);
+        let budget = &mut abi::Budget::new(self.config.lift_len_max);
         let lifted = if import.indirect() {
             let ptr = *args.first().ok_or("missing parameter pointer")? as u32;
-            abi::load(mem, &import.params, ptr)
+            abi::load(mem, &import.params, ptr, budget)
         } else {
-            abi::lift_flat(mem, &import.params, &mut FlatArgs::new(args))
+            abi::lift_flat(mem, &import.params, &mut FlatArgs::new(args), budget)
         };
         let params = match lifted.map_err(|e| format!("{}: {e}", import.name))? {
             Val::Record(params) => params,
@@ -441,7 +462,11 @@ impl Process for WasmProcess {
             Err(reason) => self.fail(reason),
         };
         // Sends made just before a trap that ended the run.
-        self.flush(ctx);
+        let flow = match (self.flush(ctx), flow) {
+            (Err(reason), Flow::Fail(first)) => Flow::Fail(format!("{first}; then {reason}")),
+            (Err(reason), _) => self.fail(reason),
+            (Ok(()), flow) => flow,
+        };
         self.settle_fuel();
         self.trap_at = None;
         let burnt = std::mem::take(&mut self.burnt);

@@ -5,13 +5,28 @@
 //! for N iterations and answers (a bounded CPU load, for the preemption benchmark). `churn N`
 //! makes N allocations of varied sizes, keeps up to 64 alive, and checks each block's contents
 //! before freeing it; it answers `churned N` or panics on a corrupted block (a test of the
-//! helper crate's allocator under the kernel).
+//! helper crate's allocator under the kernel). For the kernel's bounds (issue 10):
+//! `alias-caps N M` saves N capabilities whose strings all point at one M MiB region;
+//! `flood-sends N M [1]` sends N requests of one M MiB body without blocking (expecting
+//! responses with a trailing 1); `flood-self N` sends itself N requests expecting responses and
+//! never receives; `flood-prints N M` prints one M MiB string N times.
 use hyperkernel_guest::{self as hk, Guest, Message};
 
 #[link(wasm_import_module = "hyperware:process/standard@1.0.0")]
 unsafe extern "C" {
     #[link_name = "print-to-terminal"]
     fn raw_print(verbosity: i32, ptr: i32, len: i32);
+    #[link_name = "save-capabilities"]
+    fn raw_save_capabilities(ptr: i32, len: i32);
+}
+
+/// The numbers after a command word: `flood-sends 200 30` gives `[200, 30]`.
+fn numbers(args: &[u8]) -> Vec<u64> {
+    std::str::from_utf8(args)
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 struct Hostile;
@@ -70,6 +85,53 @@ impl Guest for Hostile {
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
                 hk::respond(format!("churned {}", churn_blocks(n)));
+            }
+            alias if alias.starts_with(b"alias-caps ") => {
+                // N capabilities whose five strings all point at one region of M MiB.
+                let [n, mib] = numbers(&alias[11..])[..] else {
+                    return hk::respond("usage");
+                };
+                let region = vec![b'a'; (mib as usize) << 20];
+                let pair = [region.as_ptr() as u32, region.len() as u32];
+                let caps: Vec<[u32; 10]> = (0..n)
+                    .map(|_| [pair; 5].concat().try_into().unwrap_or([0; 10]))
+                    .collect();
+                unsafe { raw_save_capabilities(caps.as_ptr() as i32, n as i32) }
+                hk::respond("saved");
+            }
+            flood if flood.starts_with(b"flood-sends ") => {
+                // N requests of an M MiB body (the same buffer each time) to TARGET, without a
+                // blocking call between them; expecting responses if a third number is 1.
+                let args = numbers(&flood[12..]);
+                let (n, mib, expects) = (args[0], args[1], args.get(2) == Some(&1));
+                let target = hk::local("nobody", "test", "our.os");
+                let mut request = hk::request(vec![7_u8; (mib as usize) << 20]);
+                request.expects_response = expects.then_some(5);
+                for _ in 0..n {
+                    hk::send_request(&target, &request, None, None);
+                }
+                hk::respond("flooded");
+            }
+            flood if flood.starts_with(b"flood-self ") => {
+                // N requests expecting a response to ourselves, never received.
+                let n = numbers(&flood[11..])[0];
+                let our = hk::our();
+                let mut request = hk::request("me");
+                request.expects_response = Some(3600);
+                for _ in 0..n {
+                    hk::send_request(&our, &request, None, None);
+                }
+                hk::respond("flooded");
+            }
+            prints if prints.starts_with(b"flood-prints ") => {
+                let [n, mib] = numbers(&prints[13..])[..] else {
+                    return hk::respond("usage");
+                };
+                let text = vec![b'p'; (mib as usize) << 20];
+                for _ in 0..n {
+                    unsafe { raw_print(0, text.as_ptr() as i32, text.len() as i32) }
+                }
+                hk::respond("printed");
             }
             _ => hk::respond("unknown"),
         }

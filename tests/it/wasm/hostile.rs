@@ -120,3 +120,140 @@ fn booted_with_expects_response_is_answered() {
         "a reference client never sees it"
     );
 }
+
+/// The hostile guest, started as `name:test:our.os`, told `command`; returns the world and
+/// the guest's id after running until idle.
+fn hostile(command: &str) -> (World, hyperkernel::ProcessId) {
+    let mut world = World::new(2);
+    let code = super::guest("hostile");
+    let app = world.spawn_code("app", &code, "hostile", OnExit::None, vec![], true);
+    world.tell(&app, command);
+    world.kernel.run_until_idle();
+    world.kernel.check_invariants().unwrap();
+    (world, app)
+}
+
+fn exit_reason(world: &World) -> Option<String> {
+    world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::Exited {
+                reason: ExitReason::Failed(reason),
+                ..
+            } => Some(reason.clone()),
+            _ => None,
+        })
+}
+
+fn drops(world: &World, wanted: hyperkernel::DropReason) -> usize {
+    let records = world.kernel.trace().records();
+    let dropped = |r: &&hyperkernel::TraceRecord| matches!(&r.event, Event::Dropped { reason, .. } if *reason == wanted);
+    records.iter().filter(dropped).count()
+}
+
+/// Class 4: 1 000 capabilities whose strings all point at one 30 MiB region would make the
+/// host copy 150 GB; the lift is charged before it copies and refused past 80 MiB.
+#[test]
+fn aliased_strings_cannot_make_the_host_copy_more_than_the_lift_budget() {
+    let (world, app) = hostile("alias-caps 1000 30");
+    assert!(!world.kernel.has_process(&app));
+    let reason = exit_reason(&world).unwrap();
+    assert!(
+        reason.contains("more than 83886080 bytes of host memory"),
+        "{reason}"
+    );
+}
+
+/// Class 4: 200 sends of a 30 MiB body without a blocking call (6 GB) are suspended every
+/// 80 MiB and meet the inbox's byte bound: the excess is dropped as `InboxFull`, traced.
+#[test]
+fn a_burst_of_large_sends_meets_the_inbox_byte_bound() {
+    let (world, app) = hostile("flood-sends 200 30");
+    assert_eq!(
+        exit_reason(&world),
+        None,
+        "fire-and-forget sends are not its fault"
+    );
+    assert!(!world.kernel.has_process(&app), "it answered and returned");
+    let full = drops(&world, hyperkernel::DropReason::InboxFull);
+    // The sends to `nobody`, each dropped once: when they found no room, or when routed.
+    let to_nobody = world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| {
+            matches!(&r.event, Event::Dropped { target, .. } if target.process.process() == "nobody")
+        })
+        .count();
+    let routed = to_nobody - full;
+    // 256 MiB of inbox holds 8 bodies of 30 MiB (a few more are routed when the scheduler
+    // runs between the guest's slices); the rest could not wait.
+    assert_eq!(
+        full + routed,
+        200,
+        "every send was dropped, and why is traced"
+    );
+    assert!(full >= 150, "{full} dropped as InboxFull");
+}
+
+/// Class 4: the same burst expecting responses: the kernel keeps each request for its timeout
+/// error, so past 128 MiB of them outstanding it refuses the send and the guest ends.
+#[test]
+fn outstanding_requests_are_bounded_in_bytes() {
+    let (world, app) = hostile("flood-sends 200 30 1");
+    assert!(!world.kernel.has_process(&app));
+    let reason = exit_reason(&world).unwrap();
+    assert!(
+        reason.contains("over the kernel's limit of 134217728 bytes of outstanding requests"),
+        "{reason}"
+    );
+}
+
+/// Class 5: a guest that sends itself requests expecting responses and never receives: past
+/// 4 096 outstanding the kernel refuses the send and the guest ends (4.4 million send errors
+/// once aborted the host).
+#[test]
+fn a_guest_flooding_itself_is_bounded_by_its_mailbox_and_outstanding_requests() {
+    let (world, app) = hostile("flood-self 100000");
+    assert!(!world.kernel.has_process(&app));
+    let reason = exit_reason(&world).unwrap();
+    assert!(
+        reason.contains("limit of 4096 requests outstanding"),
+        "{reason}"
+    );
+    let sent = world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Sent { source, .. } if source.process == app))
+        .count();
+    assert!(sent <= 4096 + 1, "{sent} requests left the guest");
+}
+
+/// Class 4: 200 prints of a 30 MiB string keep at most 16 KiB each.
+#[test]
+fn prints_are_kept_bounded() {
+    let (world, _) = hostile("flood-prints 200 30");
+    assert_eq!(exit_reason(&world), None);
+    let prints: Vec<usize> = world
+        .kernel
+        .trace()
+        .records()
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Print { text, .. } => Some(text.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(prints.len(), 200);
+    assert!(
+        prints
+            .iter()
+            .all(|len| *len <= hyperkernel::kernel::PRINT_TEXT_MAX)
+    );
+}
