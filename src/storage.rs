@@ -25,6 +25,9 @@ impl fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
+/// Keys with their values, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A key-value store with synchronous, ordered writes.
 pub trait Storage {
     /// The value under `key`.
@@ -44,6 +47,12 @@ pub trait Storage {
     /// # Errors
     /// A backend failure; nothing was removed.
     fn delete(&mut self, key: &[u8]) -> Result<(), StorageError>;
+
+    /// Every key that starts with `prefix`, with its value, in key order.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StorageError>;
 }
 
 /// Storage in memory.
@@ -83,6 +92,17 @@ impl Storage for MemStorage {
         self.entries.remove(key);
         Ok(())
     }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StorageError> {
+        let found: Vec<_> = self
+            .entries
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        debug_assert!(found.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
+        Ok(found)
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +117,15 @@ mod tests {
         assert_eq!(storage.get(b"k"), Ok(Some(b"v".to_vec())));
         storage.delete(b"k").unwrap();
         assert!(storage.is_empty());
+        for key in [&b"p/b"[..], b"p/a", b"q", b"p"] {
+            storage.put(key, key).unwrap();
+        }
+        let keys: Vec<_> = storage
+            .scan_prefix(b"p/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec![b"p/a".to_vec(), b"p/b".to_vec()]);
     }
 }

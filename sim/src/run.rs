@@ -257,6 +257,11 @@ fn advance_kernel(
             while let Some(message) = kernel.take_outbound() {
                 network.carry(kernel, message);
             }
+            // Something now arrives before `deadline`: hand control back so `advance` takes
+            // the node to that time and delivers it then, not at `deadline`.
+            if network.next_arrival().is_some_and(|at| at < deadline) {
+                break;
+            }
         }
         if world.planted_panic == Some(at_step) {
             panic!("planted panic after step {at_step}");

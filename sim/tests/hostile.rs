@@ -287,3 +287,42 @@ fn diff_tells_differing_traces_from_unreadable_ones() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("cannot read"));
 }
+
+#[test]
+fn a_network_reply_arrives_when_it_is_due_not_at_the_next_workload_entry() {
+    let scenario = r#"{"version": 1, "node": "sim.os", "run_for_ms": 7000,
+      "processes": [{ "id": "client:sim:sim.os", "driven": true, "public": true, "capabilities": ["network"] }],
+      "network": { "latency_ms": [5, 5], "peers": [{ "address": "far.os@echo:sim:sim.os", "native": "echo" }] },
+      "workload": [
+        { "at_ms": 0, "from": "client:sim:sim.os", "send": { "to": "far.os@echo:sim:sim.os", "body": "hi", "expects_response": 5 } },
+        { "at_ms": 6000, "from": "client:sim:sim.os", "send": { "to": "far.os@echo:sim:sim.os", "body": "later" } }
+      ]}"#;
+    let path = temp("due.json");
+    std::fs::write(&path, scenario).unwrap();
+    let trace = temp("due.jsonl");
+    let output = sim_within(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        60,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        common::line(&stdout, "timeouts").ends_with(" 0"),
+        "{stdout}"
+    );
+    // The echo's answer is delivered to the client 10 ms in (5 ms each way).
+    let delivered_at: Vec<u64> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"].get("Delivered").is_some())
+        .map(|r| r["at"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delivered_at.first(), Some(&10_000_000), "{delivered_at:?}");
+}

@@ -375,7 +375,7 @@ impl Kernel {
             return self.fail_command(message, error, None);
         };
         entry.on_exit = on_exit;
-        self.mark_map_dirty();
+        self.mark_dirty(target);
         self.reply_if_expected(message, &KernelResponse::ChangedOnExit);
     }
 

@@ -301,7 +301,7 @@ impl<'k> ProcessContext<'k> {
     pub fn set_on_exit(&mut self, on_exit: OnExit) {
         if let Some(entry) = self.kernel.table.get_mut(&self.process) {
             entry.on_exit = on_exit;
-            self.kernel.mark_map_dirty();
+            self.kernel.mark_dirty(&self.process);
         }
     }
 
@@ -540,7 +540,7 @@ impl Kernel {
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        self.mark_map_dirty();
+        self.mark_dirty(process);
         let event = Event::CapabilitiesChanged {
             process: process.clone(),
             added,

@@ -98,7 +98,7 @@ impl Kernel {
             }
         }
         self.table.insert(process.clone(), entry);
-        self.mark_map_dirty();
+        self.mark_dirty(process);
         admitted.sort_by(|a, b| (&a.issuer, &a.params).cmp(&(&b.issuer, &b.params)));
         self.trace.push(
             self.clock.now(),
@@ -291,7 +291,7 @@ impl Kernel {
         revoke: bool,
     ) -> Option<(ProcessEntry, Vec<CapKey>)> {
         let mut entry = self.table.remove(process)?;
-        self.mark_map_dirty();
+        self.mark_dirty(process);
         self.ready.remove(entry.ready_slot.take(), &mut self.table);
         for pending in entry.host.contexts.values_mut() {
             if let Some(key) = pending.deadline.take() {
@@ -342,8 +342,8 @@ impl Kernel {
     /// reason; nothing runs afterwards.
     pub(crate) fn shutdown(&mut self) {
         // Persist first, synchronously: the stopped processes stay in the stored map for the
-        // next boot (W3), and nothing after this point rewrites it.
-        self.mark_map_dirty();
+        // next boot (W3), and nothing after this point rewrites it. Every earlier step wrote
+        // its changes; this writes the current step's.
         self.persist_if_dirty();
         let processes: Vec<ProcessId> = self
             .table
@@ -368,7 +368,7 @@ impl Kernel {
         self.pending_restarts.clear();
         self.clear_scheduling();
         self.shut_down = true;
-        self.map_dirty = false;
+        self.map_dirty.clear();
         self.trace.push(self.clock.now(), Event::Shutdown);
     }
 }

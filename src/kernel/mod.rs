@@ -29,7 +29,7 @@ pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
     RESTART_HEALTHY_MULTIPLIER,
 };
-pub use persist::{PROCESS_MAP_KEY, PersistedProcess};
+pub use persist::{PROCESS_KEY_PREFIX, PersistedProcess};
 pub use schedule::Step;
 pub use spawn::{SpawnError, SpawnRequest};
 pub use state::RunState;
@@ -206,8 +206,8 @@ pub struct Kernel {
     shut_down: bool,
     /// Simulated nanoseconds the running process has used (`ProcessContext::charge_time`).
     run_cost: u64,
-    // Invariant: true iff the process map changed since it was last written (persist.rs).
-    map_dirty: bool,
+    // Invariant: the processes whose persisted entry changed since it was last written.
+    map_dirty: std::collections::BTreeSet<ProcessId>,
     faults: faults::FaultState,
 }
 
@@ -297,7 +297,7 @@ impl KernelBuilder {
             pending_restarts: BTreeMap::new(),
             shut_down: false,
             run_cost: 0,
-            map_dirty: false,
+            map_dirty: std::collections::BTreeSet::new(),
         };
         kernel.bootstrap();
         kernel.persist_if_dirty();

@@ -17,6 +17,7 @@ mod abi;
 mod defer;
 mod fast;
 mod inline;
+mod limits;
 mod process;
 mod syscalls;
 mod wit;
@@ -41,8 +42,20 @@ pub struct WasmConfig {
     pub fuel_slice: u64,
     /// Fuel set aside for each host-initiated `cabi_realloc`, charged back afterwards.
     pub realloc_reserve: u64,
-    /// Linear memory cap per process, in bytes; growing past it traps.
+    /// Linear memory cap per process, in bytes; growing past it traps, and a module that
+    /// declares more fails to load.
     pub memory_max: usize,
+    /// Elements a table may have; a module that declares more fails to load, growing past
+    /// it traps.
+    pub table_elements_max: usize,
+    /// Bytes of linear memory and tables (16 bytes an element) all processes of one loader
+    /// (one kernel) may hold together; past it, loading fails and growth traps.
+    pub total_memory_max: u64,
+    /// Compiled modules the loader keeps, and their code bytes together; the least recently
+    /// used go first.
+    pub module_cache_len_max: usize,
+    /// See `module_cache_len_max`.
+    pub module_cache_bytes_max: u64,
     /// Call-stack depth cap (wasm frames).
     pub recursion_max: usize,
     /// Lines of `print-to-terminal` kept to explain a trap.
@@ -64,6 +77,10 @@ impl Default for WasmConfig {
             fuel_slice: 1_000_000,
             realloc_reserve: 1_000_000,
             memory_max: 64 << 20,
+            table_elements_max: 100_000,
+            total_memory_max: 1 << 30,
+            module_cache_len_max: 256,
+            module_cache_bytes_max: 256 << 20,
             recursion_max: 1_000,
             last_prints: 4,
             fuel_per_micro: 1_000,
@@ -86,7 +103,7 @@ impl fmt::Display for LoadError {
 /// What every store carries: its limits, the syscall a guest is suspended in, and the sends
 /// it made since control last came back to the host (`defer.rs`).
 pub(crate) struct HostData {
-    limits: wasmi::StoreLimits,
+    pub(crate) limits: limits::Limits,
     /// The import the guest just called and its raw core arguments.
     call: Option<(wit::Func, RawArgs)>,
     /// The guest's memory, once instantiated.
@@ -109,7 +126,7 @@ pub(crate) struct HostData {
 }
 
 impl HostData {
-    fn new(limits: wasmi::StoreLimits, config: &WasmConfig) -> Self {
+    fn new(limits: limits::Limits, config: &WasmConfig) -> Self {
         Self {
             limits,
             call: None,
@@ -281,8 +298,68 @@ fn core_bits(value: &wasmi::Val) -> u64 {
     }
 }
 
-/// Compiled modules by the xxh3 digest of their code, each with that code.
-type ModuleCache = BTreeMap<u64, (Box<[u8]>, Module)>;
+/// Compiled modules by the xxh3 digest of their code, each with that code, bounded in
+/// entries and code bytes; the least recently used is evicted first (300 distinct 1 MiB
+/// modules once stayed resident, 635 MB).
+#[derive(Default)]
+struct ModuleCache {
+    entries: BTreeMap<u64, Cached>,
+    // Invariant: the sum of the entries' code lengths.
+    bytes: u64,
+    /// Ticks on every use, for recency.
+    clock: u64,
+}
+
+struct Cached {
+    code: Box<[u8]>,
+    module: Module,
+    used: u64,
+}
+
+impl ModuleCache {
+    fn get(&mut self, digest: u64, code: &[u8]) -> Option<Module> {
+        self.clock += 1;
+        let cached = self.entries.get_mut(&digest)?;
+        if *cached.code != *code {
+            return None;
+        }
+        cached.used = self.clock;
+        Some(cached.module.clone())
+    }
+
+    fn insert(&mut self, digest: u64, code: &[u8], module: Module, config: &WasmConfig) {
+        let len = code.len() as u64;
+        if len > config.module_cache_bytes_max || config.module_cache_len_max == 0 {
+            return;
+        }
+        if let Some(old) = self.entries.remove(&digest) {
+            self.bytes -= old.code.len() as u64;
+        }
+        while self.entries.len() >= config.module_cache_len_max
+            || self.bytes + len > config.module_cache_bytes_max
+        {
+            let Some((&oldest, _)) = self.entries.iter().min_by_key(|(_, c)| c.used) else {
+                break;
+            };
+            if let Some(evicted) = self.entries.remove(&oldest) {
+                self.bytes -= evicted.code.len() as u64;
+            }
+        }
+        self.clock += 1;
+        let cached = Cached {
+            code: Box::from(code),
+            module,
+            used: self.clock,
+        };
+        self.entries.insert(digest, cached);
+        self.bytes += len;
+        debug_assert!(
+            self.entries.len() <= config.module_cache_len_max,
+            "entry bound"
+        );
+        debug_assert!(self.bytes <= config.module_cache_bytes_max, "byte bound");
+    }
+}
 
 /// Loads wasm modules as processes; code that is not wasm goes to a native loader.
 pub struct WasmLoader {
@@ -293,6 +370,8 @@ pub struct WasmLoader {
     /// so a digest collision compiles instead of running the wrong module), shared with the
     /// loaders `share` made: Eager compilation is paid once per module.
     modules: Rc<RefCell<ModuleCache>>,
+    /// The memory and tables this loader's processes hold (one kernel's budget).
+    budget: limits::Budget,
     native: NativeLoader,
 }
 
@@ -316,6 +395,7 @@ impl WasmLoader {
             linker: Arc::new(linker),
             config: Arc::new(config),
             modules: Rc::default(),
+            budget: limits::Budget::default(),
             native: NativeLoader::new(),
         })
     }
@@ -331,6 +411,7 @@ impl WasmLoader {
             linker: Arc::clone(&self.linker),
             config: Arc::clone(&self.config),
             modules: Rc::clone(&self.modules),
+            budget: limits::Budget::default(),
             native: NativeLoader::new(),
         }
     }
@@ -344,21 +425,32 @@ impl WasmLoader {
 
     /// How many modules are compiled and cached (shared by the loaders `share` made).
     pub fn compiled(&self) -> usize {
-        self.modules.borrow().len()
+        self.modules.borrow().entries.len()
+    }
+
+    /// Code bytes of the cached modules.
+    pub fn compiled_bytes(&self) -> u64 {
+        self.modules.borrow().bytes
+    }
+
+    /// Bytes of linear memory and tables this loader's live processes hold
+    /// (`WasmConfig::total_memory_max` bounds it).
+    pub fn memory_in_use(&self) -> u64 {
+        self.budget.used()
     }
 
     fn module(&mut self, code: &[u8]) -> Result<Module, LoadError> {
         let digest = xxhash_rust::xxh3::xxh3_64(code);
-        if let Some((cached, module)) = self.modules.borrow().get(&digest)
-            && **cached == *code
-        {
-            return Ok(module.clone());
+        if let Some(module) = self.modules.borrow_mut().get(digest, code) {
+            return Ok(module);
         }
         let module =
             Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
         check_module(&module)?;
-        let entry = (Box::from(code), module.clone());
-        self.modules.borrow_mut().insert(digest, entry);
+        let config = Arc::clone(&self.config);
+        self.modules
+            .borrow_mut()
+            .insert(digest, code, module.clone(), &config);
         Ok(module)
     }
 
@@ -374,6 +466,7 @@ impl WasmLoader {
             &self.linker,
             &module,
             Arc::clone(&self.config),
+            self.budget.clone(),
         )
     }
 }

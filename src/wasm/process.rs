@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use wasmi::{
     Engine, Instance, Linker, Memory, Module, ResumableCall, ResumableCallHostTrap,
-    ResumableCallOutOfFuel, Store, StoreLimitsBuilder, TypedFunc,
+    ResumableCallOutOfFuel, Store, TypedFunc,
 };
 
 /// Where the guest is.
@@ -68,20 +68,22 @@ impl WasmProcess {
         linker: &Linker<HostData>,
         module: &Module,
         config: Arc<WasmConfig>,
+        budget: super::limits::Budget,
     ) -> Result<Self, LoadError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(config.memory_max)
-            .instances(1)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = super::limits::Limits::new(&config, budget);
         let mut store = Store::new(engine, HostData::new(limits, &config));
         store.limiter(|data| &mut data.limits);
         store
             .set_fuel(config.fuel_slice)
             .map_err(|e| LoadError(format!("fuel: {e}")))?;
-        let instance: Instance = linker
-            .instantiate_and_start(&mut store, module)
-            .map_err(|e| LoadError(format!("instantiation failed: {e}")))?;
+        let instance: Instance = match linker.instantiate_and_start(&mut store, module) {
+            Ok(instance) => instance,
+            Err(error) => {
+                let reason = store.data_mut().limits.denied.take();
+                let why = reason.unwrap_or_else(|| error.to_string());
+                return Err(LoadError(format!("instantiation failed: {why}")));
+            }
+        };
         let missing = |what: &str| LoadError(format!("module does not export `{what}`"));
         let init = instance
             .get_func(&store, "init")
@@ -354,6 +356,9 @@ impl WasmProcess {
     }
 
     fn describe(&self, error: &wasmi::Error) -> String {
+        if let Some(reason) = &self.store.data().limits.denied {
+            return format!("trap: {reason}");
+        }
         match error.as_trap_code() {
             Some(code) => format!("trap: {code}"),
             None => format!("error: {error}"),

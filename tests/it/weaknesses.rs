@@ -447,13 +447,7 @@ fn w23_run_process_on_a_running_process_injects_no_stray_run() {
 }
 
 fn stored_map(world: &World) -> serde_json::Value {
-    let bytes = world
-        .kernel
-        .storage()
-        .get(hyperkernel::kernel::PROCESS_MAP_KEY)
-        .unwrap()
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+    serde_json::to_value(world.kernel.stored_map().unwrap()).unwrap()
 }
 
 #[test]

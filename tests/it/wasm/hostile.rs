@@ -257,3 +257,109 @@ fn prints_are_kept_bounded() {
             .all(|len| *len <= hyperkernel::kernel::PRINT_TEXT_MAX)
     );
 }
+
+/// A module with `memory` pages and a table of `elements`, which grows its memory by `grow`
+/// pages in `init` and answers nothing.
+fn resources(memory: u32, elements: u64, grow: u32) -> Vec<u8> {
+    module(&format!(
+        r#"(memory (export "memory") {memory})
+           (table {elements} funcref)
+           (func (export "init") (param i32 i32)
+             (drop (memory.grow (i32.const {grow})))
+             (call $receive (i32.const 64)))
+           {REALLOC}"#
+    ))
+}
+
+/// Class 6: what a module declares is checked against the caps before it costs anything.
+#[test]
+fn a_module_declaring_a_huge_table_or_memory_is_refused_with_the_reason() {
+    let mut world = World::new(1);
+    let reply = initialize(&mut world, resources(1, 1_000_000_000, 0));
+    assert_eq!(reply["body"], json!("InitializeProcessError"));
+    let reason = reply["metadata"].to_string();
+    assert!(
+        reason.contains("a table of 1000000000 elements is over the cap of 100000"),
+        "{reason}"
+    );
+    let reply = initialize(&mut world, resources(1025, 1, 0));
+    let reason = reply["metadata"].to_string();
+    assert!(
+        reason.contains("linear memory of 67174400 bytes is over the cap"),
+        "{reason}"
+    );
+    world.kernel.check_invariants().unwrap();
+}
+
+/// Class 6: growing past the cap traps, with the reason.
+#[test]
+fn memory_grow_past_the_cap_traps_with_the_reason() {
+    let reason = failure(resources(1, 1, 1024));
+    assert!(
+        reason.contains("trap: linear memory of 67174400 bytes is over the cap"),
+        "{reason}"
+    );
+}
+
+/// Class 6: the kernel-wide budget: processes that together would hold more than
+/// `total_memory_max` cannot load; a killed process gives its memory back.
+#[test]
+fn the_kernel_wide_memory_budget_holds_and_is_given_back() {
+    let config = hyperkernel::WasmConfig {
+        total_memory_max: 3 << 20,
+        ..hyperkernel::WasmConfig::default()
+    };
+    let mut world = World::with_config(1, config);
+    let one_mib = resources(16, 1, 0);
+    for name in ["a", "b"] {
+        world.spawn_code(name, &one_mib, name, OnExit::None, vec![], true);
+    }
+    let reply = initialize(&mut world, one_mib.clone());
+    let reason = reply["metadata"].to_string();
+    assert!(
+        reason.contains("would hold more than 3145728 bytes"),
+        "{reason}"
+    );
+    world.command(&KernelCommand::KillProcess(pid("a:test:our.os")), None);
+    world.replies();
+    let reply = initialize(&mut world, one_mib);
+    assert_eq!(
+        reply["body"],
+        json!("InitializedProcess"),
+        "a's memory came back"
+    );
+}
+
+/// Class 7: the module cache is bounded in entries and bytes; the least recently used goes.
+#[test]
+fn the_module_cache_evicts_the_least_recently_used() {
+    let config = hyperkernel::WasmConfig {
+        module_cache_len_max: 2,
+        ..hyperkernel::WasmConfig::default()
+    };
+    let mut loader = hyperkernel::WasmLoader::new(config).unwrap();
+    let modules: Vec<Vec<u8>> = (1..=3).map(|pages| resources(pages, 1, 0)).collect();
+    loader.load_wasm(&modules[0]).unwrap();
+    loader.load_wasm(&modules[1]).unwrap();
+    loader.load_wasm(&modules[0]).unwrap(); // the second is now the least recent
+    loader.load_wasm(&modules[2]).unwrap();
+    assert_eq!(loader.compiled(), 2);
+    let bytes: u64 = [&modules[0], &modules[2]]
+        .iter()
+        .map(|m| m.len() as u64)
+        .sum();
+    assert_eq!(
+        loader.compiled_bytes(),
+        bytes,
+        "the first and third are kept"
+    );
+    let small = hyperkernel::WasmConfig {
+        module_cache_bytes_max: modules[0].len() as u64,
+        ..hyperkernel::WasmConfig::default()
+    };
+    let mut loader = hyperkernel::WasmLoader::new(small).unwrap();
+    for module in &modules {
+        loader.load_wasm(module).unwrap();
+    }
+    assert!(loader.compiled_bytes() <= modules[0].len() as u64);
+}

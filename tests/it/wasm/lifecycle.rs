@@ -195,7 +195,10 @@ fn a_memory_bomb_hits_the_memory_cap() {
         ..WasmConfig::default()
     };
     let reason = hostile_failure("bomb", config);
-    assert!(reason.contains("growth operation limited"), "{reason}");
+    assert!(
+        reason.contains("is over the cap of 8388608 bytes"),
+        "{reason}"
+    );
 }
 
 #[test]
