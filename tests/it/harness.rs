@@ -2,9 +2,9 @@
 //! loader of native test processes, and helpers that render replies for snapshots.
 
 use hyperkernel::{
-    Address, Capability, Flow, Kernel, KernelBuilder, KernelCommand, LazyLoadBlob, Message,
-    NativeLoader, OnExit, Process, ProcessContext, ProcessId, Received, Request, Response, Wake,
-    WasmConfig, WasmLoader,
+    Address, Capability, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, LazyLoadBlob,
+    Message, NativeLoader, OnExit, Process, ProcessContext, ProcessId, Received, Request, Response,
+    Wake, WasmConfig, WasmLoader,
 };
 use serde_json::{Value, json};
 
@@ -150,6 +150,7 @@ pub fn loader() -> NativeLoader {
         .with("puppet", puppet)
         .with("awaiter", awaiter)
         .with("saver", saver)
+        .with("chaos", crate::fuzz::chaos)
 }
 
 /// `InitializeProcess` of `id` (not public, on-exit None) with native `code` as its blob.
@@ -190,8 +191,15 @@ impl World {
 
     /// A world whose wasm processes run under `config`.
     pub fn with_config(seed: u64, config: WasmConfig) -> Self {
-        let loader = WasmLoader::new(config).unwrap().with_native(loader());
+        Self::with_configs(KernelConfig::new(OUR, seed), config)
+    }
+
+    /// A world with kernel configuration `kernel` and wasm configuration `wasm`.
+    pub fn with_configs(kernel: KernelConfig, wasm: WasmConfig) -> Self {
+        let loader = WasmLoader::new(wasm).unwrap().with_native(loader());
+        let seed = kernel.seed;
         let mut kernel = KernelBuilder::new(OUR, seed)
+            .config(kernel)
             .loader(Box::new(loader))
             .build();
         let client = pid("tester:tester:sys");

@@ -7,6 +7,7 @@ mod caps_model;
 mod commands;
 mod determinism;
 mod faults;
+mod fuzz;
 mod harness;
 mod hostile;
 mod lifecycle;
