@@ -32,6 +32,7 @@ pub enum KernelCommand {
         #[serde(alias = "on_panic")]
         on_exit: OnExit,
         /// Capabilities to start with (admitted only if the requester holds them).
+        #[serde(deserialize_with = "crate::types::deserialize_capabilities")]
         initial_capabilities: Vec<Capability>,
         /// Whether any local process may message it without a capability.
         public: bool,
@@ -41,6 +42,7 @@ pub enum KernelCommand {
         /// The receiving process.
         target: ProcessId,
         /// The capabilities.
+        #[serde(deserialize_with = "crate::types::deserialize_capabilities")]
         capabilities: Vec<Capability>,
     },
     /// Remove capabilities from a process's store.
@@ -48,6 +50,7 @@ pub enum KernelCommand {
         /// The process.
         target: ProcessId,
         /// The capabilities.
+        #[serde(deserialize_with = "crate::types::deserialize_capabilities")]
         capabilities: Vec<Capability>,
     },
     /// Change a process's exit behaviour.

@@ -288,7 +288,7 @@ impl Kernel {
         };
         let mut added = Vec::new();
         for key in keys {
-            if !self.caps.has(target, &key) && self.caps.insert(target, key.clone()) {
+            if self.caps.insert(target, key.clone()) {
                 added.push(key.to_capability());
             }
         }
@@ -353,8 +353,10 @@ impl Kernel {
                 format!("no such process {target}"),
             ));
         }
-        canonical_keys(capabilities)
-            .map_err(|text| CommandError::new(name, CommandErrorKind::InvalidCapability, text))
+        // Duplicates are kept: the held set ignores a second insert or remove of one key.
+        CapKey::from_capabilities(capabilities).map_err(|error| {
+            CommandError::new(name, CommandErrorKind::InvalidCapability, error.to_string())
+        })
     }
 
     fn command_set_on_exit(
@@ -470,14 +472,16 @@ fn message_key(issuer: &crate::types::Address) -> CapKey {
 /// O(n log n): a set remembers what was seen (a list scan made a 100 000-capability grant
 /// take 40 s).
 fn canonical_keys(capabilities: &[Capability]) -> Result<Vec<CapKey>, String> {
-    let mut keys: Vec<CapKey> = Vec::with_capacity(capabilities.len());
+    let all = CapKey::from_capabilities(capabilities).map_err(|error| error.to_string())?;
+    let total = all.len();
     let mut seen: std::collections::BTreeSet<CapKey> = std::collections::BTreeSet::new();
-    for cap in capabilities {
-        let key = CapKey::try_from_capability(cap).map_err(|error| error.to_string())?;
+    let mut keys: Vec<CapKey> = Vec::with_capacity(total);
+    for key in all {
         if seen.insert(key.clone()) {
             keys.push(key);
         }
     }
-    debug_assert_eq!(keys.len(), seen.len(), "every kept key is distinct");
+    assert_eq!(keys.len(), seen.len(), "every kept key is distinct");
+    assert!(keys.len() <= total, "deduplication only removes");
     Ok(keys)
 }

@@ -510,7 +510,7 @@ impl Kernel {
                 refused.push(cap.clone());
                 continue;
             }
-            if !self.caps.has(process, &key) && self.caps.insert(process, key.clone()) {
+            if self.caps.insert(process, key.clone()) {
                 added.push(key.to_capability());
             }
         }

@@ -91,10 +91,9 @@ impl Kernel {
         let mut admitted = Vec::with_capacity(caps.len());
         for cap in caps {
             if let Ok(key) = CapKey::try_from_capability(cap)
-                && !self.caps.has(process, &key)
+                && self.caps.insert(process, key.clone())
             {
                 admitted.push(key.to_capability());
-                self.caps.insert(process, key);
             }
         }
         self.table.insert(process.clone(), entry);

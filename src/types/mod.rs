@@ -5,7 +5,10 @@ mod id;
 mod message;
 mod on_exit;
 
-pub use capability::{Capability, CapabilityError, MESSAGING_PARAMS, NETWORK_PARAMS};
+pub use capability::{
+    Capability, CapabilityError, MESSAGING_PARAMS, NETWORK_PARAMS,
+    deserialize_list as deserialize_capabilities,
+};
 pub use id::{Address, AddressParseError, NodeId, PackageId, ProcessId};
 pub use message::{
     Context, KernelMessage, LazyLoadBlob, Message, Request, Response, SendError, SendErrorKind,
