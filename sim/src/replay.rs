@@ -60,7 +60,10 @@ pub fn read_trace(path: &Path) -> Result<TraceFile, String> {
 }
 
 /// Parses the text of trace file `path`.
-fn parse_trace(path: &Path, text: &str) -> Result<TraceFile, String> {
+///
+/// # Errors
+/// As [`read_trace`], but for reading the file.
+pub fn parse_trace(path: &Path, text: &str) -> Result<TraceFile, String> {
     let place =
         |line: usize, problem: String| format!("{}: line {line}: {problem}", path.display());
     let mut lines = text.lines();

@@ -228,14 +228,26 @@ impl Scenario {
     /// # Errors
     /// The file cannot be read, is not a scenario of this version, or is inconsistent.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = crate::files::read_text(path, FILE_LEN_MAX).map_err(|e| ScenarioError {
+            path: path.to_owned(),
+            place: "file".to_owned(),
+            problem: e.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates `text` as the scenario at `path` (wasm paths resolve against its
+    /// directory; nothing is read).
+    ///
+    /// # Errors
+    /// As [`Scenario::load`], but for reading the file.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
         let error = |place: &str, problem: String| ScenarioError {
             path: path.to_owned(),
             place: place.to_owned(),
             problem,
         };
-        let text = crate::files::read_text(path, FILE_LEN_MAX)
-            .map_err(|e| error("file", e.to_string()))?;
-        let file: ScenarioFile = serde_json::from_str(&text).map_err(|e| {
+        let file: ScenarioFile = serde_json::from_str(text).map_err(|e| {
             let place = format!("line {} column {}", e.line(), e.column());
             let problem = e
                 .to_string()

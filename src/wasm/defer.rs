@@ -11,6 +11,7 @@
 //! guest fails, as it did when every import suspended.
 
 use super::abi::{self, FlatArgs, Val};
+use super::syscalls::Call;
 use super::wit::{self, Func};
 use super::{GuestError, HostData};
 use crate::types::{Address, Context, LazyLoadBlob, Request, Response};
@@ -82,18 +83,12 @@ fn lift(caller: &mut Caller<'_, HostData>, func: Func, args: &[wasmi::Val]) -> R
     let Val::Record(params) = lifted.map_err(|e| format!("{name}: {e}"))? else {
         return Err("parameters are not a record".into());
     };
-    let mut params = params.into_iter();
-    let mut next = || params.next().ok_or_else(|| "missing parameter".to_owned());
-    let deferred = if func == Func::SendRequest {
-        let target = wit::address(next()?)?;
-        let request = wit::request(next()?)?;
-        let context = wit::optional(next()?, |v| wit::bytes(v).map_err(|e| e.to_string()))?;
-        let blob = wit::optional(next()?, wit::blob)?;
-        Deferred::Request(target, request, context, blob)
-    } else {
-        let response = wit::response(next()?)?;
-        let blob = wit::optional(next()?, wit::blob)?;
-        Deferred::Response(response, blob)
+    let deferred = match super::syscalls::decode(func, params)? {
+        Call::SendRequest((target, request, context, blob)) => {
+            Deferred::Request(target, request, context, blob)
+        }
+        Call::SendResponse(response, blob) => Deferred::Response(response, blob),
+        call => crate::kernel_bug!("{func:?} is deferred but decoded as {call:?}"),
     };
     data.outbox.push(deferred);
     Ok(budget.used())

@@ -16,6 +16,8 @@
 mod abi;
 mod defer;
 mod fast;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inline;
 mod limits;
 mod process;

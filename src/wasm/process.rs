@@ -414,7 +414,8 @@ impl WasmProcess {
             data.asks_blobs = true;
             data.blobs = Some(super::inline::Blobs::of(ctx));
         }
-        let value = match super::syscalls::serve(self, ctx, func, params)? {
+        let call = super::syscalls::decode(func, params)?;
+        let value = match super::syscalls::serve(self, ctx, call)? {
             Served::Value(value) => value,
             Served::Block(flow) => {
                 let retptr = retptr.ok_or("a blocking call without a result pointer")?;

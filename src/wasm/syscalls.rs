@@ -10,6 +10,7 @@ use super::wit::{self, Func};
 use crate::kernel::ProcessContext;
 use crate::kernel::{SpawnError, SpawnRequest};
 use crate::process::Flow;
+use crate::types::{Address, Capability, Context, LazyLoadBlob, OnExit, Request, Response};
 
 /// The parameters of one call, taken in order.
 struct Params(std::vec::IntoIter<Val>);
@@ -32,95 +33,140 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Serves `func` for `process`.
-pub(crate) fn serve(
-    process: &mut WasmProcess,
-    ctx: &mut ProcessContext<'_>,
-    func: Func,
-    params: Vec<Val>,
-) -> Result<Served, String> {
+/// The parameters of a `send-request`: target, request, context, blob.
+pub(crate) type SendParams = (Address, Request, Option<Context>, Option<LazyLoadBlob>);
+
+/// A host call with its parameters as kernel types. Decoding (`decode`) reads only the
+/// lifted values, never the kernel, so the whole path from guest memory to a call can be
+/// fuzzed (`super::fuzzing`); `serve` then acts on it.
+#[derive(Debug)]
+pub(crate) enum Call {
+    Print(u8, String),
+    Our,
+    GetOnExit,
+    SetOnExit(OnExit),
+    GetState,
+    SetState(Vec<u8>),
+    ClearState,
+    Spawn(SpawnRequest),
+    SaveCapabilities(Vec<Capability>),
+    DropCapabilities(Vec<Capability>),
+    OurCapabilities,
+    Receive,
+    HasBlob,
+    GetBlob,
+    LastBlob,
+    SendRequest(SendParams),
+    SendRequests(Vec<SendParams>),
+    SendResponse(Response, Option<LazyLoadBlob>),
+    SendAndAwait(Address, Request, Option<LazyLoadBlob>),
+}
+
+/// The call `func` makes with the lifted `params`, or why they are not valid for it.
+pub(crate) fn decode(func: Func, params: Vec<Val>) -> Result<Call, String> {
     let mut p = Params(params.into_iter());
-    match func {
+    Ok(match func {
         Func::PrintToTerminal => {
             let verbosity = match p.next()? {
                 Val::U8(v) => v,
                 _ => return Err("print-to-terminal: verbosity".into()),
             };
-            let message = wit::string(p.next()?).map_err(text)?;
-            ctx.print_to_terminal(verbosity, &message);
-            process.remember_print(&message);
-            done()
+            Call::Print(verbosity, wit::string(p.next()?).map_err(text)?)
         }
-        Func::Our => value(wit::address_val(&ctx.our())),
-        Func::GetOnExit => value(wit::on_exit_val(ctx.get_on_exit())),
-        Func::SetOnExit => {
-            ctx.set_on_exit(wit::on_exit(p.next()?)?);
-            done()
-        }
-        Func::GetState => value(wit::option_of(ctx.get_state(), Val::Bytes)),
-        Func::SetState => {
-            let bytes = wit::bytes(p.next()?).map_err(text)?;
-            ctx.set_state(&bytes)
-                .map_err(|e| format!("set-state: {e}"))?;
-            done()
-        }
-        Func::ClearState => {
-            ctx.clear_state().map_err(|e| format!("clear-state: {e}"))?;
-            done()
-        }
-        Func::Spawn => spawn(ctx, p),
-        Func::SaveCapabilities => {
-            ctx.save_capabilities(&wit::capabilities(p.next()?)?);
-            done()
-        }
-        Func::DropCapabilities => {
-            ctx.drop_capabilities(&wit::capabilities(p.next()?)?);
-            done()
-        }
-        Func::OurCapabilities => value(wit::capabilities_val(&ctx.our_capabilities())),
-        _ => serve_messages(ctx, func, p),
-    }
-}
-
-/// The message and blob functions (`send-request` and `send-response` never suspend: they
-/// are deferred, `defer.rs`).
-fn serve_messages(
-    ctx: &mut ProcessContext<'_>,
-    func: Func,
-    mut p: Params,
-) -> Result<Served, String> {
-    match func {
-        Func::Receive => Ok(Served::Block(Flow::Receive)),
-        Func::HasBlob => value(Val::Bool(ctx.has_blob())),
-        Func::GetBlob => value(wit::option_of(ctx.get_blob(), wit::blob_val)),
-        Func::LastBlob => value(wit::option_of(ctx.last_blob(), wit::blob_val)),
+        Func::Our => Call::Our,
+        Func::GetOnExit => Call::GetOnExit,
+        Func::SetOnExit => Call::SetOnExit(wit::on_exit(p.next()?)?),
+        Func::GetState => Call::GetState,
+        Func::SetState => Call::SetState(wit::bytes(p.next()?).map_err(text)?),
+        Func::ClearState => Call::ClearState,
+        Func::Spawn => Call::Spawn(spawn_request(p)?),
+        Func::SaveCapabilities => Call::SaveCapabilities(wit::capabilities(p.next()?)?),
+        Func::DropCapabilities => Call::DropCapabilities(wit::capabilities(p.next()?)?),
+        Func::OurCapabilities => Call::OurCapabilities,
+        Func::Receive => Call::Receive,
+        Func::HasBlob => Call::HasBlob,
+        Func::GetBlob => Call::GetBlob,
+        Func::LastBlob => Call::LastBlob,
+        Func::SendRequest => Call::SendRequest(send_params(&mut p)?),
         Func::SendRequests => {
+            let mut sends = Vec::new();
             for item in wit::list(p.next()?).map_err(text)? {
                 let fields: [Val; 4] = wit::fields(item).map_err(text)?;
-                let (target, request, context, blob) =
-                    send_params(&mut Params(Vec::from(fields).into_iter()))?;
-                ctx.send_request(target, request, context, blob);
+                sends.push(send_params(&mut Params(Vec::from(fields).into_iter()))?);
             }
-            done()
+            Call::SendRequests(sends)
+        }
+        Func::SendResponse => {
+            let response = wit::response(p.next()?)?;
+            Call::SendResponse(response, wit::optional(p.next()?, wit::blob)?)
         }
         Func::SendAndAwaitResponse => {
             let target = wit::address(p.next()?)?;
             let request = wit::request(p.next()?)?;
-            let blob = wit::optional(p.next()?, wit::blob)?;
+            Call::SendAndAwait(target, request, wit::optional(p.next()?, wit::blob)?)
+        }
+    })
+}
+
+/// Serves `call` for `process`. (`send-request` and `send-response` never come here: they
+/// are deferred, `defer.rs`.)
+pub(crate) fn serve(
+    process: &mut WasmProcess,
+    ctx: &mut ProcessContext<'_>,
+    call: Call,
+) -> Result<Served, String> {
+    match call {
+        Call::Print(verbosity, message) => {
+            ctx.print_to_terminal(verbosity, &message);
+            process.remember_print(&message);
+            done()
+        }
+        Call::Our => value(wit::address_val(&ctx.our())),
+        Call::GetOnExit => value(wit::on_exit_val(ctx.get_on_exit())),
+        Call::SetOnExit(on_exit) => {
+            ctx.set_on_exit(on_exit);
+            done()
+        }
+        Call::GetState => value(wit::option_of(ctx.get_state(), Val::Bytes)),
+        Call::SetState(bytes) => {
+            ctx.set_state(&bytes)
+                .map_err(|e| format!("set-state: {e}"))?;
+            done()
+        }
+        Call::ClearState => {
+            ctx.clear_state().map_err(|e| format!("clear-state: {e}"))?;
+            done()
+        }
+        Call::Spawn(request) => spawn(ctx, request),
+        Call::SaveCapabilities(caps) => {
+            ctx.save_capabilities(&caps);
+            done()
+        }
+        Call::DropCapabilities(caps) => {
+            ctx.drop_capabilities(&caps);
+            done()
+        }
+        Call::OurCapabilities => value(wit::capabilities_val(&ctx.our_capabilities())),
+        Call::Receive => Ok(Served::Block(Flow::Receive)),
+        Call::HasBlob => value(Val::Bool(ctx.has_blob())),
+        Call::GetBlob => value(wit::option_of(ctx.get_blob(), wit::blob_val)),
+        Call::LastBlob => value(wit::option_of(ctx.last_blob(), wit::blob_val)),
+        Call::SendRequests(sends) => {
+            for (target, request, context, blob) in sends {
+                ctx.send_request(target, request, context, blob);
+            }
+            done()
+        }
+        Call::SendAndAwait(target, request, blob) => {
             ctx.send_and_await_response(target, request, blob)
                 .map_err(|e| format!("send-and-await-response: {e}"))?;
             Ok(Served::Block(Flow::Await))
         }
-        _ => Err(format!("{func:?} is not a message function")),
+        Call::SendRequest(..) | Call::SendResponse(..) => {
+            Err("send-request and send-response are deferred, not served".into())
+        }
     }
 }
-
-type SendParams = (
-    crate::types::Address,
-    crate::types::Request,
-    Option<crate::types::Context>,
-    Option<crate::types::LazyLoadBlob>,
-);
 
 fn send_params(p: &mut Params) -> Result<SendParams, String> {
     let target = wit::address(p.next()?)?;
@@ -131,7 +177,7 @@ fn send_params(p: &mut Params) -> Result<SendParams, String> {
 }
 
 /// `spawn(name, wasm-path, on-exit, request-capabilities, grant-capabilities, public)`.
-fn spawn(ctx: &mut ProcessContext<'_>, mut p: Params) -> Result<Served, String> {
+fn spawn_request(mut p: Params) -> Result<SpawnRequest, String> {
     let name = wit::optional(p.next()?, |v| wit::string(v).map_err(text))?;
     let wasm_path = wit::string(p.next()?).map_err(text)?;
     let on_exit = wit::on_exit(p.next()?)?;
@@ -145,14 +191,17 @@ fn spawn(ctx: &mut ProcessContext<'_>, mut p: Params) -> Result<Served, String> 
         ));
     }
     let public = wit::boolean(p.next()?).map_err(text)?;
-    let request = SpawnRequest {
+    Ok(SpawnRequest {
         name,
         wasm_path,
         on_exit,
         request_capabilities,
         grant_capabilities,
         public,
-    };
+    })
+}
+
+fn spawn(ctx: &mut ProcessContext<'_>, request: SpawnRequest) -> Result<Served, String> {
     let result = ctx.spawn(request).map_err(text)?;
     value(wit::result_val(match result {
         Ok(child) => Ok(wit::process_id_val(&child)),

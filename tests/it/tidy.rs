@@ -12,6 +12,10 @@ const FILE_LINES_MAX: usize = 1000;
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        // Build output (the fuzz crate's own `target`) is not source.
+        if path.file_name().is_some_and(|name| name == "target") {
+            continue;
+        }
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {

@@ -1,0 +1,28 @@
+//! The trace reader: any text parsed as a trace file (`sim replay`, `sim diff`). Nothing
+//! panics; a trace read is its own match in `diff`, and its hash chain either verifies or
+//! names the first record that breaks it.
+#![no_main]
+
+use hyperkernel::trace::verify_chain;
+use hyperkernel_sim::replay::{diff_report, event_line, parse_trace};
+use libfuzzer_sys::fuzz_target;
+use std::path::Path;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(trace) = parse_trace(Path::new("fuzz.jsonl"), text) else {
+        return;
+    };
+    assert!(diff_report(&trace.records, &trace.records, 3).is_none());
+    for record in &trace.records {
+        assert!(!event_line(record).is_empty());
+    }
+    if let Err(at) = verify_chain(&trace.records) {
+        assert!(
+            (at as usize) < trace.records.len(),
+            "the break is a record of the trace"
+        );
+    }
+});
