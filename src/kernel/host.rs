@@ -670,7 +670,13 @@ impl Kernel {
         expects_response: Option<u64>,
         blob: Option<LazyLoadBlob>,
     ) -> Result<u64, KernelError> {
-        let body = serde_json::to_vec(command).unwrap_or_default();
+        // Every command's fields are strings, numbers and string-keyed maps: writing one
+        // cannot fail, and an empty body sent in its place would be a lie to the kernel.
+        let body = match serde_json::to_vec(command) {
+            Ok(body) => body,
+            Err(error) => crate::kernel_bug!("a KernelCommand did not serialize: {error}"),
+        };
+        debug_assert!(!body.is_empty(), "a command is never empty JSON");
         let mut request = Request::new(body);
         request.expects_response = expects_response;
         self.send_as(process, self.our_kernel.clone(), request, None, blob)
