@@ -446,6 +446,12 @@ impl WasmLoader {
         if let Some(module) = self.modules.borrow_mut().get(digest, code) {
             return Ok(module);
         }
+        // Validated in full before wasmi translates it: wasmi 2.0 translates each operator as
+        // it validates, and one past a function's final `end` trips an assertion in its
+        // translator (found by the `command_json` fuzz target) before validation can refuse.
+        wasmparser::Validator::new()
+            .validate_all(code)
+            .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
         let module =
             Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
         check_module(&module)?;
