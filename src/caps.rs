@@ -228,8 +228,8 @@ impl CapabilityStore {
         was_held
     }
 
-    /// Takes `key` of `grantee` out of `issuer`'s reverse index. Paired with `insert`: a
-    /// held, locally issued key is always indexed, so a missing entry is a kernel bug.
+    /// Counts one key of `issuer` fewer for `grantee` in the reverse index. Paired with
+    /// `insert`: a held, locally issued key is always counted, so a missing count is a bug.
     fn unindex(&mut self, issuer: &ProcessId, grantee: &ProcessId) {
         let Some(grantees) = self.issued.get_mut(issuer) else {
             crate::kernel_bug!("{grantee} held a key of {issuer}, who had issued nothing");
@@ -514,7 +514,6 @@ mod tests {
         let a = pid("a:p:x.os");
         let b = pid("b:p:x.os");
         let cap = key("our.os@a:p:x.os", "\"messaging\"");
-        let other = key("our.os@b:p:x.os", "\"messaging\"");
         let broken = |damage: &dyn Fn(&mut CapabilityStore)| {
             let mut store = store();
             store.insert(&b, cap.clone());
@@ -547,7 +546,6 @@ mod tests {
             s.issued.entry(b.clone()).or_default();
         });
         assert!(empty.contains("empty"), "{empty}");
-        drop(other);
     }
 
     #[test]
