@@ -62,7 +62,8 @@ fn kernel_cap() -> Capability {
 fn grant(caps: &[Capability]) -> (f64, f64) {
     let mut kernel = KernelBuilder::new("our.os", 1)
         .trace_level(TraceLevel::Hash)
-        .build();
+        .build()
+        .unwrap();
     let client = client();
     kernel
         .register_driven(&client, &[kernel_cap()], true)
@@ -103,7 +104,8 @@ fn initializations() -> f64 {
     let mut kernel = KernelBuilder::new("our.os", 1)
         .trace_level(TraceLevel::Hash)
         .loader(Box::new(loader))
-        .build();
+        .build()
+        .unwrap();
     let client = client();
     kernel
         .register_driven(&client, &[kernel_cap()], true)
@@ -137,7 +139,8 @@ fn initializations() -> f64 {
 fn registrations() -> f64 {
     let mut kernel = KernelBuilder::new("our.os", 1)
         .trace_level(TraceLevel::Hash)
-        .build();
+        .build()
+        .unwrap();
     let start = Instant::now();
     for n in 0..INITS {
         let id: ProcessId = format!("p{n}:bench:our.os").parse().unwrap();

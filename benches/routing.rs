@@ -55,7 +55,10 @@ fn baseline() -> f64 {
 
 /// ns per message of a ping-pong of `MESSAGES` messages through the kernel.
 fn kernel(level: TraceLevel) -> f64 {
-    let mut kernel = KernelBuilder::new("our.os", 1).trace_level(level).build();
+    let mut kernel = KernelBuilder::new("our.os", 1)
+        .trace_level(level)
+        .build()
+        .unwrap();
     let ping: ProcessId = "ping:bench:our.os".parse().unwrap();
     let pong: ProcessId = "pong:bench:our.os".parse().unwrap();
     let pong_address: Address = "our.os@pong:bench:our.os".parse().unwrap();

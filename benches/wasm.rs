@@ -41,6 +41,7 @@ fn kernel() -> Kernel {
     KernelBuilder::new("our.os", 1)
         .trace_level(TraceLevel::Hash)
         .build()
+        .unwrap()
 }
 
 /// Seconds for a native ping-pong of `ROUNDS` round trips.

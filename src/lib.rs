@@ -12,7 +12,7 @@
 //! ```
 //! use hyperkernel::{KernelBuilder, KernelCommand, KernelPrint, ProcessId, Capability};
 //!
-//! let mut kernel = KernelBuilder::new("our.os", 7).build();
+//! let mut kernel = KernelBuilder::new("our.os", 7).build().unwrap();
 //! let client: ProcessId = "client:test:our.os".parse().unwrap();
 //! let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().unwrap());
 //! kernel.register_driven(&client, &[kernel_cap], false).unwrap();
@@ -44,11 +44,12 @@ pub mod wire;
 pub use caps::{CapKey, CapabilityStore};
 pub use env::{Clock, Entropy, SimClock, Stream, Timestamp, WallClock};
 pub use kernel::{
-    AwaitToken, FaultCounters, Faults, Kernel, KernelBuilder, KernelConfig, KernelError, PPM,
-    ProcessContext, RunState, SpawnError, SpawnRequest, Step, SyscallError,
+    AwaitToken, BootError, CodeHash, Corruption, FaultCounters, Faults, Kernel, KernelBuilder,
+    KernelConfig, KernelError, KernelFailure, PPM, ProcessContext, RunState, SpawnError,
+    SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, RuntimeStats, Wake};
-pub use storage::{MemStorage, Storage, StorageError};
+pub use storage::{Batch, MemStorage, SharedStorage, Storage, StorageError, Table};
 pub use trace::{
     DropReason, Event, ExitReason, Fault, MessageKind, Trace, TraceLevel, TraceRecord,
 };

@@ -59,7 +59,8 @@ pub fn build(seed: u64) -> Result<Kernel, hyperkernel::KernelError> {
         .with("fragile", fragile);
     let mut kernel = KernelBuilder::new(OUR, seed)
         .loader(Box::new(loader))
-        .build();
+        .build()
+        .unwrap_or_else(|e| panic!("a fresh in-memory kernel boots: {e}"));
     let client = process_id("client");
     let kernel_cap = Capability::messaging(Address::new(OUR, ProcessId::kernel()));
     kernel.register_driven(&client, &[kernel_cap], true)?;

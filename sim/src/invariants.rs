@@ -234,7 +234,7 @@ mod tests {
 
     /// A kernel with driven `a:t:t.os`, and a checker that has read its setup.
     fn setup() -> (Kernel, Checker, ProcessId) {
-        let mut kernel = KernelBuilder::new(NODE, 1).build();
+        let mut kernel = KernelBuilder::new(NODE, 1).build().unwrap();
         let a = pid("a:t:t.os");
         kernel.register_driven(&a, &[], false).unwrap();
         let mut checker = Checker::default();

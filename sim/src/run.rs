@@ -49,6 +49,13 @@ pub enum RunError {
         /// The panic's message.
         message: String,
     },
+    /// The kernel stopped (fail-stop) because its store failed after this step.
+    Stopped {
+        /// The step.
+        step: u64,
+        /// Why, as the kernel reports it.
+        failure: hyperkernel::KernelFailure,
+    },
     /// The liveness phase ended with work still pending.
     Liveness {
         /// The budget, simulated milliseconds.
@@ -65,6 +72,9 @@ impl RunError {
     pub fn kind(&self) -> String {
         match self {
             Self::Setup(_) => "setup".into(),
+            Self::Stopped { failure, .. } => {
+                format!("stopped: {:?}", failure.storage_error().operation())
+            }
             Self::Invariant { broken, .. } => broken
                 .split(|c: char| c.is_ascii_digit() || c == '@')
                 .next()
@@ -87,6 +97,7 @@ impl fmt::Display for RunError {
             Self::Panic { step, message } => {
                 write!(f, "panic after step {step}: {message}")
             }
+            Self::Stopped { step, failure } => write!(f, "at step {step}: {failure}"),
             Self::Liveness { budget_ms, pending } => {
                 write!(
                     f,
@@ -239,6 +250,15 @@ fn advance_kernel(
             step: at_step,
             broken,
         };
+        if step == Step::Failed {
+            let Some(failure) = kernel.failure().cloned() else {
+                unreachable!("a failed step leaves its failure");
+            };
+            return Err(RunError::Stopped {
+                step: at_step,
+                failure,
+            });
+        }
         kernel.check_invariants().map_err(broken)?;
         world.checker.check(kernel).map_err(broken)?;
         // After the checks: the step's events are judged against the state they saw.
@@ -433,7 +453,8 @@ fn build(scenario: &Scenario, seed: u64, options: Options) -> Result<Kernel, Run
     let mut kernel = KernelBuilder::new(&scenario.file.node, seed)
         .config(config)
         .loader(Box::new(loader))
-        .build();
+        .build()
+        .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
     start_processes(&mut kernel, scenario).map_err(RunError::Setup)?;
     Ok(kernel)
 }

@@ -14,6 +14,7 @@ use super::{Kernel, KernelError};
 use crate::caps::CapKey;
 use crate::env::{Entropy, Timestamp};
 use crate::process::{Received, Wake};
+use crate::storage::Table;
 use crate::trace::{DropReason, Event, MessageKind};
 use crate::types::{
     Address, Capability, Context, KernelMessage, LazyLoadBlob, Message, OnExit, ProcessId, Request,
@@ -33,8 +34,8 @@ pub enum SyscallError {
     AwaitWithoutTimeout,
     /// `send-and-await-response` to ourselves would deadlock.
     AwaitSelf,
-    /// Storage failed.
-    Storage(String),
+    /// The kernel's store failed (the kernel has stopped; `Kernel::failure` says why).
+    StorageFailed,
     /// `spawn` with a name that makes no valid process id.
     InvalidName(String),
     /// A send the kernel refused because it would pass one of its bounds; nothing was sent.
@@ -54,7 +55,7 @@ impl fmt::Display for SyscallError {
                 write!(f, "send-and-await-response needs expects_response")
             }
             Self::AwaitSelf => write!(f, "send-and-await-response to ourselves would deadlock"),
-            Self::Storage(message) => write!(f, "state storage failed: {message}"),
+            Self::StorageFailed => write!(f, "the kernel's store failed; the kernel stopped"),
             Self::InvalidName(message) => write!(f, "spawn: invalid process name {message}"),
             Self::Overloaded { what, limit } => {
                 write!(f, "send refused: over the kernel's limit of {limit} {what}")
@@ -255,37 +256,41 @@ impl<'k> ProcessContext<'k> {
         self.kernel.capabilities_of(&self.process)
     }
 
-    /// `get-state`.
-    pub fn get_state(&self) -> Option<Vec<u8>> {
-        self.kernel
-            .storage
-            .get(self.process.as_str().as_bytes())
-            .ok()
-            .flatten()
-    }
-
-    /// `set-state`.
+    /// `get-state`: this step's own write if it made one, else the committed state.
     ///
     /// # Errors
-    /// Storage failed (a trap for wasm, as in the reference).
+    /// The store could not be read: the kernel stops (a failed read never reads as "no
+    /// state"), and the caller traps.
+    pub fn get_state(&mut self) -> Result<Option<Vec<u8>>, SyscallError> {
+        let key = super::persist::process_key(&self.process);
+        self.kernel
+            .read(Table::State, key)
+            .map_err(|()| SyscallError::StorageFailed)
+    }
+
+    /// `set-state`: written when the step commits.
+    ///
+    /// # Errors
+    /// The kernel has stopped on a store failure.
     pub fn set_state(&mut self, bytes: &[u8]) -> Result<(), SyscallError> {
-        let key = self.process.as_str().as_bytes();
-        self.kernel
-            .storage
-            .put(key, bytes)
-            .map_err(|e| SyscallError::Storage(e.to_string()))
+        self.write_state(Some(bytes))
     }
 
-    /// `clear-state`.
+    /// `clear-state`: removed when the step commits.
     ///
     /// # Errors
-    /// Storage failed.
+    /// The kernel has stopped on a store failure.
     pub fn clear_state(&mut self) -> Result<(), SyscallError> {
-        let key = self.process.as_str().as_bytes();
-        self.kernel
-            .storage
-            .delete(key)
-            .map_err(|e| SyscallError::Storage(e.to_string()))
+        self.write_state(None)
+    }
+
+    fn write_state(&mut self, bytes: Option<&[u8]>) -> Result<(), SyscallError> {
+        if self.kernel.durable.failure.is_some() {
+            return Err(SyscallError::StorageFailed);
+        }
+        let key = super::persist::process_key(&self.process);
+        self.kernel.write(Table::State, key, bytes);
+        Ok(())
     }
 
     /// `get-on-exit`.
@@ -639,6 +644,8 @@ impl Kernel {
             None => Err(KernelError::NoSuchProcess(process.clone())),
             Some(entry) if !entry.driven => Err(KernelError::NotDriven(process.clone())),
             Some(_) if self.shut_down => Err(KernelError::ShutDown),
+            // Fail-stop: nothing of the failed step (or any later one) is let out.
+            Some(_) if self.durable.failure.is_some() => Err(KernelError::Stopped),
             Some(_) => Ok(()),
         }
     }

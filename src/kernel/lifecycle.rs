@@ -66,10 +66,23 @@ impl Backoff {
 }
 
 /// A process between its exit and its restart: not in the table, so messages to it fail.
+/// It stays persisted as it was, so a crash during its backoff does not lose it.
 pub(crate) struct PendingRestart {
     entry: ProcessEntry,
     caps: Vec<CapKey>,
     timer: Option<(Timestamp, u64)>,
+}
+
+impl PendingRestart {
+    /// The entry it will restart with.
+    pub(crate) fn entry(&self) -> &ProcessEntry {
+        &self.entry
+    }
+
+    /// The capabilities it will restart with.
+    pub(crate) fn caps(&self) -> &[CapKey] {
+        &self.caps
+    }
 }
 
 impl Kernel {
@@ -222,6 +235,7 @@ impl Kernel {
         let Some(pending) = self.pending_restarts.remove(process) else {
             return;
         };
+        self.mark_dirty(process);
         let runtime = match self.loader.load(process, &pending.entry.code) {
             Ok(runtime) => runtime,
             Err(error) => {
@@ -252,6 +266,7 @@ impl Kernel {
     pub(crate) fn kill(&mut self, process: &ProcessId, revoke: bool) -> bool {
         self.backoffs.remove(process);
         if let Some(pending) = self.pending_restarts.remove(process) {
+            self.mark_dirty(process);
             if let Some(key) = pending.timer {
                 self.timers.cancel(key);
             }
@@ -340,10 +355,12 @@ impl Kernel {
     /// `Shutdown`: every process stops without its on-exit; queued messages are dropped with a
     /// reason; nothing runs afterwards.
     pub(crate) fn shutdown(&mut self) {
-        // Persist first, synchronously: the stopped processes stay in the stored map for the
-        // next boot (W3), and nothing after this point rewrites it. Every earlier step wrote
-        // its changes; this writes the current step's.
-        self.persist_if_dirty();
+        // Commit and sync first: the stopped processes stay in the stored map for the next
+        // boot (W3), and nothing after this point rewrites it. Every earlier step committed
+        // its changes; this commits the current step's. A failure has stopped the kernel.
+        if self.commit_step().is_err() {
+            return;
+        }
         let processes: Vec<ProcessId> = self
             .table
             .keys()

@@ -10,6 +10,7 @@
 //! per `KernelCommand`), `host` (the syscalls behind `ProcessContext`), `lifecycle` (start,
 //! exit, on-exit, restart backoff, kill), `schedule` (ready set, timers, `step`).
 
+mod boot;
 mod command;
 mod faults;
 mod host;
@@ -21,6 +22,7 @@ mod schedule;
 mod spawn;
 mod state;
 
+pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION};
 pub use command::NO_REVOKE;
 pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
@@ -29,7 +31,7 @@ pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
     RESTART_HEALTHY_MULTIPLIER,
 };
-pub use persist::{PROCESS_KEY_PREFIX, PersistedProcess};
+pub use persist::{CodeHash, KernelFailure, PersistedProcess};
 pub use schedule::Step;
 pub use spawn::{SpawnError, SpawnRequest};
 pub use state::RunState;
@@ -149,6 +151,8 @@ pub enum KernelError {
     InboxFull,
     /// The kernel has shut down.
     ShutDown,
+    /// The kernel stopped on a store failure (`Kernel::failure`).
+    Stopped,
     /// A syscall failed.
     Syscall(SyscallError),
 }
@@ -161,6 +165,7 @@ impl std::fmt::Display for KernelError {
             Self::NotDriven(id) => write!(f, "process {id} is not driven from outside"),
             Self::InboxFull => write!(f, "the kernel inbox is full"),
             Self::ShutDown => write!(f, "the kernel has shut down"),
+            Self::Stopped => write!(f, "the kernel stopped on a store failure"),
             Self::Syscall(error) => write!(f, "{error}"),
         }
     }
@@ -208,6 +213,8 @@ pub struct Kernel {
     run_cost: u64,
     // Invariant: the processes whose persisted entry changed since it was last written.
     map_dirty: std::collections::BTreeSet<ProcessId>,
+    /// The step's write set and what the store holds (persist.rs).
+    durable: persist::Durable,
     faults: faults::FaultState,
 }
 
@@ -251,7 +258,8 @@ impl KernelBuilder {
         self
     }
 
-    /// Uses `storage` for process state.
+    /// Uses `storage`: empty, the kernel bootstraps a new node into it; holding a node, the
+    /// kernel boots from it.
     #[must_use]
     pub fn storage(mut self, storage: Box<dyn Storage>) -> Self {
         self.storage = storage;
@@ -265,19 +273,58 @@ impl KernelBuilder {
         self
     }
 
-    /// Builds the kernel with its own entry and, if configured, `timer:distro:sys`.
-    pub fn build(self) -> Kernel {
-        let key = self
-            .config
-            .signing_key
-            .unwrap_or_else(|| Entropy::key_bytes(self.config.seed));
+    /// Builds the kernel with its own entry and, if configured, `timer:distro:sys`; on a store
+    /// that holds a node, restores it (boot.rs) and queues `Booted`. The first commit (the
+    /// meta table of a new node, or the kernel's own extended entry) is synced before this
+    /// returns.
+    ///
+    /// # Errors
+    /// The store cannot be read, holds another node or format, or is corrupt; or the first
+    /// commit failed. Nothing was written over what could not be read.
+    pub fn build(self) -> Result<Kernel, BootError> {
+        let meta = boot::read_meta(self.storage.as_ref())?;
+        if let Some(meta) = &meta {
+            if meta.node != self.config.our {
+                return Err(BootError::OtherNode {
+                    stored: meta.node.clone(),
+                    configured: self.config.our.clone(),
+                });
+            }
+            if self.config.signing_key.is_some_and(|key| key != meta.key) {
+                return Err(BootError::OtherKey);
+            }
+        }
+        let key = match &meta {
+            Some(meta) => meta.key,
+            None => self
+                .config
+                .signing_key
+                .unwrap_or_else(|| Entropy::key_bytes(self.config.seed)),
+        };
+        let mut kernel = self.into_kernel(&key);
+        kernel.bootstrap();
+        match meta {
+            Some(_) => kernel.restore()?,
+            None => kernel.write_meta(&key),
+        }
+        kernel
+            .commit_step()
+            .map_err(|failure| BootError::Storage(failure.storage_error().clone()))?;
+        assert!(
+            kernel.durable.writes.is_empty() && kernel.map_dirty.is_empty(),
+            "a built kernel has committed its boot"
+        );
+        Ok(kernel)
+    }
+
+    fn into_kernel(self, key: &[u8; 32]) -> Kernel {
         let our: Arc<str> = Arc::from(self.config.our.as_str());
-        let mut kernel = Kernel {
+        Kernel {
             our_kernel: Address {
                 node: our.clone(),
                 process: ProcessId::kernel(),
             },
-            caps: CapabilityStore::new(&our, &key),
+            caps: CapabilityStore::new(&our, key),
             our,
             entropy: Entropy::new(self.config.seed),
             faults: faults::FaultState::new(self.config.seed),
@@ -298,10 +345,8 @@ impl KernelBuilder {
             shut_down: false,
             run_cost: 0,
             map_dirty: std::collections::BTreeSet::new(),
-        };
-        kernel.bootstrap();
-        kernel.persist_if_dirty();
-        kernel
+            durable: persist::Durable::default(),
+        }
     }
 }
 
@@ -410,6 +455,9 @@ impl Kernel {
     pub fn submit(&mut self, message: KernelMessage) -> Result<(), KernelError> {
         if self.shut_down {
             return Err(KernelError::ShutDown);
+        }
+        if self.durable.failure.is_some() {
+            return Err(KernelError::Stopped);
         }
         if self.inbox.len() >= self.config.inbox_len_max {
             return Err(KernelError::InboxFull);

@@ -133,6 +133,10 @@ impl Kernel {
     /// The oldest message for another node, for the network to carry
     /// (`KernelConfig::network`).
     pub fn take_outbound(&mut self) -> Option<KernelMessage> {
+        if self.durable.failure.is_some() {
+            // Fail-stop: the failed step's messages must not leave; nothing leaves after it.
+            return None;
+        }
         let message = self.outbound.pop_front()?;
         let len = message_len(&message);
         if len > self.held_bytes {

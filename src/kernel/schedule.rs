@@ -35,6 +35,9 @@ pub enum Step {
     Overran(Timestamp),
     /// The kernel has shut down.
     ShutDown,
+    /// The kernel stopped: a commit, sync or read of its store failed (`Kernel::failure`
+    /// says why). Nothing of the failed step was made durable or let out; no step runs again.
+    Failed,
 }
 
 /// The ready processes, in a deterministic order, with O(1) insert, remove and indexed pick.
@@ -168,9 +171,22 @@ impl TimerQueue {
 
 impl Kernel {
     /// Does one piece of work; see [`Step`].
+    ///
+    /// The step's durable effects are committed in one transaction when it ends; if that
+    /// fails (or a read failed during it), the kernel stops: this step and every later one
+    /// return `Step::Failed`.
     pub fn step(&mut self) -> Step {
+        if self.durable.failure.is_some() {
+            return Step::Failed;
+        }
         let step = self.step_work();
-        self.persist_if_dirty();
+        if self.commit_step().is_err() {
+            return Step::Failed;
+        }
+        debug_assert!(
+            self.durable.writes.is_empty(),
+            "a step leaves nothing uncommitted"
+        );
         step
     }
 
@@ -232,7 +248,7 @@ impl Kernel {
         let mut last = Step::Idle(None);
         for _ in 0..steps_max {
             last = self.step();
-            if matches!(last, Step::Idle(_) | Step::ShutDown) {
+            if matches!(last, Step::Idle(_) | Step::ShutDown | Step::Failed) {
                 break;
             }
         }
@@ -283,7 +299,7 @@ impl Kernel {
                 return Step::Idle(next_timer);
             }
             let step = self.step();
-            if matches!(step, Step::Idle(_) | Step::ShutDown) {
+            if matches!(step, Step::Idle(_) | Step::ShutDown | Step::Failed) {
                 return step;
             }
         }
@@ -439,6 +455,7 @@ impl Kernel {
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.caps.check_invariants()?;
+        self.check_durable()?;
         let mut held = 0;
         for (process, entry) in &self.table {
             if !self.caps.has_process(process) {

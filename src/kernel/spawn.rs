@@ -6,15 +6,16 @@
 //! same steps run synchronously inside the syscall, so the child is running when `spawn`
 //! returns, and a taken name is `Err(name-taken)` (W8 fixed; the wire format is unchanged).
 //!
-//! Files live in `Storage` under `vfs:` + path, the namespace the vfs service will serve;
-//! [`Kernel::vfs_write`] puts them there. As the vfs grants same-package reads, a process may
+//! Files live in the store's vfs table under their path, the namespace the vfs service will
+//! serve; [`Kernel::vfs_write`] puts them there. As the vfs grants same-package reads, a process may
 //! spawn only from `/{package}:{publisher}/…`.
 
 use super::Kernel;
 use super::host::SyscallError;
+use super::persist::KernelFailure;
 use super::state::ProcessEntry;
 use crate::caps::CapKey;
-use crate::storage::StorageError;
+use crate::storage::Table;
 use crate::types::{Capability, OnExit, ProcessId};
 use std::sync::Arc;
 
@@ -44,25 +45,24 @@ pub struct SpawnRequest {
     pub public: bool,
 }
 
-fn vfs_key(path: &str) -> Vec<u8> {
-    [b"vfs:".as_slice(), path.as_bytes()].concat()
-}
-
 impl Kernel {
-    /// Writes a file into the vfs namespace of `Storage` (what `spawn` reads).
+    /// Writes a file into the vfs table (what `spawn` reads), committed at once when no step
+    /// is under way.
     ///
     /// # Errors
-    /// The storage error.
-    pub fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        self.storage.put(&vfs_key(path), bytes)
+    /// The commit failed: the kernel has stopped.
+    pub fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), KernelFailure> {
+        self.write(Table::Vfs, path.as_bytes(), Some(bytes));
+        self.commit_step()
     }
 
-    fn spawn_code(&self, parent: &ProcessId, path: &str) -> Option<Vec<u8>> {
+    /// The file at `path` in `parent`'s drive. `Err` is a read failure (the kernel stopped).
+    fn spawn_code(&mut self, parent: &ProcessId, path: &str) -> Result<Option<Vec<u8>>, ()> {
         let drive = format!("/{}:{}/", parent.package(), parent.publisher());
         if !path.starts_with(&drive) || path.contains("/../") {
-            return None;
+            return Ok(None);
         }
-        self.storage.get(&vfs_key(path)).ok().flatten()
+        self.read(Table::Vfs, path.as_bytes())
     }
 
     fn spawn_name(
@@ -90,7 +90,10 @@ impl Kernel {
         if self.table.contains_key(&child) || self.pending_restarts.contains_key(&child) {
             return Ok(Err(SpawnError::NameTaken));
         }
-        let Some(code) = self.spawn_code(parent, &request.wasm_path) else {
+        let Some(code) = self
+            .spawn_code(parent, &request.wasm_path)
+            .map_err(|()| SyscallError::StorageFailed)?
+        else {
             return Ok(Err(SpawnError::NoFileAtPath));
         };
         let Ok(runtime) = self.loader.load(&child, &code) else {

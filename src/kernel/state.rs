@@ -192,6 +192,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) public: bool,
     /// The code, kept for restarts.
     pub(crate) code: Arc<[u8]>,
+    /// The SHA-256 of `code` (`None` when it is empty): its key in the code table.
+    pub(crate) code_hash: Option<super::persist::CodeHash>,
     // Invariant: moves only along `RunState::can_move_to` (`set_state`).
     pub(crate) state: RunState,
     // Invariant: at most `mailbox_len_max` requests (routing.rs enforces it on enqueue);
@@ -221,12 +223,14 @@ impl ProcessEntry {
         public: bool,
         code: Arc<[u8]>,
     ) -> Self {
+        let code_hash = (!code.is_empty()).then(|| super::persist::CodeHash::of(&code));
         Self {
             wasm_bytes_handle,
             wit_version: Some(1),
             on_exit,
             public,
             code,
+            code_hash,
             state: RunState::PreBoot,
             mailbox: VecDeque::new(),
             requests_queued: 0,

@@ -127,7 +127,10 @@ pub(crate) fn serve(
             ctx.set_on_exit(on_exit);
             done()
         }
-        Call::GetState => value(wit::option_of(ctx.get_state(), Val::Bytes)),
+        Call::GetState => {
+            let state = ctx.get_state().map_err(|e| format!("get-state: {e}"))?;
+            value(wit::option_of(state, Val::Bytes))
+        }
         Call::SetState(bytes) => {
             ctx.set_state(&bytes)
                 .map_err(|e| format!("set-state: {e}"))?;

@@ -80,7 +80,8 @@ fn scenario(seed: u64, level: TraceLevel) -> Kernel {
     let mut kernel = KernelBuilder::new(OUR, seed)
         .loader(Box::new(loader()))
         .trace_level(level)
-        .build();
+        .build()
+        .unwrap();
     let client = pid("tester:tester:sys");
     kernel
         .register_driven(&client, &[messaging("kernel:distro:sys")], true)

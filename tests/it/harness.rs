@@ -2,9 +2,9 @@
 //! loader of native test processes, and helpers that render replies for snapshots.
 
 use hyperkernel::{
-    Address, Capability, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, LazyLoadBlob,
-    Message, NativeLoader, OnExit, Process, ProcessContext, ProcessId, Received, Request, Response,
-    Wake, WasmConfig, WasmLoader,
+    Address, BootError, Capability, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig,
+    LazyLoadBlob, MemStorage, Message, NativeLoader, OnExit, Process, ProcessContext, ProcessId,
+    Received, Request, Response, Storage, Wake, WasmConfig, WasmLoader,
 };
 use serde_json::{Value, json};
 
@@ -140,6 +140,31 @@ fn saver() -> Box<dyn Process> {
     })
 }
 
+/// Counts the requests it got in its process state (decimal text): on each request it reads
+/// the count, writes count + 1, reads it back (a step sees its own writes) and answers with
+/// it; on `clear` it clears its state and answers `cleared`.
+fn counter() -> Box<dyn Process> {
+    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
+        if let Wake::Received(Ok((_, Message::Request(request)))) = wake {
+            if request.body == b"clear" {
+                ctx.clear_state().unwrap();
+                assert_eq!(ctx.get_state().unwrap(), None, "a clear is seen at once");
+                ctx.send_response(Response::new("cleared"), None);
+                return Flow::Receive;
+            }
+            let Ok(state) = ctx.get_state() else {
+                return Flow::Fail("the state could not be read".into());
+            };
+            let count: u64 = state.map_or(0, |s| String::from_utf8(s).unwrap().parse().unwrap());
+            let next = (count + 1).to_string();
+            ctx.set_state(next.as_bytes()).unwrap();
+            assert_eq!(ctx.get_state().unwrap().as_deref(), Some(next.as_bytes()));
+            ctx.send_response(Response::new(next), None);
+        }
+        Flow::Receive
+    })
+}
+
 /// The loader every test kernel uses.
 pub fn loader() -> NativeLoader {
     NativeLoader::new()
@@ -150,6 +175,7 @@ pub fn loader() -> NativeLoader {
         .with("puppet", puppet)
         .with("awaiter", awaiter)
         .with("saver", saver)
+        .with("counter", counter)
         .with("chaos", crate::fuzz::chaos)
 }
 
@@ -196,21 +222,35 @@ impl World {
 
     /// A world with kernel configuration `kernel` and wasm configuration `wasm`.
     pub fn with_configs(kernel: KernelConfig, wasm: WasmConfig) -> Self {
+        Self::on_store(kernel, wasm, Box::new(MemStorage::new())).unwrap()
+    }
+
+    /// A world whose kernel boots on `storage` (bootstrapping it if it is empty); the driven
+    /// client is registered afresh (it is never persisted).
+    ///
+    /// # Errors
+    /// The kernel's boot error.
+    pub fn on_store(
+        kernel: KernelConfig,
+        wasm: WasmConfig,
+        storage: Box<dyn Storage>,
+    ) -> Result<Self, BootError> {
         let loader = WasmLoader::new(wasm).unwrap().with_native(loader());
         let seed = kernel.seed;
         let mut kernel = KernelBuilder::new(OUR, seed)
             .config(kernel)
             .loader(Box::new(loader))
-            .build();
+            .storage(storage)
+            .build()?;
         let client = pid("tester:tester:sys");
         kernel
             .register_driven(&client, &[messaging("kernel:distro:sys")], true)
             .unwrap();
-        Self {
+        Ok(Self {
             kernel,
             client,
             backlog: Vec::new(),
-        }
+        })
     }
 
     /// Sends `command` from the client and runs until idle.

@@ -6,6 +6,7 @@ mod bad_input;
 mod caps_model;
 mod commands;
 mod determinism;
+mod durable;
 mod faults;
 mod fuzz;
 mod harness;

@@ -78,7 +78,8 @@ fn with_a_network_messages_for_other_nodes_wait_in_the_outbox() {
     config.network = true;
     let mut kernel = hyperkernel::KernelBuilder::new("our.os", 1)
         .config(config)
-        .build();
+        .build()
+        .unwrap();
     let net = crate::harness::pid("net:test:our.os");
     kernel
         .register_driven(&net, &[Capability::network("our.os")], false)
@@ -320,7 +321,8 @@ fn a_message_over_the_size_cap_is_refused_with_a_send_error() {
     config.message_len_max = 1024;
     let mut kernel = hyperkernel::KernelBuilder::new("our.os", 1)
         .config(config)
-        .build();
+        .build()
+        .unwrap();
     let a: hyperkernel::ProcessId = "a:test:our.os".parse().unwrap();
     let b: hyperkernel::ProcessId = "b:test:our.os".parse().unwrap();
     kernel.register_driven(&a, &[], false).unwrap();

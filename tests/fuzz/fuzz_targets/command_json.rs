@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let mut kernel = KernelBuilder::new("our.os", 1)
         .config(config)
         .loader(Box::new(loader))
-        .build();
+        .build().unwrap();
     let client: ProcessId = "client:fuzz:our.os".parse().expect("an id");
     let target: ProcessId = "target:fuzz:our.os".parse().expect("an id");
     let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().expect("an address"));
