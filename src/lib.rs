@@ -49,7 +49,7 @@ pub use kernel::{
     SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, RuntimeStats, Wake};
-pub use storage::{Batch, MemStorage, SharedStorage, Storage, StorageError, Table};
+pub use storage::{Batch, MemStorage, RedbStorage, SharedStorage, Storage, StorageError, Table};
 pub use trace::{
     DropReason, Event, ExitReason, Fault, MessageKind, Trace, TraceLevel, TraceRecord,
 };

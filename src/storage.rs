@@ -10,8 +10,8 @@
 //! used by a thousand processes is stored once), [`Table::State`] (process state under the
 //! process id), [`Table::Vfs`] (vfs files under their path).
 //!
-//! `MemStorage` is the in-memory backend for simulation and tests; redb on a real file
-//! (production) and redb on a simulated disk implement the same trait.
+//! `MemStorage` is the in-memory backend for simulation and tests; [`RedbStorage`] is redb on
+//! a real file (production) or on any redb backend (the simulator's simulated disk).
 //!
 //! Invariant: scans are in key order; a commit is all or nothing; a batch holds at most one
 //! write per (table, key), the last one made.
@@ -19,6 +19,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+mod on_redb;
+
+pub use on_redb::RedbStorage;
 
 /// One table of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -289,6 +293,15 @@ pub trait Storage {
     /// # Errors
     /// A backend failure; commits since the last successful sync may be lost at a crash.
     fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// `commit` then `sync`, in one durable transaction where the backend can.
+    ///
+    /// # Errors
+    /// As `commit` (nothing applied) or `sync` (applied, maybe not durable).
+    fn commit_and_sync(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.commit(batch)?;
+        self.sync()
+    }
 }
 
 /// Storage in memory: every commit is durable at once (nothing is lost but by dropping it).
@@ -392,6 +405,32 @@ impl<S: Storage> Storage for SharedStorage<S> {
 
     fn sync(&mut self) -> Result<(), StorageError> {
         self.inner.borrow_mut().sync()
+    }
+
+    fn commit_and_sync(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.inner.borrow_mut().commit_and_sync(batch)
+    }
+}
+
+impl Storage for Box<dyn Storage> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.as_ref().get(table, key)
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StorageError> {
+        self.as_ref().scan(table, prefix)
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.as_mut().commit(batch)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.as_mut().sync()
+    }
+
+    fn commit_and_sync(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.as_mut().commit_and_sync(batch)
     }
 }
 

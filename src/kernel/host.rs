@@ -716,11 +716,18 @@ impl Kernel {
                 Err(e)
             }
         })?;
-        let Some(entry) = self.table.get_mut(process) else {
+        if self
+            .table
+            .get(process)
+            .is_none_or(|entry| entry.mailbox.is_empty())
+        {
             return Ok(None);
-        };
-        let Some(delivery) = entry.pop_front() else {
-            return Ok(None);
+        }
+        // Durable before visible: what this answer reports is synced before it is seen.
+        self.sync_before_output()
+            .map_err(|_| KernelError::Stopped)?;
+        let Some(delivery) = self.table.get_mut(process).and_then(|e| e.pop_front()) else {
+            crate::kernel_bug!("{process}'s mailbox emptied while it synced");
         };
         match self.convert_for_receive(process, delivery) {
             Wake::Received(received) => Ok(Some(received)),

@@ -107,6 +107,9 @@ pub struct KernelConfig {
     /// Whether messages for other nodes wait in an outbox for a network (`take_outbound`),
     /// as a simulated network or a transport takes them; off, they answer `Offline` at once.
     pub network: bool,
+    /// Kernel time between syncs of the store (0: every commit is synced). Whatever the
+    /// interval, everything committed is synced before a message or answer leaves the kernel.
+    pub sync_interval_nanos: u64,
     /// Test only: plants a bug that skips the messaging check for one message id in four, so
     /// the simulation harness can show it finds and shrinks a real capability bug. Never set
     /// it outside such a test.
@@ -132,6 +135,7 @@ impl KernelConfig {
             held_bytes_max: HELD_BYTES_MAX,
             timer: true,
             network: false,
+            sync_interval_nanos: 0,
             planted_bug: false,
         }
     }

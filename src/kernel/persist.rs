@@ -139,9 +139,10 @@ pub(crate) struct Durable {
     pub(crate) code_refs: BTreeMap<CodeHash, usize>,
     /// Set once: the kernel stopped.
     pub(crate) failure: Option<KernelFailure>,
-    /// Commits made; `synced` of them are durable.
+    /// Commits made; `synced` of them are durable, the last sync at `synced_at`.
     pub(crate) commits: u64,
     pub(crate) synced: u64,
+    pub(crate) synced_at: crate::env::Timestamp,
 }
 
 impl Durable {
@@ -264,27 +265,72 @@ impl Kernel {
 
     /// Ends a step: commits its write set in one transaction and, by the sync rule, syncs.
     /// A failure stops the kernel.
+    ///
+    /// The sync rule: with `KernelConfig::sync_interval_nanos` zero every commit is synced
+    /// (one durable transaction); otherwise commits are synced once that much kernel time has
+    /// passed since the last sync, and always before anything leaves the kernel
+    /// (`sync_before_output`).
     pub(crate) fn commit_step(&mut self) -> Result<(), KernelFailure> {
         if let Some(failure) = &self.durable.failure {
             return Err(failure.clone());
         }
         self.write_dirty_entries();
+        let now = self.clock.now();
+        let sync_due = now.nanos_since(self.durable.synced_at) >= self.config.sync_interval_nanos;
         if self.durable.writes.is_empty() {
+            if sync_due && self.durable.synced < self.durable.commits {
+                return self.sync_now();
+            }
             return Ok(());
         }
-        if let Err(error) = self.storage.commit(&self.durable.writes) {
-            return Err(self.fail(KernelFailure::Commit(error)));
+        let committed = if sync_due {
+            self.storage.commit_and_sync(&self.durable.writes)
+        } else {
+            self.storage.commit(&self.durable.writes)
+        };
+        if let Err(error) = committed {
+            let failure = match error.operation() {
+                crate::storage::Operation::Sync => KernelFailure::Sync(error),
+                _ => KernelFailure::Commit(error),
+            };
+            return Err(self.fail(failure));
         }
         self.durable.writes.clear();
         self.durable.commits += 1;
-        if let Err(error) = self.storage.sync() {
-            return Err(self.fail(KernelFailure::Sync(error)));
+        if sync_due {
+            self.durable.synced = self.durable.commits;
+            self.durable.synced_at = now;
         }
-        self.durable.synced = self.durable.commits;
         assert!(
             self.durable.writes.is_empty(),
             "a committed write set is spent"
         );
+        assert!(
+            self.durable.synced <= self.durable.commits,
+            "syncs follow commits"
+        );
+        Ok(())
+    }
+
+    fn sync_now(&mut self) -> Result<(), KernelFailure> {
+        if let Err(error) = self.storage.sync() {
+            return Err(self.fail(KernelFailure::Sync(error)));
+        }
+        self.durable.synced = self.durable.commits;
+        self.durable.synced_at = self.clock.now();
+        Ok(())
+    }
+
+    /// Durable before visible: syncs every commit before a message or answer leaves the
+    /// kernel. `Err` when the kernel has stopped (now or earlier).
+    pub(crate) fn sync_before_output(&mut self) -> Result<(), KernelFailure> {
+        if let Some(failure) = &self.durable.failure {
+            return Err(failure.clone());
+        }
+        if self.durable.synced < self.durable.commits {
+            self.sync_now()?;
+        }
+        debug_assert_eq!(self.durable.synced, self.durable.commits, "all synced");
         Ok(())
     }
 

@@ -133,7 +133,7 @@ impl Kernel {
     /// The oldest message for another node, for the network to carry
     /// (`KernelConfig::network`).
     pub fn take_outbound(&mut self) -> Option<KernelMessage> {
-        if self.durable.failure.is_some() {
+        if self.outbound.is_empty() || self.sync_before_output().is_err() {
             // Fail-stop: the failed step's messages must not leave; nothing leaves after it.
             return None;
         }

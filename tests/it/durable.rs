@@ -6,8 +6,8 @@ use crate::harness::{OUR, World, addr, messaging};
 use hyperkernel::trace::Event;
 use hyperkernel::{
     Batch, BootError, Capability, Corruption, KernelCommand, KernelConfig, KernelError,
-    KernelFailure, MemStorage, OnExit, ProcessId, Request, SharedStorage, Step, Storage,
-    StorageError, Table, WasmConfig,
+    KernelFailure, MemStorage, OnExit, ProcessId, RedbStorage, Request, SharedStorage, Step,
+    Storage, StorageError, Table, WasmConfig,
 };
 use serde_json::{Value, json};
 use std::cell::Cell;
@@ -561,4 +561,85 @@ fn a_process_waiting_to_restart_survives_a_reboot() {
     let mut world = boot(&store, 11).unwrap();
     world.kernel.run_until_idle();
     assert!(world.kernel.has_process(&fragile), "back after the reboot");
+}
+
+fn redb_world(path: &std::path::Path, config: KernelConfig) -> Result<World, BootError> {
+    let storage = RedbStorage::open(path).map_err(BootError::Storage)?;
+    World::on_store(config, WasmConfig::default(), Box::new(storage))
+}
+
+#[test]
+fn a_node_on_a_redb_file_boots_again_with_its_state() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("kernel.redb");
+    let mut world = redb_world(&path, KernelConfig::new(OUR, 12)).unwrap();
+    let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+    for expected in [1, 2] {
+        assert_eq!(ask(&mut world, &counter, "c"), vec![json!(expected)]);
+    }
+    let map = world.kernel.persisted_map();
+    assert!(
+        RedbStorage::open(&path).is_err(),
+        "a second open of a live store is refused"
+    );
+    drop(world);
+    let mut world = redb_world(&path, KernelConfig::new(OUR, 12)).unwrap();
+    assert_eq!(world.kernel.persisted_map(), map);
+    world.kernel.run_until_idle();
+    assert_eq!(ask(&mut world, &counter, "c"), vec![json!(3)]);
+}
+
+#[test]
+fn with_a_sync_interval_commits_are_synced_before_an_answer_leaves() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("kernel.redb");
+    let mut config = KernelConfig::new(OUR, 13);
+    config.sync_interval_nanos = u64::MAX;
+    let mut world = redb_world(&path, config).unwrap();
+    let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+    let target = addr(&format!("{OUR}@{counter}"));
+    let client = world.client.clone();
+    world
+        .kernel
+        .send_as(&client, target, Request::new("c").expecting(5), None, None)
+        .unwrap();
+    world.kernel.run_until_idle();
+    let (commits, synced) = world.kernel.commits();
+    assert!(synced < commits, "the count's commit waits for a sync");
+    let answer = world.kernel.receive_as(&client).unwrap();
+    assert!(answer.is_some());
+    let (commits, synced) = world.kernel.commits();
+    assert_eq!(synced, commits, "synced before the answer was handed out");
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_left_as_it_was() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("kernel.redb");
+    let garbage = b"not a redb database, just some bytes that a user left here".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let error = RedbStorage::open(&path).unwrap_err();
+    assert_eq!(error.operation(), hyperkernel::storage::Operation::Open);
+    assert_eq!(std::fs::read(&path).unwrap(), garbage, "nothing written");
+    let error = RedbStorage::open(home.path()).unwrap_err();
+    assert_eq!(
+        error.operation(),
+        hyperkernel::storage::Operation::Open,
+        "{error}"
+    );
+}
+
+#[test]
+fn a_truncated_store_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("kernel.redb");
+    let mut world = redb_world(&path, KernelConfig::new(OUR, 14)).unwrap();
+    world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+    drop(world);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let truncated = std::fs::read(&path).unwrap();
+    let error = redb_world(&path, KernelConfig::new(OUR, 14)).err().unwrap();
+    assert!(matches!(error, BootError::Storage(_)), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), truncated, "nothing written");
 }
