@@ -76,6 +76,11 @@ impl SimClock {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A clock at `now` (a node booting again after a simulated downtime).
+    pub fn at(now: Timestamp) -> Self {
+        Self { now }
+    }
 }
 
 impl Clock for SimClock {
@@ -151,6 +156,8 @@ pub enum Stream {
     Swarm = 7,
     /// A simulated network: latencies, drops and duplicates (used by `sim`).
     Network = 8,
+    /// A simulated disk: its faults and what a crash keeps of unsynced writes (used by `sim`).
+    Disk = 9,
 }
 
 /// Seeded randomness: one ChaCha8 generator per [`Stream`], all from one seed.

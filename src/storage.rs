@@ -107,6 +107,13 @@ pub enum StorageError {
         /// The backend's error.
         source: BackendError,
     },
+    /// A stored value fails its checksum: the disk returned or kept other bytes than written.
+    Corrupt {
+        /// The table.
+        table: Table,
+        /// The key.
+        key: Vec<u8>,
+    },
 }
 
 impl StorageError {
@@ -127,6 +134,7 @@ impl StorageError {
     pub fn operation(&self) -> Operation {
         match self {
             Self::Backend { operation, .. } => *operation,
+            Self::Corrupt { .. } => Operation::Read,
         }
     }
 }
@@ -148,6 +156,10 @@ impl PartialEq for StorageError {
                     source: s,
                 },
             ) => operation == o && table == t && Arc::ptr_eq(source, s),
+            (Self::Corrupt { table, key }, Self::Corrupt { table: t, key: k }) => {
+                table == t && key == k
+            }
+            _ => false,
         }
     }
 }
@@ -165,6 +177,11 @@ impl fmt::Display for StorageError {
             Self::Backend {
                 operation, source, ..
             } => write!(f, "storage failed {operation}: {source}"),
+            Self::Corrupt { table, key } => write!(
+                f,
+                "the stored value of key {:?} in table {table} fails its checksum",
+                String::from_utf8_lossy(key)
+            ),
         }
     }
 }
@@ -173,6 +190,7 @@ impl std::error::Error for StorageError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Backend { source, .. } => Some(source.as_ref()),
+            Self::Corrupt { .. } => None,
         }
     }
 }

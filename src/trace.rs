@@ -303,6 +303,18 @@ pub enum Fault {
         /// Where it was going.
         to: Address,
     },
+    /// The whole node crashed (memory, mailboxes and messages in flight gone) and booted
+    /// again from its store after `downtime_ms` simulated milliseconds.
+    Rebooted {
+        /// The downtime.
+        downtime_ms: u64,
+    },
+    /// A simulated disk fault fired (a failed read, write or sync, a flipped bit, a full disk,
+    /// a crash point), in words.
+    Disk {
+        /// What happened.
+        what: String,
+    },
 }
 
 /// One event with its place in the chain.

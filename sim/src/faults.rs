@@ -6,6 +6,7 @@
 //! Every seed draws the same number of values in the same order whatever the scenario lists,
 //! so removing one fault (as `sim shrink` does) leaves the draws of the others unchanged.
 
+use crate::disk::DiskFaults;
 use hyperkernel::{Entropy, Faults, Kernel, PPM, ProcessId, Stream};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
@@ -67,6 +68,46 @@ pub struct FaultSpec {
     /// Deliver a cross-node message twice on one hop of the simulated network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Chance>,
+    /// After a kernel step, crash the whole node and boot it again from its store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<RebootSpec>,
+    /// Faults of the simulated disk (the node then runs on redb on a simulated disk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskSpec>,
+}
+
+/// Node crashes with a reboot.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebootSpec {
+    /// Chance per step, 0 to 1.
+    pub probability: f64,
+    /// Longest downtime in simulated milliseconds (at least 1).
+    pub max_downtime_ms: u64,
+}
+
+/// Faults of the simulated disk: chances per operation, 0 to 1 each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    /// A read fails.
+    #[serde(default)]
+    pub read_error: f64,
+    /// A write fails.
+    #[serde(default)]
+    pub write_error: f64,
+    /// A sync fails.
+    #[serde(default)]
+    pub sync_error: f64,
+    /// A read returns one bit flipped.
+    #[serde(default)]
+    pub read_flip: f64,
+    /// A write stores one bit flipped (the store is then corrupt: the node may stay down).
+    #[serde(default)]
+    pub write_flip: f64,
+    /// The disk's size in bytes (none: unlimited); growing past it is a full disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_bytes: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -97,12 +138,19 @@ fn ppm(probability: f64) -> u32 {
 impl FaultSpec {
     /// Why the section cannot be used, if it cannot.
     pub fn problem(&self) -> Option<String> {
+        let disk = self.disk.unwrap_or_default();
         let probabilities = [
             ("delay", self.delay.map(|d| d.probability)),
             ("trap", self.trap.map(|c| c.probability)),
             ("crash", self.crash.map(|c| c.probability)),
             ("drop", self.drop.map(|c| c.probability)),
             ("duplicate", self.duplicate.map(|c| c.probability)),
+            ("reboot", self.reboot.map(|r| r.probability)),
+            ("disk.read_error", Some(disk.read_error)),
+            ("disk.write_error", Some(disk.write_error)),
+            ("disk.sync_error", Some(disk.sync_error)),
+            ("disk.read_flip", Some(disk.read_flip)),
+            ("disk.write_flip", Some(disk.write_flip)),
         ];
         for (name, p) in probabilities {
             if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
@@ -111,6 +159,9 @@ impl FaultSpec {
         }
         if self.delay.is_some_and(|d| d.max_ms == 0) {
             return Some("delay.max_ms must be at least 1".into());
+        }
+        if self.reboot.is_some_and(|r| r.max_downtime_ms == 0) {
+            return Some("reboot.max_downtime_ms must be at least 1".into());
         }
         if self.timer_skew.is_some_and(|s| s.max_percent > 100) {
             return Some("timer_skew.max_percent must be at most 100".into());
@@ -130,6 +181,12 @@ pub struct Plan {
     pub drop_ppm: u32,
     /// Chance (ppm) that a network hop delivers a cross-node message twice.
     pub duplicate_ppm: u32,
+    /// Chance (ppm) of a node crash with a reboot after each step.
+    pub reboot_ppm: u32,
+    /// Longest downtime of a reboot, simulated milliseconds.
+    pub max_downtime_ms: u64,
+    /// The simulated disk's faults.
+    pub disk: DiskFaults,
     /// Simulated milliseconds after which faults stop.
     pub until_ms: u64,
 }
@@ -139,6 +196,8 @@ pub struct Injector {
     /// The plan, as drawn.
     pub plan: Plan,
     rng: ChaCha8Rng,
+    /// Reboot decisions, a stream of their own so they leave the crash draws unchanged.
+    reboots: ChaCha8Rng,
     stopped: bool,
 }
 
@@ -166,6 +225,20 @@ impl Injector {
         let skew = pick(spec.timer_skew.map(|s| s.max_percent * (PPM / 100)));
         let drop = pick(spec.drop.map(|c| ppm(c.probability)));
         let duplicate = pick(spec.duplicate.map(|c| ppm(c.probability)));
+        // Drawn after the six above, so scenarios without these draw as before.
+        let reboot = pick(spec.reboot.map(|r| ppm(r.probability)));
+        let disk_spec = spec.disk;
+        let mut disk_pick = |chance: fn(&DiskSpec) -> f64| {
+            pick(disk_spec.map(|d| ppm(chance(&d))).filter(|p| *p > 0)).unwrap_or(0)
+        };
+        let disk = DiskFaults {
+            read_error_ppm: disk_pick(|d| d.read_error),
+            write_error_ppm: disk_pick(|d| d.write_error),
+            sync_error_ppm: disk_pick(|d| d.sync_error),
+            read_flip_ppm: disk_pick(|d| d.read_flip),
+            write_flip_ppm: disk_pick(|d| d.write_flip),
+            capacity: disk_spec.and_then(|d| d.capacity_bytes).unwrap_or(0),
+        };
         let kernel = Faults {
             delay_ppm: delay.unwrap_or(0),
             delay_max_nanos: spec.delay.map_or(0, |d| d.max_ms.saturating_mul(1_000_000)),
@@ -177,13 +250,37 @@ impl Injector {
             crash_ppm: crash.unwrap_or(0),
             drop_ppm: drop.unwrap_or(0),
             duplicate_ppm: duplicate.unwrap_or(0),
+            reboot_ppm: reboot.unwrap_or(0),
+            max_downtime_ms: spec.reboot.map_or(0, |r| r.max_downtime_ms),
+            disk,
             until_ms: spec.until_ms.unwrap_or(run_for_ms),
         };
         Self {
             plan,
             rng,
+            reboots: Entropy::stream(seed ^ REBOOT_SALT, Stream::Swarm),
             stopped: false,
         }
+    }
+
+    /// After a step: whether the node crashes now, and its downtime in milliseconds.
+    pub fn reboot_due(&mut self) -> Option<u64> {
+        let ppm = self.plan.reboot_ppm;
+        if ppm == 0 || self.stopped || self.reboots.next_u32() % PPM >= ppm {
+            return None;
+        }
+        Some(self.downtime())
+    }
+
+    /// A downtime, uniform in `1..=max_downtime_ms` (1 when no reboot fault is planned:
+    /// a node restarted after a fail-stop).
+    pub fn downtime(&mut self) -> u64 {
+        1 + self.reboots.next_u64() % self.plan.max_downtime_ms.max(1)
+    }
+
+    /// Whether faults have stopped.
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// After a step: maybe crash one of `candidates` (those still in the table). Returns
@@ -217,6 +314,9 @@ impl Injector {
     }
 }
 
+/// Mixed into the seed of the reboot stream.
+const REBOOT_SALT: u64 = 0x7265_626f_6f74;
+
 fn percent(ppm: u32) -> String {
     format!("{:.2}%", f64::from(ppm) / f64::from(PPM / 100))
 }
@@ -246,6 +346,28 @@ impl fmt::Display for Plan {
                 "network duplicate {} per hop",
                 percent(self.duplicate_ppm)
             ));
+        }
+        if self.reboot_ppm > 0 {
+            parts.push(format!(
+                "reboot {} per step, down up to {} ms",
+                percent(self.reboot_ppm),
+                self.max_downtime_ms
+            ));
+        }
+        let d = &self.disk;
+        for (name, ppm) in [
+            ("read-error", d.read_error_ppm),
+            ("write-error", d.write_error_ppm),
+            ("sync-error", d.sync_error_ppm),
+            ("read-flip", d.read_flip_ppm),
+            ("write-flip", d.write_flip_ppm),
+        ] {
+            if ppm > 0 {
+                parts.push(format!("disk {name} {} per operation", percent(ppm)));
+            }
+        }
+        if d.capacity > 0 {
+            parts.push(format!("disk of {} bytes", d.capacity));
         }
         if parts.is_empty() {
             return f.write_str("none");

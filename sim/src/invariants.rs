@@ -10,6 +10,8 @@
 //!   **exactly one** for every request whose sender still lives.
 //! - **Nothing runs after it ended**: no delivery, print, yield or trap of a process between
 //!   its exit and its next start.
+//! - **No process runs twice**: a process starts again only after it exited (across a
+//!   reboot too: the rebooted node starts each restored process once).
 //! - **Capabilities held are exactly those granted**: the capability store agrees, process by
 //!   process, with the grants and removals the trace recorded (`Initialized`,
 //!   `CapabilitiesChanged`, exits), so no capability appears without a recorded grant; at the
@@ -40,6 +42,8 @@ pub struct Checker {
     held: BTreeMap<ProcessId, BTreeSet<CapKey>>,
     /// Processes whose capabilities changed in the records being checked.
     touched: BTreeSet<ProcessId>,
+    /// Processes started and not exited since: a second start would run one twice.
+    running: BTreeSet<ProcessId>,
     scratch: Vec<u8>,
 }
 
@@ -49,6 +53,43 @@ fn keys(caps: &[Capability]) -> impl Iterator<Item = CapKey> + '_ {
 }
 
 impl Checker {
+    /// The node rebooted: what its previous run had in flight is gone (requests outstanding,
+    /// processes ended or running, capabilities held); the trace goes on, so the chain and
+    /// the records already read are kept. The new run's `Initialized` events rebuild the rest.
+    pub fn rebooted(&mut self) {
+        self.sources.clear();
+        self.answers.clear();
+        self.ended.clear();
+        self.running.clear();
+        self.held.clear();
+        self.touched.clear();
+        debug_assert!(self.seen > 0, "a node that rebooted had run");
+    }
+
+    /// The node is crashing: the records since the last check (a fail-stopped step's, whose
+    /// effects died with the node) are verified in the hash chain but not read as effects.
+    ///
+    /// # Errors
+    /// The chain is broken.
+    pub fn skip_unread(&mut self, kernel: &Kernel) -> Result<(), String> {
+        let records = kernel.trace().records();
+        for record in records.get(self.seen..).unwrap_or_default() {
+            let expected = hyperkernel::trace::chain_hash(
+                self.hash,
+                record.seq,
+                record.at,
+                &record.event,
+                &mut self.scratch,
+            );
+            if expected != record.hash {
+                return Err(format!("trace hash chain broken at event {}", record.seq));
+            }
+            self.hash = record.hash;
+        }
+        self.seen = records.len();
+        Ok(())
+    }
+
     /// Checks the records added since the last call.
     ///
     /// # Errors
@@ -122,15 +163,8 @@ impl Checker {
                 }
                 self.touched.insert(process.clone());
             }
-            Event::Started { process } => {
-                self.ended.remove(process);
-            }
-            Event::Exited { process, .. } => {
-                self.ended.insert(process.clone());
-                self.answers.retain(|(_, sender), _| sender != process);
-                self.held.remove(process);
-                self.touched.insert(process.clone());
-            }
+            Event::Started { process } => self.started(process, seq)?,
+            Event::Exited { process, .. } => self.exited(process),
             Event::Delivered { process, .. }
             | Event::Print { process, .. }
             | Event::Yielded { process }
@@ -142,6 +176,24 @@ impl Checker {
             _ => {}
         }
         Ok(())
+    }
+
+    fn started(&mut self, process: &ProcessId, seq: u64) -> Result<(), String> {
+        self.ended.remove(process);
+        if !self.running.insert(process.clone()) {
+            return Err(format!(
+                "{process} started twice without exiting (event {seq})"
+            ));
+        }
+        Ok(())
+    }
+
+    fn exited(&mut self, process: &ProcessId) {
+        self.running.remove(process);
+        self.ended.insert(process.clone());
+        self.answers.retain(|(_, sender), _| sender != process);
+        self.held.remove(process);
+        self.touched.insert(process.clone());
     }
 
     fn answered(&mut self, id: u64, process: &ProcessId, seq: u64) -> Result<(), String> {

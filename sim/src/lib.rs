@@ -4,6 +4,7 @@
 //! and shrinking of failing seeds.
 
 pub mod demo;
+pub mod disk;
 pub mod explore;
 pub mod faults;
 pub mod files;
@@ -11,6 +12,7 @@ pub mod generate;
 pub mod guests;
 pub mod invariants;
 pub mod network;
+pub mod reboot;
 pub mod replay;
 pub mod run;
 pub mod scenario;

@@ -328,6 +328,12 @@ fn run_scenario(
     writeln!(out, "faults plan {}", outcome.plan)?;
     writeln!(out, "{summary}")?;
     writeln!(out, "steps       {}", outcome.steps)?;
+    if outcome.reboots > 0 {
+        writeln!(out, "reboots     {}", outcome.reboots)?;
+    }
+    if let Some(down) = &outcome.down {
+        writeln!(out, "node        {down}")?;
+    }
     if let Some(trace) = trace {
         let header = Header {
             trace_format: TRACE_FORMAT,

@@ -140,11 +140,11 @@ impl Network {
     fn hop(&mut self, kernel: &mut Kernel, message: &KernelMessage) -> usize {
         let (id, to) = (message.id, message.target.clone());
         if self.chance(self.drop_ppm) {
-            kernel.record_network_fault(Fault::NetworkDropped { id, to });
+            kernel.record_outside_fault(Fault::NetworkDropped { id, to });
             return 0;
         }
         if self.chance(self.duplicate_ppm) {
-            kernel.record_network_fault(Fault::NetworkDuplicated { id, to });
+            kernel.record_outside_fault(Fault::NetworkDuplicated { id, to });
             return 2;
         }
         1

@@ -5,7 +5,8 @@
 use crate::faults::{Injector, Plan};
 use crate::invariants::Checker;
 use crate::network::Network;
-use crate::scenario::{Code, Scenario, WorkSpec};
+use crate::reboot::{Node, RebootError, Store};
+use crate::scenario::{Code, Scenario, StorageKind, WorkSpec};
 use hyperkernel::{
     Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelMessage,
     LazyLoadBlob, Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response,
@@ -56,6 +57,14 @@ pub enum RunError {
         /// Why, as the kernel reports it.
         failure: hyperkernel::KernelFailure,
     },
+    /// The node did not boot again after a reboot, though its disk held no injected
+    /// corruption.
+    Boot {
+        /// The step after which it crashed.
+        step: u64,
+        /// Why it did not boot.
+        error: hyperkernel::BootError,
+    },
     /// The liveness phase ended with work still pending.
     Liveness {
         /// The budget, simulated milliseconds.
@@ -83,6 +92,7 @@ impl RunError {
                 .to_owned(),
             Self::Liveness { .. } => "liveness".into(),
             Self::Panic { .. } => "panic".into(),
+            Self::Boot { .. } => "boot".into(),
         }
     }
 }
@@ -98,6 +108,9 @@ impl fmt::Display for RunError {
                 write!(f, "panic after step {step}: {message}")
             }
             Self::Stopped { step, failure } => write!(f, "at step {step}: {failure}"),
+            Self::Boot { step, error } => {
+                write!(f, "the node did not boot again after step {step}: {error}")
+            }
             Self::Liveness { budget_ms, pending } => {
                 write!(
                     f,
@@ -119,6 +132,11 @@ pub struct Run {
     pub plan: Plan,
     /// Set when the run stopped on an error; the kernel is as it was then.
     pub error: Option<RunError>,
+    /// Set when the node stayed down (its disk's injected flips corrupted its store): an
+    /// outcome the faults explain, not a failure.
+    pub down: Option<String>,
+    /// How many times the node rebooted.
+    pub reboots: u64,
 }
 
 fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
@@ -251,13 +269,11 @@ fn advance_kernel(
             broken,
         };
         if step == Step::Failed {
-            let Some(failure) = kernel.failure().cloned() else {
-                unreachable!("a failed step leaves its failure");
-            };
-            return Err(RunError::Stopped {
-                step: at_step,
-                failure,
-            });
+            recover(kernel, world)?;
+            if world.stopped {
+                return Ok(());
+            }
+            continue;
         }
         kernel.check_invariants().map_err(broken)?;
         world.checker.check(kernel).map_err(broken)?;
@@ -270,8 +286,17 @@ fn advance_kernel(
             kernel.check_invariants().map_err(broken)?;
             world.checker.check(kernel).map_err(broken)?;
         }
-        for process in &world.driven {
-            while let Ok(Some(_)) = kernel.receive_as(process) {}
+        world.node.after_step(kernel).map_err(broken)?;
+        if let Some(downtime) = world.injector.reboot_due() {
+            reboot(kernel, world, downtime)?;
+            if world.stopped {
+                return Ok(());
+            }
+        }
+        take_answers(kernel, world).map_err(broken)?;
+        recover(kernel, world)?;
+        if world.stopped {
+            return Ok(());
         }
         if let Some(network) = world.network.as_mut() {
             while let Some(message) = kernel.take_outbound() {
@@ -294,6 +319,81 @@ fn advance_kernel(
         }
     }
     Ok(())
+}
+
+/// The driven processes take what arrived for them; nothing may leave before it is synced.
+fn take_answers(kernel: &mut Kernel, world: &World<'_>) -> Result<(), String> {
+    for process in &world.driven {
+        while let Ok(Some(_)) = kernel.receive_as(process) {
+            let (commits, synced) = kernel.commits();
+            if commits != synced {
+                return Err(format!(
+                    "{process} received an answer before its step was synced ({synced} of {commits} commits)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl World<'_> {
+    /// Whether a fail-stop is followed by a reboot: the plan has reboots or disk faults.
+    fn reboots_allowed(&self) -> bool {
+        let plan = &self.injector.plan;
+        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default()
+    }
+}
+
+/// A kernel that stopped (a failed commit, sync or read, in a step or before output left it)
+/// is rebooted, as a supervisor restarts a fail-stopped node, when the plan has reboots or
+/// disk faults; otherwise the run ends with the failure.
+fn recover(kernel: &mut Kernel, world: &mut World<'_>) -> Result<(), RunError> {
+    let Some(failure) = kernel.failure().cloned() else {
+        return Ok(());
+    };
+    let step = world.steps;
+    if !world.reboots_allowed() {
+        return Err(RunError::Stopped { step, failure });
+    }
+    world
+        .node
+        .after_step(kernel)
+        .map_err(|broken| RunError::Invariant { step, broken })?;
+    let downtime = world.injector.downtime();
+    reboot(kernel, world, downtime)
+}
+
+/// Crashes the node and boots it again after `downtime` ms; the checker starts over.
+fn reboot(kernel: &mut Kernel, world: &mut World<'_>, downtime: u64) -> Result<(), RunError> {
+    let step = world.steps;
+    world
+        .checker
+        .skip_unread(kernel)
+        .map_err(|broken| RunError::Invariant { step, broken })?;
+    let faults = if world.injector.stopped() {
+        hyperkernel::Faults::default()
+    } else {
+        world.injector.plan.kernel
+    };
+    let base = wasm_loader()?;
+    let loader = move || -> Box<dyn hyperkernel::ProcessLoader> {
+        Box::new(base.share().with_native(natives()))
+    };
+    world
+        .node
+        .reboot(kernel, downtime, &loader, faults)
+        .map_err(|error| match error {
+            RebootError::Lost(broken) => RunError::Invariant { step, broken },
+            RebootError::Boot(error) => RunError::Boot { step, error },
+        })?;
+    world.checker.rebooted();
+    if world.node.down.is_some() {
+        world.stopped = true;
+        return Ok(());
+    }
+    let broken = |broken| RunError::Invariant { step, broken };
+    kernel.check_invariants().map_err(broken)?;
+    world.checker.check(kernel).map_err(broken)
 }
 
 /// Steps until `deadline`, handing the node what the network brings on the way.
@@ -336,6 +436,8 @@ struct World<'h> {
     network: Option<Network>,
     /// `Options::planted_panic`.
     planted_panic: Option<u64>,
+    /// The node's store and its life across reboots.
+    node: Node,
 }
 
 /// A peer on another node sends a workload entry's message into our node.
@@ -366,6 +468,10 @@ fn act(
     scenario: &Scenario,
     index: usize,
 ) -> Result<(), RunError> {
+    recover(kernel, world)?;
+    if world.stopped {
+        return Ok(());
+    }
     let work = &scenario.file.workload[index];
     if work.from.contains('@') {
         act_as_peer(kernel, world, work);
@@ -444,22 +550,72 @@ fn wasm_loader() -> Result<WasmLoader, RunError> {
     })
 }
 
-fn build(scenario: &Scenario, seed: u64, options: Options) -> Result<Kernel, RunError> {
-    let loader =
-        wasm_loader()?.with_native(NativeLoader::new().with("echo", echo).with("sink", sink));
+fn natives() -> NativeLoader {
+    NativeLoader::new().with("echo", echo).with("sink", sink)
+}
+
+/// The kernel configuration of `scenario`'s node.
+fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
     let mut config = KernelConfig::new(&scenario.file.node, seed);
     config.planted_bug = options.planted_bug;
     config.network = scenario.file.network.is_some();
-    let mut kernel = KernelBuilder::new(&scenario.file.node, seed)
+    config.sync_interval_nanos = scenario.file.sync_interval_ms.saturating_mul(1_000_000);
+    config
+}
+
+/// The store of `scenario`'s node for `seed`: its disk's faults begin once setup is done
+/// (`drive` sets them with the kernel's).
+fn store(scenario: &Scenario, seed: u64) -> Store {
+    let disk = scenario.file.storage == StorageKind::Disk
+        || scenario
+            .file
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.disk.is_some());
+    Store::new(disk, seed, crate::disk::DiskFaults::default())
+}
+
+fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Kernel, RunError> {
+    let loader = wasm_loader()?.with_native(natives());
+    let storage = store
+        .open()
+        .map_err(|e| RunError::Setup(format!("the store did not open: {e}")))?;
+    let mut kernel = KernelBuilder::new(&scenario.file.node, config.seed)
         .config(config)
         .loader(Box::new(loader))
+        .storage(storage)
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
     start_processes(&mut kernel, scenario).map_err(RunError::Setup)?;
     Ok(kernel)
 }
 
-fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
+/// The driven processes of `scenario` with their capabilities (resolved already by setup).
+fn driven_specs(scenario: &Scenario) -> Vec<(ProcessId, Vec<hyperkernel::Capability>, bool)> {
+    let node = &scenario.file.node;
+    scenario
+        .processes
+        .iter()
+        .zip(&scenario.file.processes)
+        .filter(|((_, code), _)| *code == Code::Driven)
+        .map(|((id, _), spec)| {
+            let caps = spec
+                .capabilities
+                .iter()
+                .filter_map(|c| c.resolve(node).ok())
+                .collect();
+            (id.clone(), caps, spec.public)
+        })
+        .collect()
+}
+
+fn world<'h>(
+    scenario: &Scenario,
+    seed: u64,
+    hook: Hook<'h>,
+    injector: Injector,
+    mut node: Node,
+) -> World<'h> {
     let of_code = |driven: bool| {
         scenario
             .processes
@@ -468,10 +624,12 @@ fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
             .map(|(id, _)| id.clone())
             .collect()
     };
-    let faults = scenario.file.faults.as_ref();
-    let injector = Injector::draw(faults, seed, scenario.file.run_for_ms);
     let plan = injector.plan;
+    for (id, caps, public) in driven_specs(scenario) {
+        node.add_driven(id, caps, public);
+    }
     World {
+        node,
         driven: of_code(true),
         crashable: of_code(false),
         steps: 0,
@@ -490,6 +648,9 @@ fn world<'h>(scenario: &Scenario, seed: u64, hook: Hook<'h>) -> World<'h> {
 
 fn stop_faults(kernel: &mut Kernel, world: &mut World<'_>) {
     world.injector.stop(kernel);
+    if let Some(disk) = world.node.store.disk() {
+        disk.set_faults(crate::disk::DiskFaults::default());
+    }
     if let Some(network) = world.network.as_mut() {
         network.stop_faults();
     }
@@ -505,6 +666,9 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
     let start = kernel.now();
     let at = |ms: u64| start.plus_millis(ms);
     kernel.set_faults(world.injector.plan.kernel);
+    if let Some(disk) = world.node.store.disk() {
+        disk.set_faults(world.injector.plan.disk);
+    }
     for (at_ms, action) in timeline(scenario, &world.injector.plan) {
         advance(kernel, world, at(at_ms))?;
         if world.stopped {
@@ -586,9 +750,20 @@ pub fn run_with(
     hook: Hook<'_>,
 ) -> Result<Run, RunError> {
     let scenario = &scenario.for_seed(seed);
-    let mut kernel = catch(|| build(scenario, seed, options))
+    let injector = Injector::draw(
+        scenario.file.faults.as_ref(),
+        seed,
+        scenario.file.run_for_ms,
+    );
+    let plan = injector.plan;
+    let config = config(scenario, seed, options);
+    let store = store(scenario, seed);
+    let mut kernel = catch(|| build(scenario, config.clone(), &store))
         .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
-    let mut world = world(scenario, seed, hook);
+    let watch = plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default();
+    let mut node = Node::new(store, config, watch);
+    node.started(&mut kernel).map_err(RunError::Setup)?;
+    let mut world = world(scenario, seed, hook, injector, node);
     world.planted_panic = options.planted_panic;
     let driven = catch(|| drive(&mut kernel, &mut world, scenario));
     let error = match driven {
@@ -604,5 +779,7 @@ pub fn run_with(
         steps: world.steps,
         plan: world.injector.plan,
         error,
+        down: world.node.down.take(),
+        reboots: world.node.reboots,
     })
 }

@@ -172,6 +172,25 @@ pub struct ScenarioFile {
     /// quiescent within this many simulated milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiesce_within_ms: Option<u64>,
+    /// The node's store: `memory` (the fastest runs; the default) or `disk` (redb on a
+    /// simulated disk, the production engine under faults; implied by `faults.disk`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub storage: StorageKind,
+    /// Simulated milliseconds between syncs of the store (0, the default: every commit is
+    /// synced). Whatever it is, commits are synced before anything leaves the node.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sync_interval_ms: u64,
+}
+
+/// Which store a simulated node runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// `MemStorage`: every commit durable at once.
+    #[default]
+    Memory,
+    /// redb on a simulated disk.
+    Disk,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

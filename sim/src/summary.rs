@@ -96,14 +96,16 @@ impl fmt::Display for Summary {
         } else {
             writeln!(
                 f,
-                "faults      delayed={} trapped={}/{} crashed={} timers-skewed={} net-dropped={} net-duplicated={}",
+                "faults      delayed={} trapped={}/{} crashed={} timers-skewed={} net-dropped={} net-duplicated={} reboots={} disk={}",
                 c.delayed,
                 c.trapped,
                 c.traps_armed,
                 c.crashed,
                 c.timers_skewed,
                 c.network_dropped,
-                c.network_duplicated
+                c.network_duplicated,
+                c.reboots,
+                c.disk_faults
             )?;
         }
         write!(f, "trace hash  {:016x}", self.hash)

@@ -66,7 +66,7 @@ impl fmt::Display for Corruption {
 }
 
 /// Why a kernel could not be built on its store. Nothing was written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BootError {
     /// Reading or committing failed.
@@ -323,8 +323,14 @@ impl Kernel {
             let extended = self.table.contains_key(process);
             let keys = self.restore_caps(process, persisted, extended)?;
             if extended {
+                let mut added = Vec::new();
                 for key in keys {
-                    self.caps.insert(process, key);
+                    if self.caps.insert(process, key.clone()) {
+                        added.push(key.to_capability());
+                    }
+                }
+                if !added.is_empty() {
+                    self.trace_caps_changed(process, added, Vec::new());
                 }
                 self.durable.stored.insert(process.clone(), None);
                 continue;

@@ -58,6 +58,10 @@ pub struct FaultCounters {
     pub network_dropped: u64,
     /// Cross-node messages a network delivered twice.
     pub network_duplicated: u64,
+    /// Node crashes with a reboot from the store.
+    pub reboots: u64,
+    /// Simulated disk faults.
+    pub disk_faults: u64,
 }
 
 /// The kernel's fault state.
@@ -157,13 +161,15 @@ impl Kernel {
         true
     }
 
-    /// Records a fault of the network outside the kernel (a simulated network dropped or
-    /// duplicated a cross-node message), so the trace and the counters show it. Other kinds
-    /// are ignored: the kernel injects those itself.
-    pub fn record_network_fault(&mut self, fault: Fault) {
+    /// Records a fault injected outside the kernel (a simulated network dropped or
+    /// duplicated a cross-node message, the node rebooted, a simulated disk failed), so the
+    /// trace and the counters show it. Other kinds are ignored: the kernel injects those itself.
+    pub fn record_outside_fault(&mut self, fault: Fault) {
         match fault {
             Fault::NetworkDropped { .. } => self.faults.counters.network_dropped += 1,
             Fault::NetworkDuplicated { .. } => self.faults.counters.network_duplicated += 1,
+            Fault::Rebooted { .. } => self.faults.counters.reboots += 1,
+            Fault::Disk { .. } => self.faults.counters.disk_faults += 1,
             _ => return,
         }
         self.trace

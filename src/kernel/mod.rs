@@ -228,6 +228,7 @@ pub struct KernelBuilder {
     clock: Box<dyn Clock>,
     loader: Box<dyn ProcessLoader>,
     storage: Box<dyn Storage>,
+    continued: Option<(Trace, faults::FaultCounters)>,
 }
 
 impl KernelBuilder {
@@ -238,7 +239,16 @@ impl KernelBuilder {
             clock: Box::new(SimClock::new()),
             loader: Box::new(NativeLoader::new()),
             storage: Box::new(MemStorage::new()),
+            continued: None,
         }
+    }
+
+    /// Continues `trace` and the fault `counters` of the node's previous run (a simulated
+    /// reboot): one hash chain and one count across the node's life.
+    #[must_use]
+    pub fn continuing(mut self, trace: Trace, counters: faults::FaultCounters) -> Self {
+        self.continued = Some((trace, counters));
+        self
     }
 
     /// Replaces the configuration (keeps clock, loader and storage).
@@ -313,6 +323,7 @@ impl KernelBuilder {
         }
         kernel
             .commit_step()
+            .and_then(|()| kernel.sync_before_output())
             .map_err(|failure| BootError::Storage(failure.storage_error().clone()))?;
         assert!(
             kernel.durable.writes.is_empty() && kernel.map_dirty.is_empty(),
@@ -323,6 +334,11 @@ impl KernelBuilder {
 
     fn into_kernel(self, key: &[u8; 32]) -> Kernel {
         let our: Arc<str> = Arc::from(self.config.our.as_str());
+        let (trace, counters) = self
+            .continued
+            .unwrap_or_else(|| (Trace::new(self.config.trace_level), Default::default()));
+        let mut faults = faults::FaultState::new(self.config.seed);
+        faults.counters = counters;
         Kernel {
             our_kernel: Address {
                 node: our.clone(),
@@ -331,8 +347,8 @@ impl KernelBuilder {
             caps: CapabilityStore::new(&our, key),
             our,
             entropy: Entropy::new(self.config.seed),
-            faults: faults::FaultState::new(self.config.seed),
-            trace: Trace::new(self.config.trace_level),
+            faults,
+            trace,
             config: self.config,
             clock: self.clock,
             table: BTreeMap::new(),
@@ -403,6 +419,11 @@ impl Kernel {
     /// The trace, to drain it.
     pub fn trace_mut(&mut self) -> &mut Trace {
         &mut self.trace
+    }
+
+    /// Takes the trace out (the node is crashing; `KernelBuilder::continuing` carries it on).
+    pub fn take_trace(&mut self) -> Trace {
+        std::mem::take(&mut self.trace)
     }
 
     /// The capability store (read-only).

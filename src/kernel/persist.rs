@@ -321,6 +321,14 @@ impl Kernel {
         Ok(())
     }
 
+    /// Makes every commit durable now (a driver's checkpoint: the end of setup, a shutdown).
+    ///
+    /// # Errors
+    /// The sync failed: the kernel has stopped.
+    pub fn sync(&mut self) -> Result<(), KernelFailure> {
+        self.sync_before_output()
+    }
+
     /// Durable before visible: syncs every commit before a message or answer leaves the
     /// kernel. `Err` when the kernel has stopped (now or earlier).
     pub(crate) fn sync_before_output(&mut self) -> Result<(), KernelFailure> {

@@ -6,6 +6,10 @@
 //! commit); `sync` is an empty immediate commit, and `commit_and_sync` one immediate
 //! transaction, so a step that must be durable costs what a bare redb transaction costs.
 //!
+//! Every value is stored with a checksum of its table, key and bytes (xxh3, 8 bytes), checked
+//! on every read: redb checksums its pages for crash recovery, but a bit the disk flips later
+//! would otherwise read as data. A mismatch is `StorageError::Corrupt`.
+//!
 //! Invariant: every table exists from `open` on, so reads never meet a missing table.
 
 use super::{Batch, Entries, Operation, Storage, StorageError, Table};
@@ -14,6 +18,39 @@ use std::path::Path;
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
+}
+
+const CHECKSUM_LEN: usize = 8;
+
+fn checksum(table: Table, key: &[u8], value: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(table.name().as_bytes());
+    hasher.update(&(key.len() as u64).to_le_bytes());
+    hasher.update(key);
+    hasher.update(value);
+    hasher.digest().to_le_bytes()
+}
+
+/// `value` with its checksum appended.
+fn sealed(table: Table, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + CHECKSUM_LEN);
+    out.extend_from_slice(value);
+    out.extend_from_slice(&checksum(table, key, value));
+    out
+}
+
+/// The value of stored bytes, checked.
+fn unsealed(table: Table, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StorageError> {
+    let corrupt = || StorageError::Corrupt {
+        table,
+        key: key.to_vec(),
+    };
+    let split = stored.len().checked_sub(CHECKSUM_LEN).ok_or_else(corrupt)?;
+    let (value, sum) = stored.split_at(split);
+    if sum != checksum(table, key, value) {
+        return Err(corrupt());
+    }
+    Ok(value.to_vec())
 }
 
 fn failed<E: std::error::Error + Send + Sync + 'static>(
@@ -75,7 +112,9 @@ impl RedbStorage {
                 .map_err(failed(Operation::Commit, Some(table)))?;
             while let Some((_, key, write)) = writes.next_if(|(t, _, _)| *t == table) {
                 match write {
-                    Some(value) => open.insert(key, value).map(drop),
+                    Some(value) => open
+                        .insert(key, sealed(table, key, value).as_slice())
+                        .map(drop),
                     None => open.remove(key).map(drop),
                 }
                 .map_err(failed(Operation::Commit, Some(table)))?;
@@ -95,7 +134,9 @@ impl Storage for RedbStorage {
         let value = open
             .get(key)
             .map_err(failed(Operation::Read, Some(table)))?;
-        Ok(value.map(|guard| guard.value().to_vec()))
+        value
+            .map(|guard| unsealed(table, key, guard.value()))
+            .transpose()
     }
 
     fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StorageError> {
@@ -115,7 +156,8 @@ impl Storage for RedbStorage {
             if !key.value().starts_with(prefix) {
                 break;
             }
-            found.push((key.value().to_vec(), value.value().to_vec()));
+            let value = unsealed(table, key.value(), value.value())?;
+            found.push((key.value().to_vec(), value));
         }
         debug_assert!(found.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
         Ok(found)
@@ -133,6 +175,7 @@ impl Storage for RedbStorage {
                     table,
                     source,
                 },
+                other => other,
             })
     }
 
