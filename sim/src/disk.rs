@@ -74,6 +74,21 @@ pub struct DiskEvent {
     pub what: String,
 }
 
+/// What a crash keeps of the writes since the last sync.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Each write independently kept, lost or torn, drawn from the seed.
+    #[default]
+    Seeded,
+    /// Every unsynced write lost (the crash came before them).
+    LoseAll,
+    /// Every unsynced write kept (the crash came after them, before the sync).
+    KeepAll,
+    /// Every unsynced write kept but the last, torn in its middle sector (the crash came
+    /// during it).
+    TearLast,
+}
+
 #[derive(Debug)]
 struct State {
     platter: Vec<u8>,
@@ -86,6 +101,7 @@ struct State {
     events: Vec<DiskEvent>,
     /// Operation number (writes and syncs) at which the disk crashes.
     crash_at: Option<u64>,
+    mode: CrashMode,
     crashed: bool,
 }
 
@@ -122,6 +138,7 @@ impl SimDisk {
                 rng: Entropy::stream(seed, Stream::Disk),
                 events: Vec::new(),
                 crash_at: None,
+                mode: CrashMode::Seeded,
                 crashed: false,
             })),
         }
@@ -163,12 +180,14 @@ impl SimDisk {
         guard.crash_at = None;
     }
 
-    /// Crash at the `n`-th write or sync from now (0: the next one).
-    pub fn crash_at(&self, n: u64) {
+    /// Crash at the `n`-th write or sync from now (0: the next one), keeping of the unsynced
+    /// writes what `mode` says.
+    pub fn crash_at(&self, n: u64, mode: CrashMode) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let at = state.counters.writes + state.counters.syncs + n;
         state.crash_at = Some(at);
+        state.mode = mode;
     }
 
     /// What fired so far.
@@ -229,10 +248,17 @@ impl State {
         self.counters.crashes += 1;
         let pending = std::mem::take(&mut self.pending);
         let volatile = std::mem::take(&mut self.volatile);
-        for write in pending {
+        let mode = std::mem::take(&mut self.mode);
+        let last = pending.len().saturating_sub(1);
+        for (index, write) in pending.into_iter().enumerate() {
             match write {
                 Pending::SetLen(len) => {
-                    if self.rng.next_u32().is_multiple_of(2) {
+                    let keep = match mode {
+                        CrashMode::Seeded => self.rng.next_u32().is_multiple_of(2),
+                        CrashMode::LoseAll => false,
+                        CrashMode::KeepAll | CrashMode::TearLast => true,
+                    };
+                    if keep {
                         let len = usize::try_from(len).unwrap_or(usize::MAX);
                         self.platter.resize(len, 0);
                     }
@@ -241,16 +267,27 @@ impl State {
                     let Ok(start) = usize::try_from(offset) else {
                         continue;
                     };
-                    let kept = match self.rng.next_u32() % 3 {
+                    let outcome = match mode {
+                        CrashMode::Seeded => self.rng.next_u32() % 3,
+                        CrashMode::LoseAll => 1,
+                        CrashMode::KeepAll => 0,
+                        CrashMode::TearLast if index == last => 3,
+                        CrashMode::TearLast => 0,
+                    };
+                    let kept = match outcome {
                         0 => len,
                         1 => {
                             self.counters.lost_writes += 1;
                             0
                         }
-                        _ => {
+                        2 => {
                             self.counters.torn_writes += 1;
                             let sectors = len.div_ceil(SECTOR);
                             (self.pick(sectors) * SECTOR).min(len)
+                        }
+                        _ => {
+                            self.counters.torn_writes += 1;
+                            (len.div_ceil(SECTOR) / 2 * SECTOR).min(len)
                         }
                     };
                     let end = (start + kept).min(volatile.len());
@@ -430,7 +467,7 @@ mod tests {
         let disk = SimDisk::new(2, DiskFaults::default());
         disk.write(0, b"durable").unwrap();
         disk.sync_data().unwrap();
-        disk.crash_at(1);
+        disk.crash_at(1, CrashMode::Seeded);
         disk.write(0, b"pending").unwrap();
         assert!(disk.sync_data().is_err(), "it crashes at the sync");
         assert!(disk.write(0, b"later").is_err());

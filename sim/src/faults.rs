@@ -140,12 +140,15 @@ impl FaultSpec {
     pub fn problem(&self) -> Option<String> {
         let disk = self.disk.unwrap_or_default();
         let probabilities = [
-            ("delay", self.delay.map(|d| d.probability)),
-            ("trap", self.trap.map(|c| c.probability)),
-            ("crash", self.crash.map(|c| c.probability)),
-            ("drop", self.drop.map(|c| c.probability)),
-            ("duplicate", self.duplicate.map(|c| c.probability)),
-            ("reboot", self.reboot.map(|r| r.probability)),
+            ("delay.probability", self.delay.map(|d| d.probability)),
+            ("trap.probability", self.trap.map(|c| c.probability)),
+            ("crash.probability", self.crash.map(|c| c.probability)),
+            ("drop.probability", self.drop.map(|c| c.probability)),
+            (
+                "duplicate.probability",
+                self.duplicate.map(|c| c.probability),
+            ),
+            ("reboot.probability", self.reboot.map(|r| r.probability)),
             ("disk.read_error", Some(disk.read_error)),
             ("disk.write_error", Some(disk.write_error)),
             ("disk.sync_error", Some(disk.sync_error)),
@@ -154,7 +157,7 @@ impl FaultSpec {
         ];
         for (name, p) in probabilities {
             if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
-                return Some(format!("{name}.probability {p} is not between 0 and 1"));
+                return Some(format!("{name} {p} is not between 0 and 1"));
             }
         }
         if self.delay.is_some_and(|d| d.max_ms == 0) {

@@ -466,6 +466,7 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
     let options = |planted_bug, planted_panic| run::Options {
         planted_bug,
         planted_panic,
+        crash_at: None,
     };
     Ok(match command {
         Command::Run {

@@ -146,6 +146,26 @@ impl Images {
         Ok(())
     }
 
+    /// The node is crashing: a commit that failed may still have reached the disk (its
+    /// outcome was never let out), so its image is one the node may come back with too.
+    pub fn crashing(&mut self, kernel: &Kernel) {
+        let batch = kernel.uncommitted();
+        if batch.is_empty() {
+            return;
+        }
+        let Some(last) = self.kept.last() else {
+            return;
+        };
+        let mut image = last.clone();
+        for (table, key, write) in batch.iter().filter(|(t, _, _)| IMAGED.contains(t)) {
+            match write {
+                Some(value) => image.insert((table, key.to_vec()), value.to_vec()),
+                None => image.remove(&(table, key.to_vec())),
+            };
+        }
+        self.kept.push(image);
+    }
+
     /// Checks a rebooted node's image against those it may have; starts over from it.
     ///
     /// # Errors
@@ -346,6 +366,9 @@ impl Node {
         faults: hyperkernel::Faults,
     ) -> Result<(), RebootError> {
         let at = kernel.now().plus_millis(downtime_ms);
+        if self.watch {
+            self.images.crashing(kernel);
+        }
         self.store.power_off();
         let trace = kernel.take_trace();
         let counters = kernel.fault_counters();

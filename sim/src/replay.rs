@@ -196,7 +196,7 @@ impl Source {
             seed: trace.header.seed,
             options: crate::run::Options {
                 planted_bug: trace.header.planted_bug,
-                planted_panic: None,
+                ..crate::run::Options::default()
             },
             expected: Some(trace.records),
         })

@@ -137,6 +137,8 @@ pub struct Run {
     pub down: Option<String>,
     /// How many times the node rebooted.
     pub reboots: u64,
+    /// The simulated disk's counts, if the node ran on one.
+    pub disk: Option<crate::disk::DiskCounters>,
 }
 
 fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
@@ -340,7 +342,7 @@ impl World<'_> {
     /// Whether a fail-stop is followed by a reboot: the plan has reboots or disk faults.
     fn reboots_allowed(&self) -> bool {
         let plan = &self.injector.plan;
-        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default()
+        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default() || self.crash_at
     }
 }
 
@@ -438,6 +440,8 @@ struct World<'h> {
     planted_panic: Option<u64>,
     /// The node's store and its life across reboots.
     node: Node,
+    /// `Options::crash_at` was given.
+    crash_at: bool,
 }
 
 /// A peer on another node sends a workload entry's message into our node.
@@ -509,6 +513,10 @@ pub struct Options {
     /// Test only: the harness itself panics after this step, to test that a panic becomes a
     /// failure of its seed (the kernel carries no such switch).
     pub planted_panic: Option<u64>,
+    /// Crash the node at this disk operation after setup (a write or sync of the simulated
+    /// disk, counted from 0), keeping of the unsynced writes what the mode says; the node then
+    /// reboots. Needs `"storage": "disk"`.
+    pub crash_at: Option<(u64, crate::disk::CrashMode)>,
 }
 
 /// One thing the harness does at a simulated time.
@@ -630,6 +638,7 @@ fn world<'h>(
     }
     World {
         node,
+        crash_at: false,
         driven: of_code(true),
         crashable: of_code(false),
         steps: 0,
@@ -760,10 +769,19 @@ pub fn run_with(
     let store = store(scenario, seed);
     let mut kernel = catch(|| build(scenario, config.clone(), &store))
         .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
-    let watch = plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default();
+    let watch = plan.reboot_ppm > 0
+        || plan.disk != crate::disk::DiskFaults::default()
+        || options.crash_at.is_some();
     let mut node = Node::new(store, config, watch);
     node.started(&mut kernel).map_err(RunError::Setup)?;
+    if let Some((at, mode)) = options.crash_at {
+        let disk = node.store.disk().ok_or_else(|| {
+            RunError::Setup("a crash at a disk operation needs \"storage\": \"disk\"".into())
+        })?;
+        disk.crash_at(at, mode);
+    }
     let mut world = world(scenario, seed, hook, injector, node);
+    world.crash_at = options.crash_at.is_some();
     world.planted_panic = options.planted_panic;
     let driven = catch(|| drive(&mut kernel, &mut world, scenario));
     let error = match driven {
@@ -780,6 +798,7 @@ pub fn run_with(
         plan: world.injector.plan,
         error,
         down: world.node.down.take(),
+        disk: world.node.store.disk().map(crate::disk::SimDisk::counters),
         reboots: world.node.reboots,
     })
 }

@@ -358,7 +358,7 @@ impl Kernel {
         // Commit and sync first: the stopped processes stay in the stored map for the next
         // boot (W3), and nothing after this point rewrites it. Every earlier step committed
         // its changes; this commits the current step's. A failure has stopped the kernel.
-        if self.commit_step().is_err() {
+        if self.commit_step().and_then(|()| self.sync()).is_err() {
             return;
         }
         let processes: Vec<ProcessId> = self

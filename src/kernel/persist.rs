@@ -384,6 +384,13 @@ impl Kernel {
         );
     }
 
+    /// The write set not yet committed: empty between steps, except after a failed commit,
+    /// when it is what the failed step tried to write (which a crash may or may not have
+    /// made durable).
+    pub fn uncommitted(&self) -> &Batch {
+        &self.durable.writes
+    }
+
     /// Commits made and how many of them are synced.
     pub fn commits(&self) -> (u64, u64) {
         (self.durable.commits, self.durable.synced)
