@@ -346,11 +346,12 @@ impl Kernel {
                     process: process.clone(),
                     reason,
                 })?;
-            let mut entry = ProcessEntry::new(
+            let mut entry = ProcessEntry::with_hash(
                 persisted.wasm_bytes_handle.clone(),
                 persisted.on_exit.clone(),
                 persisted.public,
                 code,
+                Some(hash),
             );
             entry.wit_version = persisted.wit_version;
             assert_eq!(

@@ -254,7 +254,13 @@ impl Kernel {
             }
         };
         let old = pending.entry;
-        let mut entry = ProcessEntry::new(old.wasm_bytes_handle, old.on_exit, old.public, old.code);
+        let mut entry = ProcessEntry::with_hash(
+            old.wasm_bytes_handle,
+            old.on_exit,
+            old.public,
+            old.code,
+            old.code_hash,
+        );
         entry.wit_version = old.wit_version;
         let caps: Vec<Capability> = pending.caps.iter().map(CapKey::to_capability).collect();
         self.insert_entry(process, entry, Some(runtime), &caps);

@@ -224,6 +224,27 @@ impl ProcessEntry {
         code: Arc<[u8]>,
     ) -> Self {
         let code_hash = (!code.is_empty()).then(|| super::persist::CodeHash::of(&code));
+        Self::with_hash(wasm_bytes_handle, on_exit, public, code, code_hash)
+    }
+
+    /// `new` for code whose hash is known (restored, restarted): hashing a module again per
+    /// process made boot cost a SHA-256 of the module per process.
+    pub(crate) fn with_hash(
+        wasm_bytes_handle: String,
+        on_exit: OnExit,
+        public: bool,
+        code: Arc<[u8]>,
+        code_hash: Option<super::persist::CodeHash>,
+    ) -> Self {
+        assert_eq!(
+            code.is_empty(),
+            code_hash.is_none(),
+            "code has a hash, none has none"
+        );
+        debug_assert!(
+            code_hash.is_none_or(|hash| hash == super::persist::CodeHash::of(&code)),
+            "the hash is the code's"
+        );
         Self {
             wasm_bytes_handle,
             wit_version: Some(1),
