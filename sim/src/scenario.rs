@@ -501,6 +501,7 @@ fn validate_generators(
 }
 
 fn validate_faults(file: &ScenarioFile) -> Result<(), Invalid> {
+    check_ms("sync_interval_ms", file.sync_interval_ms)?;
     let Some(faults) = &file.faults else {
         return Ok(());
     };
@@ -509,6 +510,9 @@ fn validate_faults(file: &ScenarioFile) -> Result<(), Invalid> {
     }
     if let Some(delay) = faults.delay {
         check_ms("faults.delay.max_ms", delay.max_ms)?;
+    }
+    if let Some(reboot) = faults.reboot {
+        check_ms("faults.reboot.max_downtime_ms", reboot.max_downtime_ms)?;
     }
     if faults.until_ms.is_some_and(|until| until > file.run_for_ms) {
         return Err((

@@ -163,3 +163,23 @@ fn bad_reboot_and_disk_sections_are_refused_with_their_place() {
                     "storage": "tape" }"#;
     refused("bad-storage.json", body, "unknown variant `tape`");
 }
+
+#[test]
+fn a_full_disk_stops_the_node_and_the_harness_reports_it_with_the_seed() {
+    let mut scenario: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example("reboot")).unwrap()).unwrap();
+    scenario["faults"] =
+        serde_json::json!({ "swarm": false, "disk": { "capacity_bytes": 100000 } });
+    let path = common::temp("full-disk.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    let output = sim(&["run", path.to_str().unwrap(), "--seed", "1"]);
+    assert!(
+        !output.status.success(),
+        "a node that cannot boot fails its seed"
+    );
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("the disk is full"), "{stderr}");
+    assert!(stderr.contains("did not boot again"), "{stderr}");
+    assert!(stderr.contains("replay: sim run"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -213,6 +213,7 @@ pub(crate) fn read_meta(storage: &dyn Storage) -> Result<Option<Meta>, BootError
             .get(Table::Meta, key)?
             .ok_or_else(|| corrupt(Table::Meta, key, Corruption::MissingMeta(name)))
     };
+    debug_assert_eq!(found, STORE_FORMAT_VERSION, "only our format reads on");
     let node = String::from_utf8(required(META_NODE, "node")?)
         .map_err(|_| corrupt(Table::Meta, META_NODE, Corruption::Malformed("node")))?;
     let key: [u8; 32] = required(META_KEY, "key")?
@@ -288,6 +289,10 @@ impl Kernel {
         }
         let code: Arc<[u8]> = Arc::from(bytes);
         modules.insert(hash, Arc::clone(&code));
+        debug_assert!(
+            modules.len() <= self.durable.stored.len() + 1,
+            "one module per user at most"
+        );
         Ok(Some((hash, code)))
     }
 
@@ -310,6 +315,11 @@ impl Kernel {
                 .map_err(|_| corrupt(Table::Process, key, Corruption::NotAsWritten))?;
             keys.push(canonical);
         }
+        assert_eq!(
+            keys.len(),
+            persisted.capabilities.len(),
+            "every capability read"
+        );
         Ok(keys)
     }
 
@@ -361,6 +371,10 @@ impl Kernel {
             );
             let caps: Vec<_> = keys.iter().map(CapKey::to_capability).collect();
             self.insert_entry(process, entry, Some(runtime), &caps);
+            assert!(
+                self.table.contains_key(process),
+                "a restored process is in the table"
+            );
             self.durable.stored.insert(process.clone(), Some(hash));
             *self.durable.code_refs.entry(hash).or_insert(0) += 1;
         }

@@ -44,6 +44,7 @@ impl CodeHash {
             out.push(char::from(HEX[usize::from(byte >> 4)]));
             out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
+        debug_assert_eq!(Self::from_hex(&out), Some(self), "hex reads back");
         out
     }
 
@@ -154,6 +155,10 @@ impl Durable {
             assert!(!code.is_empty(), "only non-empty code has a hash");
             self.writes.put(Table::Code, &hash.0, Arc::clone(code));
         }
+        debug_assert!(
+            self.code_refs.get(&hash).is_some_and(|refs| *refs >= 1),
+            "a retained module is counted"
+        );
     }
 
     /// Drops a reference to `hash`; the last one removes the code.
@@ -189,6 +194,10 @@ impl Kernel {
     /// `process` as it would be persisted now, if it would be (its on-exit is not `None`). A
     /// process waiting to restart is persisted as it was, so a crash in its backoff keeps it.
     pub(crate) fn persisted(&self, process: &ProcessId) -> Option<PersistedProcess> {
+        debug_assert!(
+            !(self.table.contains_key(process) && self.pending_restarts.contains_key(process)),
+            "a process is live or restarting, never both"
+        );
         let entry = self.persistable_entry(process)?;
         if entry.on_exit.is_none() {
             return None;
@@ -259,6 +268,12 @@ impl Kernel {
                     }
                 }
             }
+            debug_assert_eq!(
+                self.durable.stored.contains_key(&process),
+                self.persistable_entry(&process)
+                    .is_some_and(|entry| !entry.on_exit.is_none()),
+                "the store holds exactly the persisted processes"
+            );
         }
         debug_assert!(self.map_dirty.is_empty(), "every change was written");
     }
@@ -318,6 +333,10 @@ impl Kernel {
         }
         self.durable.synced = self.durable.commits;
         self.durable.synced_at = self.clock.now();
+        assert!(
+            self.durable.failure.is_none(),
+            "a stopped kernel does not sync"
+        );
         Ok(())
     }
 
