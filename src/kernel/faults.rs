@@ -54,7 +54,7 @@ pub struct FaultCounters {
     pub timers_skewed: u64,
     /// Processes crashed by [`Kernel::crash`].
     pub crashed: u64,
-    /// Cross-node messages a network lost ([`Kernel::record_network_fault`]).
+    /// Cross-node messages a network lost ([`Kernel::record_outside_fault`]).
     pub network_dropped: u64,
     /// Cross-node messages a network delivered twice.
     pub network_duplicated: u64,
