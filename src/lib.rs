@@ -24,6 +24,10 @@
 
 /// An impossible state: a bug in the kernel, never a reaction to input. Guest and client input
 /// must never reach one (the fuzz loop and the per-step invariants look for them).
+///
+/// It panics: loud in tests and simulation (`sim` turns it into a failure of the seed with
+/// its trace), and fail-stop in production, where the node dies before the step commits, so
+/// its store holds the state after the last committed step and the next boot starts there.
 macro_rules! kernel_bug {
     ($($arg:tt)*) => {
         panic!("kernel bug: {}", format_args!($($arg)*))

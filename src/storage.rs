@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 mod on_redb;
 
-pub use on_redb::RedbStorage;
+pub use on_redb::{AtPath, Panicked, RedbStorage};
 
 /// One table of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

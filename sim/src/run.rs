@@ -301,9 +301,7 @@ fn advance_kernel(
             return Ok(());
         }
         if let Some(network) = world.network.as_mut() {
-            while let Some(message) = kernel.take_outbound() {
-                network.carry(kernel, message);
-            }
+            carry_outbound(kernel, network).map_err(broken)?;
             // Something now arrives before `deadline`: hand control back so `advance` takes
             // the node to that time and delivers it then, not at `deadline`.
             if network.next_arrival().is_some_and(|at| at < deadline) {
@@ -319,6 +317,21 @@ fn advance_kernel(
         if matches!(step, Step::ShutDown) || world.stopped {
             break;
         }
+    }
+    Ok(())
+}
+
+/// The network takes what the node sends out; nothing may leave before it is synced.
+fn carry_outbound(kernel: &mut Kernel, network: &mut Network) -> Result<(), String> {
+    while let Some(message) = kernel.take_outbound() {
+        let (commits, synced) = kernel.commits();
+        if commits != synced {
+            return Err(format!(
+                "message {} left the node before its step was synced",
+                message.id
+            ));
+        }
+        network.carry(kernel, message);
     }
     Ok(())
 }

@@ -10,6 +10,10 @@
 //! on every read: redb checksums its pages for crash recovery, but a bit the disk flips later
 //! would otherwise read as data. A mismatch is `StorageError::Corrupt`.
 //!
+//! Every open checks the whole file's page checksums (`set_check_integrity_on_open`): a file
+//! altered since redb wrote it fails to open instead of being trusted. A panic inside redb
+//! (which a plain open of such a file can cause) becomes a storage error.
+//!
 //! Invariant: every table exists from `open` on, so reads never meet a missing table.
 
 use super::{Batch, Entries, Operation, Storage, StorageError, Table};
@@ -53,11 +57,63 @@ fn unsealed(table: Table, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StorageE
     Ok(value.to_vec())
 }
 
+/// redb panicked (it can on pages corrupted after its last write: an `unreachable!` deep in a
+/// B-tree): the store is corrupt or redb has a bug; either way the kernel must stop.
+#[derive(Debug)]
+pub struct Panicked(pub String);
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redb panicked: {}", self.0)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+/// Runs a redb call, turning a panic inside redb into a storage error: a corrupt file must
+/// stop the kernel with an error, never unwind through it. The kernel stops on any storage
+/// error, so whatever redb left half-done is never used again.
+fn guarded<T>(
+    operation: Operation,
+    table: Option<Table>,
+    f: impl FnOnce() -> T,
+) -> Result<T, StorageError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        StorageError::backend(operation, table, Panicked(message))
+    })
+}
+
 fn failed<E: std::error::Error + Send + Sync + 'static>(
     operation: Operation,
     table: Option<Table>,
 ) -> impl FnOnce(E) -> StorageError {
     move |error| StorageError::backend(operation, table, error)
+}
+
+/// A failure of the store in the file at `path`.
+#[derive(Debug)]
+pub struct AtPath {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What redb said.
+    pub source: ::redb::DatabaseError,
+}
+
+impl std::fmt::Display for AtPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for AtPath {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// The kernel's store in redb.
@@ -73,7 +129,18 @@ impl RedbStorage {
     /// redb could not open or create it (not a redb file, corrupt, locked by another
     /// process, or the I/O failed).
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(failed(Operation::Open, None))?;
+        let db = guarded(Operation::Open, None, || {
+            ::redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(path)
+        })?
+        .map_err(|source| {
+            let at = AtPath {
+                path: path.to_owned(),
+                source,
+            };
+            StorageError::backend(Operation::Open, None, at)
+        })?;
         Self::with_tables(db)
     }
 
@@ -82,20 +149,27 @@ impl RedbStorage {
     /// # Errors
     /// As `open`.
     pub fn on_backend(backend: impl ::redb::StorageBackend) -> Result<Self, StorageError> {
-        let db = ::redb::Builder::new()
-            .create_with_backend(backend)
-            .map_err(failed(Operation::Open, None))?;
+        let db = guarded(Operation::Open, None, || {
+            ::redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create_with_backend(backend)
+        })?
+        .map_err(failed(Operation::Open, None))?;
         Self::with_tables(db)
     }
 
     fn with_tables(db: Database) -> Result<Self, StorageError> {
+        guarded(Operation::Open, None, || Self::create_tables(&db))??;
+        Ok(Self { db })
+    }
+
+    fn create_tables(db: &Database) -> Result<(), StorageError> {
         let txn = db.begin_write().map_err(failed(Operation::Open, None))?;
         for table in Table::ALL {
             txn.open_table(definition(table))
                 .map_err(failed(Operation::Open, Some(table)))?;
         }
-        txn.commit().map_err(failed(Operation::Open, None))?;
-        Ok(Self { db })
+        txn.commit().map_err(failed(Operation::Open, None))
     }
 
     fn write(&mut self, batch: &Batch, durability: Durability) -> Result<(), StorageError> {
@@ -126,6 +200,46 @@ impl RedbStorage {
 
 impl Storage for RedbStorage {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        guarded(Operation::Read, Some(table), || {
+            self.get_unguarded(table, key)
+        })?
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StorageError> {
+        guarded(Operation::Read, Some(table), || {
+            self.scan_unguarded(table, prefix)
+        })?
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        guarded(Operation::Commit, None, || {
+            self.write(batch, Durability::None)
+        })?
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        let synced = guarded(Operation::Sync, None, || {
+            self.write(&Batch::new(), Durability::Immediate)
+        })?;
+        synced.map_err(|e| match e {
+            StorageError::Backend { table, source, .. } => StorageError::Backend {
+                operation: Operation::Sync,
+                table,
+                source,
+            },
+            other => other,
+        })
+    }
+
+    fn commit_and_sync(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        guarded(Operation::Commit, None, || {
+            self.write(batch, Durability::Immediate)
+        })?
+    }
+}
+
+impl RedbStorage {
+    fn get_unguarded(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let read = failed(Operation::Read, Some(table));
         let txn = self.db.begin_read().map_err(read)?;
         let open = txn
@@ -139,7 +253,7 @@ impl Storage for RedbStorage {
             .transpose()
     }
 
-    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Entries, StorageError> {
+    fn scan_unguarded(&self, table: Table, prefix: &[u8]) -> Result<Entries, StorageError> {
         let txn = self
             .db
             .begin_read()
@@ -161,25 +275,5 @@ impl Storage for RedbStorage {
         }
         debug_assert!(found.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
         Ok(found)
-    }
-
-    fn commit(&mut self, batch: &Batch) -> Result<(), StorageError> {
-        self.write(batch, Durability::None)
-    }
-
-    fn sync(&mut self) -> Result<(), StorageError> {
-        self.write(&Batch::new(), Durability::Immediate)
-            .map_err(|e| match e {
-                StorageError::Backend { table, source, .. } => StorageError::Backend {
-                    operation: Operation::Sync,
-                    table,
-                    source,
-                },
-                other => other,
-            })
-    }
-
-    fn commit_and_sync(&mut self, batch: &Batch) -> Result<(), StorageError> {
-        self.write(batch, Durability::Immediate)
     }
 }

@@ -620,6 +620,10 @@ fn a_file_that_is_not_a_store_is_refused_and_left_as_it_was() {
     std::fs::write(&path, &garbage).unwrap();
     let error = RedbStorage::open(&path).unwrap_err();
     assert_eq!(error.operation(), hyperkernel::storage::Operation::Open);
+    assert!(
+        error.to_string().contains("kernel.redb"),
+        "names the file: {error}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), garbage, "nothing written");
     let error = RedbStorage::open(home.path()).unwrap_err();
     assert_eq!(
@@ -642,4 +646,31 @@ fn a_truncated_store_is_refused() {
     let error = redb_world(&path, KernelConfig::new(OUR, 14)).err().unwrap();
     assert!(matches!(error, BootError::Storage(_)), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), truncated, "nothing written");
+}
+
+#[test]
+fn corrupt_pages_are_refused_without_a_panic_and_without_a_write() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("kernel.redb");
+    let mut world = redb_world(&path, KernelConfig::new(OUR, 15)).unwrap();
+    let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+    assert_eq!(ask(&mut world, &counter, "c"), vec![json!(1)]);
+    drop(world);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Past the header, every page gets bytes of garbage.
+    for offset in (4096..bytes.len()).step_by(512) {
+        bytes[offset] ^= 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let error = redb_world(&path, KernelConfig::new(OUR, 15)).err();
+    let error = error.expect("a store with corrupt pages does not boot");
+    assert!(
+        matches!(error, BootError::Storage(_) | BootError::Corrupt { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "nothing written: {error}"
+    );
 }
