@@ -39,7 +39,8 @@ fuzz_target!(|data: &[u8]| {
     let mut kernel = KernelBuilder::new("our.os", 1)
         .config(config)
         .loader(Box::new(loader))
-        .build().unwrap();
+        .build()
+        .expect("a fresh in-memory kernel boots");
     let client: ProcessId = "client:fuzz:our.os".parse().expect("an id");
     let target: ProcessId = "target:fuzz:our.os".parse().expect("an id");
     let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().expect("an address"));
