@@ -222,6 +222,14 @@ pub(crate) fn read_meta(storage: &dyn Storage) -> Result<Option<Meta>, BootError
     Ok(Some(Meta { node, key }))
 }
 
+/// The node a store holds (`None`: an empty store), as its meta table names it.
+///
+/// # Errors
+/// The store cannot be read, or its meta table is corrupt or of another format.
+pub fn stored_node(storage: &dyn Storage) -> Result<Option<String>, BootError> {
+    Ok(read_meta(storage)?.map(|meta| meta.node))
+}
+
 /// Every entry of the process table, parsed.
 pub(crate) fn read_process_table(
     storage: &dyn Storage,

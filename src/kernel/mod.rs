@@ -22,7 +22,7 @@ mod schedule;
 mod spawn;
 mod state;
 
-pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION};
+pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION, stored_node};
 pub use command::NO_REVOKE;
 pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};

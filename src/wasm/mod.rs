@@ -102,6 +102,8 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
 /// What every store carries: its limits, the syscall a guest is suspended in, and the sends
 /// it made since control last came back to the host (`defer.rs`).
 pub(crate) struct HostData {

@@ -12,6 +12,7 @@ mod fuzz;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod node;
 mod routing;
 mod tidy;
 mod wasm;

@@ -1,0 +1,372 @@
+//! `hyperkernel node --home DIR [--name NODE] [--http-port P]`: the production node. It
+//! creates or boots a node in a home directory (its redb store, a lock so two nodes never
+//! share a home), feeds the kernel what the terminal types on a real clock, and sleeps until
+//! the next timer or input (no polling). Ctrl-C, SIGTERM or `shutdown` shut it down gracefully
+//! (commit, sync, exit 0); a second Ctrl-C exits at once, which a store that commits one
+//! transaction per step survives. Without a terminal on stdin it reads lines until stdin ends
+//! and then runs on as a daemon until SIGTERM.
+//!
+//! This is the node's first slice: the HTTP door, the journal and the line editor come next
+//! (issue 12).
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the node talks to its operator on stdout and stderr"
+)]
+
+mod home;
+mod terminal;
+
+use clap::{Parser, Subcommand};
+use home::Home;
+use hyperkernel::trace::Event;
+use hyperkernel::{
+    Capability, Kernel, KernelBuilder, KernelCommand, KernelConfig, LazyLoadBlob, Message, OnExit,
+    ProcessId, Request, Step, Timestamp, TraceLevel, WallClock, WasmConfig, WasmLoader,
+};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+use terminal::Line;
+
+#[derive(Parser)]
+#[command(name = "hyperkernel", about = "The hyperkernel node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or boot a node in a home directory and run it.
+    Node {
+        /// The home directory (created if missing).
+        #[arg(long)]
+        home: PathBuf,
+        /// The node's name (a new node's; a booted node keeps its own).
+        #[arg(long)]
+        name: Option<String>,
+        /// The HTTP port of the message door (not served yet in this version).
+        #[arg(long)]
+        http_port: Option<u16>,
+    },
+}
+
+/// The name of a new node when none is given.
+const DEFAULT_NAME: &str = "node.os";
+/// Seconds the terminal waits for an answer.
+const ANSWER_SECONDS: u64 = 5;
+
+/// What reaches the node's loop from outside the kernel.
+enum Input {
+    /// A terminal line.
+    Line(String),
+    /// Stdin ended.
+    Eof,
+    /// Ctrl-C or SIGTERM: shut down.
+    Stop,
+}
+
+fn terminal_id() -> ProcessId {
+    ProcessId::new("terminal", "terminal", "sys").unwrap_or_else(|_| ProcessId::kernel())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Node {
+        home,
+        name,
+        http_port,
+    } = cli.command;
+    if http_port.is_some() {
+        eprintln!("note: the HTTP door is not served yet; --http-port is ignored");
+    }
+    match run(&home, name.as_deref()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Boots the node in `dir` and runs it until it shuts down.
+fn run(dir: &std::path::Path, name: Option<&str>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let home = Home::open(dir)?;
+    let storage = home.store()?;
+    let stored = hyperkernel::kernel::stored_node(&storage)?;
+    let our = match (&stored, name) {
+        (Some(stored), Some(name)) if stored != name => {
+            return Err(format!("the home holds node {stored:?}, not {name:?}").into());
+        }
+        (Some(stored), _) => stored.clone(),
+        (None, name) => name.unwrap_or(DEFAULT_NAME).to_owned(),
+    };
+    let random = home::os_random()?;
+    let mut seed_bytes = [0; 8];
+    seed_bytes.copy_from_slice(&random[..8]);
+    let mut config = KernelConfig::new(&our, u64::from_le_bytes(seed_bytes));
+    config.trace_level = TraceLevel::Full;
+    if stored.is_none() {
+        config.signing_key = Some(home::os_random()?);
+    }
+    let loader = WasmLoader::new(WasmConfig::default())?;
+    let mut kernel = KernelBuilder::new(&our, config.seed)
+        .config(config)
+        .clock(Box::new(WallClock::new()))
+        .loader(Box::new(loader))
+        .storage(Box::new(storage))
+        .build()?;
+    let terminal = terminal_id();
+    // The operator's console: messaging to the kernel and to every process the node holds
+    // (a process it loads later gives it messaging too, as `InitializeProcess` does for its
+    // source). Public, as the reference's terminal: whatever it messages can answer it.
+    let caps: Vec<Capability> = kernel
+        .process_ids()
+        .iter()
+        .map(|id| Capability::messaging(kernel.address_of(id)))
+        .collect();
+    kernel.register_driven(&terminal, &caps, true)?;
+    let restored = kernel.process_ids().len();
+    let what = if home.existed { "booted" } else { "created" };
+    println!(
+        "node {our} {what} in {} ({restored} processes)",
+        home.dir.display()
+    );
+    let inputs = inputs()?;
+    let mut node = Node {
+        kernel,
+        terminal,
+        verbosity: 0,
+        stopping: false,
+        interactive: std::io::stdin().is_terminal(),
+    };
+    node.run(&inputs)
+}
+
+/// Starts the threads that turn stdin lines and signals into inputs.
+fn inputs() -> Result<mpsc::Receiver<Input>, Box<dyn std::error::Error>> {
+    let (tx, rx) = mpsc::channel();
+    let lines = tx.clone();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the node reads stdin on its own thread; the kernel stays on one"
+    )]
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(Input::Line(line)).is_err() {
+                return;
+            }
+        }
+        let _ = lines.send(Input::Eof);
+    });
+    let signals = std::sync::atomic::AtomicU32::new(0);
+    ctrlc::set_handler(move || {
+        let count = signals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if count > 0 {
+            // A second signal: exit at once. Every committed step is in the store.
+            std::process::exit(130);
+        }
+        let _ = tx.send(Input::Stop);
+    })?;
+    Ok(rx)
+}
+
+struct Node {
+    kernel: Kernel,
+    terminal: ProcessId,
+    verbosity: u8,
+    stopping: bool,
+    interactive: bool,
+}
+
+impl Node {
+    fn run(
+        &mut self,
+        inputs: &mpsc::Receiver<Input>,
+    ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+        loop {
+            while let Ok(input) = inputs.try_recv() {
+                self.take(input);
+            }
+            let step = self.kernel.step();
+            self.show();
+            match step {
+                Step::Failed => {
+                    let failure = self.kernel.failure().map(ToString::to_string);
+                    eprintln!("error: {}", failure.unwrap_or_default());
+                    return Ok(ExitCode::from(1));
+                }
+                Step::ShutDown => {
+                    self.kernel.sync()?;
+                    println!("shut down");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Step::Idle(deadline) => self.wait(inputs, deadline),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sleeps until the next timer's deadline or the next input, whichever comes first.
+    fn wait(&mut self, inputs: &mpsc::Receiver<Input>, deadline: Option<Timestamp>) {
+        let input = match deadline {
+            None => inputs.recv().ok(),
+            Some(deadline) => {
+                let nanos = deadline.0.saturating_sub(self.kernel.now().0);
+                inputs.recv_timeout(Duration::from_nanos(nanos)).ok()
+            }
+        };
+        if let Some(input) = input {
+            self.take(input);
+        }
+    }
+
+    fn take(&mut self, input: Input) {
+        match input {
+            Input::Line(line) => match terminal::parse(&line) {
+                Ok(line) => self.obey(line),
+                Err(error) => println!("error: {error}"),
+            },
+            Input::Eof if self.interactive => self.stop(),
+            Input::Eof => {}
+            Input::Stop => self.stop(),
+        }
+    }
+
+    fn stop(&mut self) {
+        if !self.stopping {
+            self.stopping = true;
+            self.command(&KernelCommand::Shutdown, None, None);
+        }
+    }
+
+    fn command(
+        &mut self,
+        command: &KernelCommand,
+        expects: Option<u64>,
+        blob: Option<LazyLoadBlob>,
+    ) {
+        if let Err(error) = self
+            .kernel
+            .command_as(&self.terminal, command, expects, blob)
+        {
+            println!("error: {error}");
+        }
+    }
+
+    fn obey(&mut self, line: Line) {
+        match line {
+            Line::Empty => {}
+            Line::Help => println!("{}", terminal::HELP),
+            Line::Top(process) => self.top(process.as_ref()),
+            Line::Caps(process) => {
+                for cap in self.kernel.capabilities_of(&process) {
+                    println!("{} {}", cap.issuer, cap.params);
+                }
+            }
+            Line::Message { to, body } => {
+                let request = Request::new(body).expecting(ANSWER_SECONDS);
+                if let Err(error) = self.kernel.send_as(&self.terminal, to, request, None, None) {
+                    println!("error: {error}");
+                }
+            }
+            Line::Load { path, id } => self.load(&path, id),
+            Line::Kill(process) => self.command(
+                &KernelCommand::KillProcess(process),
+                Some(ANSWER_SECONDS),
+                None,
+            ),
+            Line::Verbosity(level) => self.verbosity = level,
+            Line::Shutdown => self.stop(),
+            Line::Command(command) => self.command(&command, Some(ANSWER_SECONDS), None),
+        }
+    }
+
+    fn top(&self, only: Option<&ProcessId>) {
+        let ids = self.kernel.process_ids();
+        for id in ids.iter().filter(|id| only.is_none_or(|o| o == *id)) {
+            let state = self
+                .kernel
+                .run_state(id)
+                .map_or_else(|| "gone".to_owned(), |s| format!("{s:?}"));
+            let public = if self.kernel.is_public(id) == Some(true) {
+                " public"
+            } else {
+                ""
+            };
+            println!("{id} {state}{public}");
+        }
+        if only.is_some_and(|o| !ids.contains(o)) {
+            println!(
+                "error: no process {}",
+                only.map(ToString::to_string).unwrap_or_default()
+            );
+        }
+    }
+
+    fn load(&mut self, path: &std::path::Path, id: ProcessId) {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => return println!("error: {}: {error}", path.display()),
+        };
+        let handle = format!(
+            "/{}:{}/pkg/{}.wasm",
+            id.package(),
+            id.publisher(),
+            id.process()
+        );
+        let init = KernelCommand::InitializeProcess {
+            id: id.clone(),
+            wasm_bytes_handle: handle,
+            wit_version: Some(1),
+            on_exit: OnExit::Restart,
+            initial_capabilities: vec![],
+            public: false,
+        };
+        let blob = LazyLoadBlob { mime: None, bytes };
+        self.command(&init, Some(ANSWER_SECONDS), Some(blob));
+        self.command(&KernelCommand::RunProcess(id), Some(ANSWER_SECONDS), None);
+    }
+
+    /// Prints what the step produced: process prints up to the verbosity, and answers to
+    /// the terminal. Trace records are drained, so memory stays bounded.
+    fn show(&mut self) {
+        let mut out = std::io::stdout().lock();
+        for record in self.kernel.trace_mut().drain() {
+            match record.event {
+                Event::Print {
+                    process,
+                    verbosity,
+                    text,
+                } if verbosity <= self.verbosity => {
+                    let _ = writeln!(out, "[{process}] {text}");
+                }
+                Event::Print { .. } => {}
+                // At verbosity 3 the kernel's own events show too.
+                event if self.verbosity >= 3 => {
+                    let json = serde_json::to_string(&event).unwrap_or_default();
+                    let _ = writeln!(out, "[trace] {json}");
+                }
+                _ => {}
+            }
+        }
+        while let Ok(Some(received)) = self.kernel.receive_as(&self.terminal) {
+            let line = match received {
+                Ok((source, Message::Response((response, _)))) => {
+                    format!("< {source}: {}", String::from_utf8_lossy(&response.body))
+                }
+                Ok((source, Message::Request(request))) => {
+                    format!("> {source}: {}", String::from_utf8_lossy(&request.body))
+                }
+                Err((error, _)) => format!("< error: {:?} sending to {}", error.kind, error.target),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+}
