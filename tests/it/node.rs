@@ -23,8 +23,13 @@ struct Node {
 
 impl Node {
     fn start(home: &Path, name: &str) -> Self {
+        Self::start_with(home, name, &[])
+    }
+
+    fn start_with(home: &Path, name: &str, more: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hyperkernel"))
             .args(["node", "--home", home.to_str().unwrap(), "--name", name])
+            .args(more)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -248,4 +253,106 @@ fn bad_lines_get_a_reason_and_the_node_goes_on() {
     node.expect(|l| l.ends_with("\"RunProcessError\""));
     node.send("shutdown");
     assert_eq!(node.exit_code(), 0);
+}
+
+/// Starts a node with its HTTP door on a free port; returns it with the door's URL.
+fn with_door(home: &Path) -> (Node, String) {
+    let mut node = Node::start_with(home, "test.os", &["--http-port", "0"]);
+    let line = node.expect(|l| l.starts_with("http door on 127.0.0.1:"));
+    let url = format!("http://{}", line.trim_start_matches("http door on "));
+    (node, url)
+}
+
+/// POSTs `body` to the door; the status and the body.
+fn post(url: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(WAIT))
+        .build()
+        .into();
+    let mut response = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn the_http_door_takes_the_references_messages_and_answers_in_its_shape() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = counter_wasm(home.path());
+    let (mut node, url) = with_door(&home.path().join("home"));
+    load_counter(&mut node, &wasm);
+    let asked = r#"{"node":null,"process":"counter:app:test.os","inherit":false,"expects_response":5,"body":"inc","metadata":null,"context":null,"mime":null,"data":null}"#;
+    let (status, body) = post(&url, asked);
+    assert_eq!(status, 200, "{body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({ "body": b"1".to_vec(), "lazy_load_blob": null })
+    );
+    let (status, body) = post(&url, r#"{"process":"counter:app:test.os","body":"inc"}"#);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, ""),
+        "fire and forget: accepted at once"
+    );
+    // Through the terminal too: the count is the node's, whichever door it came in by.
+    assert_eq!(inc(&mut node), 3);
+    let (status, body) = post(
+        &url,
+        r#"{"process":"counter:app:test.os","expects_response":5,"body":"get"}"#,
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with(r#"{"body":[51]"#), "{body}");
+    node.send("shutdown");
+    assert_eq!(node.exit_code(), 0);
+}
+
+#[test]
+fn bad_http_requests_are_refused_with_a_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut node, url) = with_door(&home.path().join("home"));
+    for (body, reason) in [
+        ("{\"proc", "not an RPC message"),
+        (r#"{"process":"not an id"}"#, "process"),
+        (r#"{"process":"a:b:c.os","data":"***"}"#, "base64"),
+    ] {
+        let (status, text) = post(&url, body);
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(reason), "{body}: {text}");
+    }
+    let (status, text) = post(
+        &url,
+        r#"{"process":"ghost:app:test.os","expects_response":1,"body":"x"}"#,
+    );
+    assert_eq!(status, 408, "{text}");
+    let other = url.replace("/rpc:distro:sys/message", "/elsewhere");
+    assert_eq!(post(&other, "{}").0, 404);
+    node.send("top");
+    node.expect(|l| l.starts_with("kernel:distro:sys"));
+    node.send("shutdown");
+    assert_eq!(node.exit_code(), 0, "the node went on");
+}
+
+#[test]
+fn a_port_in_use_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperkernel"))
+        .args(["node", "--home", home.path().join("home").to_str().unwrap()])
+        .args(["--http-port", &port])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen on 127.0.0.1"), "{stderr}");
+    assert!(
+        !home.path().join("home").exists(),
+        "the home was not touched"
+    );
 }

@@ -16,6 +16,7 @@
 )]
 
 mod home;
+mod http;
 mod terminal;
 
 use clap::{Parser, Subcommand};
@@ -49,9 +50,13 @@ enum Command {
         /// The node's name (a new node's; a booted node keeps its own).
         #[arg(long)]
         name: Option<String>,
-        /// The HTTP port of the message door (not served yet in this version).
+        /// Serve the reference's HTTP message door (`POST /rpc:distro:sys/message`) on this
+        /// port of 127.0.0.1 (0: any free port; the node prints which).
         #[arg(long)]
         http_port: Option<u16>,
+        /// Serve the HTTP door on every interface, not only 127.0.0.1.
+        #[arg(long)]
+        http_expose: bool,
     },
 }
 
@@ -68,10 +73,18 @@ enum Input {
     Eof,
     /// Ctrl-C or SIGTERM: shut down.
     Stop,
+    /// A message through the HTTP door, with where its reply goes.
+    Rpc(http::Delivery),
 }
 
 fn terminal_id() -> ProcessId {
     ProcessId::new("terminal", "terminal", "sys").unwrap_or_else(|_| ProcessId::kernel())
+}
+
+/// The HTTP door's process: the reference's `http-server:distro:sys`, the source of what
+/// comes through the door.
+fn door_id() -> ProcessId {
+    ProcessId::new("http-server", "distro", "sys").unwrap_or_else(|_| ProcessId::kernel())
 }
 
 fn main() -> ExitCode {
@@ -80,11 +93,10 @@ fn main() -> ExitCode {
         home,
         name,
         http_port,
+        http_expose,
     } = cli.command;
-    if http_port.is_some() {
-        eprintln!("note: the HTTP door is not served yet; --http-port is ignored");
-    }
-    match run(&home, name.as_deref()) {
+    let door = http_port.map(|port| (port, http_expose));
+    match run(&home, name.as_deref(), door) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -94,7 +106,15 @@ fn main() -> ExitCode {
 }
 
 /// Boots the node in `dir` and runs it until it shuts down.
-fn run(dir: &std::path::Path, name: Option<&str>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run(
+    dir: &std::path::Path,
+    name: Option<&str>,
+    door: Option<(u16, bool)>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // The door first: a port in use refuses the node before its home is touched.
+    let server = door
+        .map(|(port, expose)| http::bind(port, expose))
+        .transpose()?;
     let home = Home::open(dir)?;
     let storage = home.store()?;
     let stored = hyperkernel::kernel::stored_node(&storage)?;
@@ -105,21 +125,7 @@ fn run(dir: &std::path::Path, name: Option<&str>) -> Result<ExitCode, Box<dyn st
         (Some(stored), _) => stored.clone(),
         (None, name) => name.unwrap_or(DEFAULT_NAME).to_owned(),
     };
-    let random = home::os_random()?;
-    let mut seed_bytes = [0; 8];
-    seed_bytes.copy_from_slice(&random[..8]);
-    let mut config = KernelConfig::new(&our, u64::from_le_bytes(seed_bytes));
-    config.trace_level = TraceLevel::Full;
-    if stored.is_none() {
-        config.signing_key = Some(home::os_random()?);
-    }
-    let loader = WasmLoader::new(WasmConfig::default())?;
-    let mut kernel = KernelBuilder::new(&our, config.seed)
-        .config(config)
-        .clock(Box::new(WallClock::new()))
-        .loader(Box::new(loader))
-        .storage(Box::new(storage))
-        .build()?;
+    let mut kernel = boot(&our, stored.is_none(), Box::new(storage))?;
     let terminal = terminal_id();
     // The operator's console: messaging to the kernel and to every process the node holds
     // (a process it loads later gives it messaging too, as `InitializeProcess` does for its
@@ -130,16 +136,27 @@ fn run(dir: &std::path::Path, name: Option<&str>) -> Result<ExitCode, Box<dyn st
         .map(|id| Capability::messaging(kernel.address_of(id)))
         .collect();
     kernel.register_driven(&terminal, &caps, true)?;
+    let door_id = door_id();
+    kernel.register_driven(&door_id, &caps, true)?;
     let restored = kernel.process_ids().len();
     let what = if home.existed { "booted" } else { "created" };
     println!(
         "node {our} {what} in {} ({restored} processes)",
         home.dir.display()
     );
-    let inputs = inputs()?;
+    let (tx, inputs) = inputs()?;
+    if let Some(server) = server {
+        let bound = http::serve(server, our.clone(), move |delivery| {
+            tx.send(Input::Rpc(delivery)).is_ok()
+        });
+        println!("http door on {bound}{}", http::PATH);
+    }
     let mut node = Node {
         kernel,
         terminal,
+        door: door_id,
+        pending: std::collections::BTreeMap::new(),
+        next_context: 0,
         verbosity: 0,
         stopping: false,
         interactive: std::io::stdin().is_terminal(),
@@ -147,8 +164,34 @@ fn run(dir: &std::path::Path, name: Option<&str>) -> Result<ExitCode, Box<dyn st
     node.run(&inputs)
 }
 
-/// Starts the threads that turn stdin lines and signals into inputs.
-fn inputs() -> Result<mpsc::Receiver<Input>, Box<dyn std::error::Error>> {
+/// Builds the kernel of node `our` on `storage` with a real clock; a new node's signing key
+/// and every boot's scheduler seed come from the OS.
+fn boot(
+    our: &str,
+    new: bool,
+    storage: Box<dyn hyperkernel::Storage>,
+) -> Result<Kernel, Box<dyn std::error::Error>> {
+    let random = home::os_random()?;
+    let mut seed_bytes = [0; 8];
+    seed_bytes.copy_from_slice(&random[..8]);
+    let mut config = KernelConfig::new(our, u64::from_le_bytes(seed_bytes));
+    config.trace_level = TraceLevel::Full;
+    if new {
+        config.signing_key = Some(home::os_random()?);
+    }
+    let loader = WasmLoader::new(WasmConfig::default())?;
+    let kernel = KernelBuilder::new(our, config.seed)
+        .config(config)
+        .clock(Box::new(WallClock::new()))
+        .loader(Box::new(loader))
+        .storage(storage)
+        .build()?;
+    Ok(kernel)
+}
+
+/// Starts the threads that turn stdin lines and signals into inputs; returns a sender for
+/// more (the HTTP door) and the receiver.
+fn inputs() -> Result<(mpsc::Sender<Input>, mpsc::Receiver<Input>), Box<dyn std::error::Error>> {
     let (tx, rx) = mpsc::channel();
     let lines = tx.clone();
     #[expect(
@@ -164,6 +207,7 @@ fn inputs() -> Result<mpsc::Receiver<Input>, Box<dyn std::error::Error>> {
         }
         let _ = lines.send(Input::Eof);
     });
+    let door = tx.clone();
     let signals = std::sync::atomic::AtomicU32::new(0);
     ctrlc::set_handler(move || {
         let count = signals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -173,12 +217,16 @@ fn inputs() -> Result<mpsc::Receiver<Input>, Box<dyn std::error::Error>> {
         }
         let _ = tx.send(Input::Stop);
     })?;
-    Ok(rx)
+    Ok((door, rx))
 }
 
 struct Node {
     kernel: Kernel,
     terminal: ProcessId,
+    door: ProcessId,
+    /// Door requests waiting for their answer, by the context their request carries.
+    pending: std::collections::BTreeMap<u64, mpsc::Sender<http::Reply>>,
+    next_context: u64,
     verbosity: u8,
     stopping: bool,
     interactive: bool,
@@ -235,6 +283,79 @@ impl Node {
             Input::Eof if self.interactive => self.stop(),
             Input::Eof => {}
             Input::Stop => self.stop(),
+            Input::Rpc((rpc, reply)) => self.rpc(rpc, &reply),
+        }
+    }
+
+    /// A message through the door: sent as `http-server:distro:sys`, which is given messaging
+    /// to a local target it lacks it for (the door is the operator's, on loopback).
+    fn rpc(&mut self, rpc: http::Rpc, reply: &mpsc::Sender<http::Reply>) {
+        if self.stopping {
+            let _ = reply.send(http::Reply::Refused(
+                503,
+                "the node is shutting down".into(),
+            ));
+            return;
+        }
+        let local = *rpc.target.node == *self.kernel.our();
+        let target = rpc.target.process.clone();
+        if local
+            && self.kernel.has_process(&target)
+            && !self
+                .kernel
+                .capabilities()
+                .has_messaging(&self.door, &target)
+        {
+            let grant = KernelCommand::GrantCapabilities {
+                target: self.door.clone(),
+                capabilities: vec![Capability::messaging(rpc.target.clone())],
+            };
+            self.command(&grant, None, None);
+        }
+        let expects = rpc.request.expects_response.is_some();
+        self.next_context += 1;
+        let context = self.next_context.to_le_bytes().to_vec();
+        match self
+            .kernel
+            .send_as(&self.door, rpc.target, rpc.request, Some(context), rpc.blob)
+        {
+            Err(error) => {
+                let _ = reply.send(http::Reply::Refused(503, error.to_string()));
+            }
+            Ok(_) if expects => {
+                self.pending.insert(self.next_context, reply.clone());
+            }
+            Ok(_) => {
+                let _ = reply.send(http::Reply::Accepted);
+            }
+        }
+    }
+
+    /// Answers to the door go to their HTTP requests.
+    fn answer_door(&mut self) {
+        while let Ok(Some(received)) = self.kernel.receive_as(&self.door) {
+            let (context, reply) = match received {
+                Ok((_, Message::Response((response, context)))) => {
+                    let blob = self.kernel.last_blob_of(&self.door);
+                    (context, http::Reply::Answer(response.body, blob))
+                }
+                Ok((_, Message::Request(_))) => continue,
+                Err((error, context)) => {
+                    let status = if error.kind == hyperkernel::SendErrorKind::Timeout {
+                        408
+                    } else {
+                        503
+                    };
+                    let text = format!("{:?} sending to {}", error.kind, error.target);
+                    (context, http::Reply::Refused(status, text))
+                }
+            };
+            let key = context
+                .and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok())
+                .map(u64::from_le_bytes);
+            if let Some(sender) = key.and_then(|k| self.pending.remove(&k)) {
+                let _ = sender.send(reply);
+            }
         }
     }
 
@@ -355,6 +476,7 @@ impl Node {
                 _ => {}
             }
         }
+        self.answer_door();
         while let Ok(Some(received)) = self.kernel.receive_as(&self.terminal) {
             let line = match received {
                 Ok((source, Message::Response((response, _)))) => {
