@@ -77,6 +77,23 @@ enum Input {
     Rpc(http::Delivery),
 }
 
+/// Prints a line to stdout, ignoring a closed or failing stdout (a daemon whose reader went
+/// away must not panic in `println!`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// `say!` on stderr.
+macro_rules! esay {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 fn terminal_id() -> ProcessId {
     ProcessId::new("terminal", "terminal", "sys").unwrap_or_else(|_| ProcessId::kernel())
 }
@@ -99,7 +116,7 @@ fn main() -> ExitCode {
     match run(&home, name.as_deref(), door) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            esay!("error: {error}");
             ExitCode::from(2)
         }
     }
@@ -140,7 +157,7 @@ fn run(
     kernel.register_driven(&door_id, &caps, true)?;
     let restored = kernel.process_ids().len();
     let what = if home.existed { "booted" } else { "created" };
-    println!(
+    say!(
         "node {our} {what} in {} ({restored} processes)",
         home.dir.display()
     );
@@ -149,7 +166,7 @@ fn run(
         let bound = http::serve(server, our.clone(), move |delivery| {
             tx.send(Input::Rpc(delivery)).is_ok()
         });
-        println!("http door on {bound}{}", http::PATH);
+        say!("http door on {bound}{}", http::PATH);
     }
     let mut node = Node {
         kernel,
@@ -246,12 +263,12 @@ impl Node {
             match step {
                 Step::Failed => {
                     let failure = self.kernel.failure().map(ToString::to_string);
-                    eprintln!("error: {}", failure.unwrap_or_default());
+                    esay!("error: {}", failure.unwrap_or_default());
                     return Ok(ExitCode::from(1));
                 }
                 Step::ShutDown => {
                     self.kernel.sync()?;
-                    println!("shut down");
+                    say!("shut down");
                     return Ok(ExitCode::SUCCESS);
                 }
                 Step::Idle(deadline) => self.wait(inputs, deadline),
@@ -278,7 +295,7 @@ impl Node {
         match input {
             Input::Line(line) => match terminal::parse(&line) {
                 Ok(line) => self.obey(line),
-                Err(error) => println!("error: {error}"),
+                Err(error) => say!("error: {error}"),
             },
             Input::Eof if self.interactive => self.stop(),
             Input::Eof => {}
@@ -376,24 +393,24 @@ impl Node {
             .kernel
             .command_as(&self.terminal, command, expects, blob)
         {
-            println!("error: {error}");
+            say!("error: {error}");
         }
     }
 
     fn obey(&mut self, line: Line) {
         match line {
             Line::Empty => {}
-            Line::Help => println!("{}", terminal::HELP),
+            Line::Help => say!("{}", terminal::HELP),
             Line::Top(process) => self.top(process.as_ref()),
             Line::Caps(process) => {
                 for cap in self.kernel.capabilities_of(&process) {
-                    println!("{} {}", cap.issuer, cap.params);
+                    say!("{} {}", cap.issuer, cap.params);
                 }
             }
             Line::Message { to, body } => {
                 let request = Request::new(body).expecting(ANSWER_SECONDS);
                 if let Err(error) = self.kernel.send_as(&self.terminal, to, request, None, None) {
-                    println!("error: {error}");
+                    say!("error: {error}");
                 }
             }
             Line::Load { path, id } => self.load(&path, id),
@@ -420,10 +437,10 @@ impl Node {
             } else {
                 ""
             };
-            println!("{id} {state}{public}");
+            say!("{id} {state}{public}");
         }
         if only.is_some_and(|o| !ids.contains(o)) {
-            println!(
+            say!(
                 "error: no process {}",
                 only.map(ToString::to_string).unwrap_or_default()
             );
@@ -433,7 +450,7 @@ impl Node {
     fn load(&mut self, path: &std::path::Path, id: ProcessId) {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(error) => return println!("error: {}: {error}", path.display()),
+            Err(error) => return say!("error: {}: {error}", path.display()),
         };
         let handle = format!(
             "/{}:{}/pkg/{}.wasm",
