@@ -74,19 +74,25 @@ impl Checker {
     pub fn skip_unread(&mut self, kernel: &Kernel) -> Result<(), String> {
         let records = kernel.trace().records();
         for record in records.get(self.seen..).unwrap_or_default() {
-            let expected = hyperkernel::trace::chain_hash(
-                self.hash,
-                record.seq,
-                record.at,
-                &record.event,
-                &mut self.scratch,
-            );
-            if expected != record.hash {
-                return Err(format!("trace hash chain broken at event {}", record.seq));
-            }
-            self.hash = record.hash;
+            self.chain(record)?;
         }
         self.seen = records.len();
+        Ok(())
+    }
+
+    /// Extends the checked hash chain by `record`.
+    fn chain(&mut self, record: &TraceRecord) -> Result<(), String> {
+        let expected = hyperkernel::trace::chain_hash(
+            self.hash,
+            record.seq,
+            record.at,
+            &record.event,
+            &mut self.scratch,
+        );
+        if expected != record.hash {
+            return Err(format!("trace hash chain broken at event {}", record.seq));
+        }
+        self.hash = record.hash;
         Ok(())
     }
 
@@ -98,17 +104,7 @@ impl Checker {
         let records = kernel.trace().records();
         let new: &[TraceRecord] = records.get(self.seen..).unwrap_or_default();
         for record in new {
-            let expected = hyperkernel::trace::chain_hash(
-                self.hash,
-                record.seq,
-                record.at,
-                &record.event,
-                &mut self.scratch,
-            );
-            if expected != record.hash {
-                return Err(format!("trace hash chain broken at event {}", record.seq));
-            }
-            self.hash = record.hash;
+            self.chain(record)?;
             self.read(kernel, record)?;
         }
         for process in std::mem::take(&mut self.touched) {

@@ -52,23 +52,28 @@ fn started(world: &World, process: &ProcessId) -> usize {
         .count()
 }
 
-#[test]
-fn a_node_boots_from_its_store_with_processes_capabilities_code_and_state() {
-    let store = Shared::new(MemStorage::new());
-    let mut world = boot(&store, 3).unwrap();
-    let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+/// Spawns `name` running native `code` whose on-exit sends a request to the counter.
+fn spawn_notifying_counter(world: &mut World, name: &str, code: &str) -> ProcessId {
     let notify = vec![(
         addr(&format!("{OUR}@counter:test:our.os")),
         Request::new("from-on-exit"),
         None,
     )];
-    let notifier = world.spawn(
-        "notifier",
-        "echo",
+    world.spawn(
+        name,
+        code,
         OnExit::Requests(notify),
         vec![messaging("counter:test:our.os")],
         false,
-    );
+    )
+}
+
+#[test]
+fn a_node_boots_from_its_store_with_processes_capabilities_code_and_state() {
+    let store = Shared::new(MemStorage::new());
+    let mut world = boot(&store, 3).unwrap();
+    let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
+    let notifier = spawn_notifying_counter(&mut world, "notifier", "echo");
     let transient = world.spawn("transient", "echo", OnExit::None, vec![], true);
     world.command(
         &KernelCommand::GrantCapabilities {
@@ -119,18 +124,7 @@ fn an_exited_processs_on_exit_requests_fire_once_and_never_again_at_boot() {
     let store = Shared::new(MemStorage::new());
     let mut world = boot(&store, 4).unwrap();
     let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
-    let notify = vec![(
-        addr(&format!("{OUR}@counter:test:our.os")),
-        Request::new("from-on-exit"),
-        None,
-    )];
-    let quitter = world.spawn(
-        "quitter",
-        "returner",
-        OnExit::Requests(notify),
-        vec![messaging("counter:test:our.os")],
-        false,
-    );
+    let quitter = spawn_notifying_counter(&mut world, "quitter", "returner");
     world.kernel.run_until_idle();
     assert!(!world.kernel.has_process(&quitter), "it exited");
     assert_eq!(
