@@ -1,15 +1,16 @@
-//! The kernel's doors to the platform: time (`Clock`) and randomness (`Entropy`).
+//! The kernel's time (`Time`, an input: the kernel reads no clock) and randomness (`Entropy`).
 //!
-//! Invariant: the kernel reads time only through `Clock` and draws randomness only from
-//! `Entropy`; clippy's `disallowed-methods` (clippy.toml) keeps the wall clock and OS randomness
-//! out of the rest of the crate. `WallClock` is the one place allowed to read `Instant::now`.
+//! Invariant: the kernel's time moves only as `KernelClock` says (a simulated jump, charged
+//! run time, or a driver's reading) and randomness comes only from `Entropy`; clippy's
+//! `disallowed-methods` (clippy.toml) keeps the wall clock and OS randomness out of the crate.
+//! The production node reads its real clock itself and gives the kernel the reading.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Nanoseconds since the clock's epoch (kernel start for `WallClock`, zero for `SimClock`).
+/// Nanoseconds since the clock's epoch (the node's start in production, zero in simulation).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -54,85 +55,64 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Where the kernel's time comes from.
-pub trait Clock {
-    /// The current time.
-    fn now(&self) -> Timestamp;
-
-    /// Jump to `deadline` if this clock is simulated. Returns false for a real clock, whose
-    /// driver must instead wait until `deadline` passes.
-    fn advance_to(&mut self, deadline: Timestamp) -> bool;
+/// How the kernel's time moves.
+///
+/// The kernel reads no clock: time is an input. A simulated kernel moves its own time (it
+/// jumps to the next timer when nothing is ready, and busy processes charge the time they
+/// burn); a driven kernel's time moves only when its driver gives it a clock reading
+/// (`Input::Time`), as the production node does before every step from its real clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Time {
+    /// Simulated time starting at this instant.
+    Simulated(Timestamp),
+    /// Driven time starting at this instant.
+    Driven(Timestamp),
 }
 
-/// A manual clock for simulation: time moves only when the kernel is idle and jumps straight
-/// to the next timer.
-#[derive(Clone, Debug, Default)]
-pub struct SimClock {
+/// The kernel's time: the instant its work runs at, and how it may move.
+///
+/// Invariant: `now` never goes backwards.
+#[derive(Clone, Debug)]
+pub(crate) struct KernelClock {
     now: Timestamp,
+    simulated: bool,
 }
 
-impl SimClock {
-    /// A clock at zero.
-    pub fn new() -> Self {
-        Self::default()
+impl KernelClock {
+    pub(crate) fn new(time: Time) -> Self {
+        match time {
+            Time::Simulated(now) => Self {
+                now,
+                simulated: true,
+            },
+            Time::Driven(now) => Self {
+                now,
+                simulated: false,
+            },
+        }
     }
 
-    /// A clock at `now` (a node booting again after a simulated downtime).
-    pub fn at(now: Timestamp) -> Self {
-        Self { now }
-    }
-}
-
-impl Clock for SimClock {
-    fn now(&self) -> Timestamp {
+    /// The instant work runs at.
+    pub(crate) fn now(&self) -> Timestamp {
         self.now
     }
 
-    fn advance_to(&mut self, deadline: Timestamp) -> bool {
-        // Time never goes backwards.
+    /// Jumps to `deadline` if time is simulated; returns false for driven time, whose driver
+    /// must instead give a reading once `deadline` has passed.
+    pub(crate) fn advance_to(&mut self, deadline: Timestamp) -> bool {
+        if !self.simulated {
+            return false;
+        }
         self.now = self.now.max(deadline);
         true
     }
-}
 
-/// The real, monotonic clock for production.
-#[derive(Clone, Debug)]
-pub struct WallClock {
-    #[expect(
-        clippy::disallowed_types,
-        reason = "the production clock is the one wall-clock door"
-    )]
-    start: std::time::Instant,
-}
-
-impl WallClock {
-    /// A clock whose epoch is now.
-    #[expect(
-        clippy::disallowed_methods,
-        clippy::disallowed_types,
-        reason = "the production clock is the one wall-clock door"
-    )]
-    pub fn new() -> Self {
-        Self {
-            start: std::time::Instant::now(),
-        }
-    }
-}
-
-impl Default for WallClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for WallClock {
-    fn now(&self) -> Timestamp {
-        let nanos = self.start.elapsed().as_nanos();
-        Timestamp(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
-    fn advance_to(&mut self, _deadline: Timestamp) -> bool {
-        false
+    /// A clock reading from the driver: time moves to `reading`, never back (an earlier
+    /// reading is kept out: the kernel's time is monotonic whatever its driver's clock does).
+    pub(crate) fn read(&mut self, reading: Timestamp) {
+        let before = self.now;
+        self.now = self.now.max(reading);
+        debug_assert!(self.now >= before, "the kernel clock went back");
     }
 }
 
@@ -250,10 +230,19 @@ mod tests {
     }
 
     #[test]
-    fn sim_clock_never_goes_backwards() {
-        let mut clock = SimClock::new();
+    fn the_kernel_clock_never_goes_backwards() {
+        let mut clock = KernelClock::new(Time::Simulated(Timestamp(0)));
         assert!(clock.advance_to(Timestamp(10)));
         assert!(clock.advance_to(Timestamp(5)));
         assert_eq!(clock.now(), Timestamp(10));
+        let mut driven = KernelClock::new(Time::Driven(Timestamp(3)));
+        assert!(
+            !driven.advance_to(Timestamp(10)),
+            "driven time waits for a reading"
+        );
+        assert_eq!(driven.now(), Timestamp(3));
+        driven.read(Timestamp(8));
+        driven.read(Timestamp(4));
+        assert_eq!(driven.now(), Timestamp(8));
     }
 }

@@ -6,8 +6,8 @@
 //! `KernelCommand`s and messages (JSON on the wire, exactly as the reference kernel's), the
 //! seed, and time. `Kernel::step` does one piece of work chosen by the seeded scheduler and
 //! appends everything observable to a hash-chained trace, so one seed and one input give a
-//! byte-identical trace on every machine. The same kernel runs under simulation (`SimClock`,
-//! `MemStorage`) and in production (`WallClock`, durable storage).
+//! byte-identical trace on every machine. The same kernel runs under simulation (simulated time,
+//! `MemStorage`) and in production (driven time from a real clock, the redb store).
 //!
 //! ```
 //! use hyperkernel::{KernelBuilder, KernelCommand, KernelPrint, ProcessId, Capability};
@@ -37,6 +37,7 @@ pub(crate) use kernel_bug;
 
 pub mod caps;
 pub mod env;
+pub mod journal;
 pub mod kernel;
 pub mod process;
 pub mod storage;
@@ -46,11 +47,11 @@ pub mod wasm;
 pub mod wire;
 
 pub use caps::{CapKey, CapabilityStore};
-pub use env::{Clock, Entropy, SimClock, Stream, Timestamp, WallClock};
+pub use env::{Entropy, Stream, Time, Timestamp};
 pub use kernel::{
-    AwaitToken, BootError, CodeHash, Corruption, FaultCounters, Faults, Kernel, KernelBuilder,
-    KernelConfig, KernelError, KernelFailure, PPM, ProcessContext, RunState, SpawnError,
-    SpawnRequest, Step, SyscallError,
+    AwaitToken, BootError, CodeHash, Corruption, FaultCounters, Faults, Input, Kernel,
+    KernelBuilder, KernelConfig, KernelError, KernelFailure, Output, PPM, ProcessContext, RunState,
+    SpawnError, SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, RuntimeStats, Wake};
 pub use storage::{Batch, MemStorage, RedbStorage, SharedStorage, Storage, StorageError, Table};

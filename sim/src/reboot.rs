@@ -15,7 +15,7 @@
 use crate::disk::{DiskFaults, SimDisk};
 use hyperkernel::{
     BootError, Kernel, KernelBuilder, KernelConfig, MemStorage, RedbStorage, SharedStorage,
-    SimClock, Storage, StorageError, Table, Timestamp,
+    Storage, StorageError, Table, Time, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -251,7 +251,7 @@ impl Boot<'_> {
         let storage = self.store.open().map_err(BootError::Storage)?;
         KernelBuilder::new(&config.our, config.seed)
             .config(config)
-            .clock(Box::new(SimClock::at(self.at)))
+            .time(Time::Simulated(self.at))
             .loader(self.loader)
             .storage(storage)
             .continuing(trace, counters)

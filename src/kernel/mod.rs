@@ -14,6 +14,7 @@ mod boot;
 mod command;
 mod faults;
 mod host;
+mod input;
 mod inspect;
 mod lifecycle;
 mod persist;
@@ -26,6 +27,7 @@ pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION, stored_node};
 pub use command::NO_REVOKE;
 pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
+pub use input::{Input, Output};
 pub use inspect::{MessageView, OutstandingView, ProcessView, TimerView, WorldView};
 pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
@@ -37,7 +39,7 @@ pub use spawn::{SpawnError, SpawnRequest};
 pub use state::RunState;
 
 use crate::caps::CapabilityStore;
-use crate::env::{Clock, Entropy, SimClock, Timestamp};
+use crate::env::{Entropy, KernelClock, Time, Timestamp};
 use crate::process::{NativeLoader, Process, ProcessLoader, TimerProcess};
 use crate::storage::{MemStorage, Storage};
 use crate::trace::{Trace, TraceLevel};
@@ -188,7 +190,7 @@ pub struct Kernel {
     our: Arc<str>,
     our_kernel: Address,
     config: KernelConfig,
-    clock: Box<dyn Clock>,
+    clock: KernelClock,
     entropy: Entropy,
     caps: CapabilityStore,
     // Invariant: every entry's id has a `caps` entry too (lifecycle keeps both in step).
@@ -225,18 +227,19 @@ pub struct Kernel {
 /// Builds a [`Kernel`].
 pub struct KernelBuilder {
     config: KernelConfig,
-    clock: Box<dyn Clock>,
+    time: Time,
     loader: Box<dyn ProcessLoader>,
     storage: Box<dyn Storage>,
     continued: Option<(Trace, faults::FaultCounters)>,
 }
 
 impl KernelBuilder {
-    /// A simulated kernel for node `our` with `seed`: `SimClock`, `MemStorage`, no loader.
+    /// A simulated kernel for node `our` with `seed`: simulated time from zero, `MemStorage`,
+    /// native processes only.
     pub fn new(our: &str, seed: u64) -> Self {
         Self {
             config: KernelConfig::new(our, seed),
-            clock: Box::new(SimClock::new()),
+            time: Time::Simulated(Timestamp(0)),
             loader: Box::new(NativeLoader::new()),
             storage: Box::new(MemStorage::new()),
             continued: None,
@@ -251,17 +254,17 @@ impl KernelBuilder {
         self
     }
 
-    /// Replaces the configuration (keeps clock, loader and storage).
+    /// Replaces the configuration (keeps time, loader and storage).
     #[must_use]
     pub fn config(mut self, config: KernelConfig) -> Self {
         self.config = config;
         self
     }
 
-    /// Uses `clock`.
+    /// Sets how the kernel's time moves and where it starts.
     #[must_use]
-    pub fn clock(mut self, clock: Box<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn time(mut self, time: Time) -> Self {
+        self.time = time;
         self
     }
 
@@ -350,7 +353,7 @@ impl KernelBuilder {
             faults,
             trace,
             config: self.config,
-            clock: self.clock,
+            clock: KernelClock::new(self.time),
             table: BTreeMap::new(),
             inbox: VecDeque::new(),
             inbox_bytes: 0,

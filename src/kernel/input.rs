@@ -1,0 +1,196 @@
+//! The kernel's one input door: every input a driver gives the kernel is an [`Input`] passed
+//! to [`Kernel::input`], and every answer comes back as an [`Output`].
+//!
+//! Time is an input like any other (`Input::Time`, a clock reading), and so is each step
+//! (`Input::Step`). A driver that records the inputs it gives, in order, has recorded the run:
+//! feeding the same inputs to a kernel booted from the same store image and seed gives the same
+//! trace, event for event. The production node journals them (`crate::journal`); `sim replay
+//! --journal` feeds them back.
+//!
+//! The older calls (`submit`, `send_as`, `command_as`, `respond_as`, `receive_as`,
+//! `register_driven`, `step`) are this door's variants taken one at a time; they stay for
+//! harnesses that drive the kernel directly.
+
+use super::{Kernel, KernelError, Step};
+use crate::env::Timestamp;
+use crate::process::Received;
+use crate::types::{
+    Address, Capability, Context, KernelMessage, LazyLoadBlob, ProcessId, Request, Response,
+};
+use crate::wire::KernelCommand;
+use serde::{Deserialize, Serialize};
+
+/// One input to the kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A clock reading: the kernel's time moves to it (never back). Under driven time this is
+    /// the only way time moves.
+    Time(Timestamp),
+    /// One step of work chosen by the seeded scheduler.
+    Step,
+    /// A raw message from outside, as if its source sent it.
+    Submit(Box<KernelMessage>),
+    /// Registers a driven process (a terminal, an HTTP door, a test client).
+    Register {
+        /// Its id.
+        process: ProcessId,
+        /// Its capabilities (messaging to itself is added).
+        capabilities: Vec<Capability>,
+        /// Whether any process may message it.
+        public: bool,
+    },
+    /// A request sent as a driven process.
+    Send {
+        /// The driven process.
+        process: ProcessId,
+        /// Where to.
+        target: Address,
+        /// The request.
+        request: Request,
+        /// The context its answer comes back with.
+        context: Option<Context>,
+        /// Its blob.
+        blob: Option<LazyLoadBlob>,
+    },
+    /// A `KernelCommand` sent to the kernel as a driven process.
+    Command {
+        /// The driven process.
+        process: ProcessId,
+        /// The command.
+        command: KernelCommand,
+        /// Seconds to wait for the kernel's answer (`None`: no answer).
+        expects_response: Option<u64>,
+        /// Its blob (the code of `InitializeProcess`).
+        blob: Option<LazyLoadBlob>,
+    },
+    /// An answer to the prompting request of a driven process.
+    Respond {
+        /// The driven process.
+        process: ProcessId,
+        /// The response.
+        response: Response,
+        /// Its blob.
+        blob: Option<LazyLoadBlob>,
+    },
+    /// Takes the oldest deliverable message of a driven process out of its mailbox.
+    Receive {
+        /// The driven process.
+        process: ProcessId,
+    },
+}
+
+impl Input {
+    /// The blob this input carries, if any.
+    pub fn blob(&self) -> Option<&LazyLoadBlob> {
+        match self {
+            Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
+                blob.as_ref()
+            }
+            Self::Submit(message) => message.lazy_load_blob.as_ref(),
+            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => None,
+        }
+    }
+
+    /// Takes the blob out (for encoders that store blob bytes apart from the rest).
+    pub fn take_blob(&mut self) -> Option<LazyLoadBlob> {
+        match self {
+            Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
+                blob.take()
+            }
+            Self::Submit(message) => message.lazy_load_blob.take(),
+            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => None,
+        }
+    }
+
+    /// Puts a blob back where `take_blob` took it from; false if this input carries none.
+    pub fn put_blob(&mut self, new: LazyLoadBlob) -> bool {
+        match self {
+            Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
+                *blob = Some(new);
+                true
+            }
+            Self::Submit(message) => {
+                message.lazy_load_blob = Some(new);
+                true
+            }
+            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => false,
+        }
+    }
+}
+
+/// What the kernel answers an [`Input`].
+#[derive(Debug)]
+pub enum Output {
+    /// The input was taken (`Time`, `Submit`, `Register`, `Respond`).
+    Taken,
+    /// What the step did.
+    Stepped(Step),
+    /// The id of the request sent (`Send`, `Command`).
+    Sent(u64),
+    /// The message received, if one was deliverable (`Receive`), with its blob.
+    Received(Option<(Received, Option<LazyLoadBlob>)>),
+}
+
+impl Kernel {
+    /// The one input door: gives the kernel `input` and returns its answer.
+    ///
+    /// # Errors
+    /// As the call the input stands for: the kernel shut down or stopped, the inbox is full,
+    /// the process is not driven, the id is taken.
+    pub fn input(&mut self, input: Input) -> Result<Output, KernelError> {
+        match input {
+            Input::Time(reading) => {
+                let before = self.clock.now();
+                self.clock.read(reading);
+                assert!(
+                    self.clock.now() >= before,
+                    "a clock reading moved time back"
+                );
+                Ok(Output::Taken)
+            }
+            Input::Step => Ok(Output::Stepped(self.step())),
+            Input::Submit(message) => self.submit(*message).map(|()| Output::Taken),
+            Input::Register {
+                process,
+                capabilities,
+                public,
+            } => self
+                .register_driven(&process, &capabilities, public)
+                .map(|()| Output::Taken),
+            Input::Send {
+                process,
+                target,
+                request,
+                context,
+                blob,
+            } => self
+                .send_as(&process, target, request, context, blob)
+                .map(Output::Sent),
+            Input::Command {
+                process,
+                command,
+                expects_response,
+                blob,
+            } => self
+                .command_as(&process, &command, expects_response, blob)
+                .map(Output::Sent),
+            Input::Respond {
+                process,
+                response,
+                blob,
+            } => self
+                .respond_as(&process, response, blob)
+                .map(|()| Output::Taken),
+            Input::Receive { process } => {
+                let received = self.receive_as(&process)?;
+                let blob = received.as_ref().and_then(|_| self.last_blob_of(&process));
+                debug_assert!(
+                    received.is_some() || blob.is_none(),
+                    "a blob comes only with a message"
+                );
+                Ok(Output::Received(received.map(|r| (r, blob))))
+            }
+        }
+    }
+}
