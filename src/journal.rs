@@ -300,9 +300,7 @@ fn decode_input(mut bytes: &[u8]) -> Result<Input, Damage> {
     let len = take_varint(&mut bytes).ok_or(Damage::Payload("no JSON length"))?;
     let json = take_bytes(&mut bytes, len).ok_or(Damage::Payload("JSON cut short"))?;
     let mut input: Input = serde_json::from_slice(json).map_err(Damage::Json)?;
-    let (&has_blob, mut rest) = bytes
-        .split_first()
-        .ok_or(Damage::Payload("no blob mark"))?;
+    let (&has_blob, mut rest) = bytes.split_first().ok_or(Damage::Payload("no blob mark"))?;
     if has_blob == 0 {
         return if rest.is_empty() {
             Ok(input)
@@ -512,16 +510,19 @@ mod tests {
         flipped[middle] ^= 0x40;
         std::fs::write(&segment, &flipped).unwrap();
         let (entries, error) = read_all(&root);
-        let Some(JournalError::Damaged {
-            damage, offset, ..
-        }) = error
-        else {
+        let Some(JournalError::Damaged { damage, offset, .. }) = error else {
             panic!("{error:?}");
         };
-        assert!(matches!(damage, Damage::Checksum | Damage::TooLong(_)), "{damage}");
+        assert!(
+            matches!(damage, Damage::Checksum | Damage::TooLong(_)),
+            "{damage}"
+        );
         assert!(offset <= middle as u64);
         assert!(read_inputs(&entries).len() < written.len());
-        assert_eq!(read_inputs(&entries)[..], written[..read_inputs(&entries).len()]);
+        assert_eq!(
+            read_inputs(&entries)[..],
+            written[..read_inputs(&entries).len()]
+        );
     }
 
     #[test]

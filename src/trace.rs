@@ -346,15 +346,38 @@ mod hex_u64 {
     }
 }
 
-/// The running trace.
-#[derive(Clone, Debug, Default)]
+/// Most records a trace keeps undrained by default (`Trace::bounded` sets another bound).
+pub const TRACE_RECORDS_MAX: usize = 1 << 24;
+
+/// The running trace: the kernel's one output sink. Its records wait here until the driver
+/// drains them; it keeps at most its bound of them, counting the rest as overflowed (the hash
+/// chain covers every event whether kept or not), so a driver that falls behind costs bounded
+/// memory and is told what it missed.
+#[derive(Clone, Debug)]
 pub struct Trace {
     level: TraceLevel,
     // Invariant: `seq` events were pushed; `hash` chains all of them (module docs).
     seq: u64,
     hash: u64,
+    // Invariant: at most `records_max` records.
     records: Vec<TraceRecord>,
+    records_max: usize,
+    overflowed: u64,
     scratch: Vec<u8>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self {
+            level: TraceLevel::default(),
+            seq: 0,
+            hash: 0,
+            records: Vec::new(),
+            records_max: TRACE_RECORDS_MAX,
+            overflowed: 0,
+            scratch: Vec::new(),
+        }
+    }
 }
 
 /// A postcard output that appends to a borrowed buffer (no moves of the buffer per field).
@@ -459,10 +482,28 @@ impl Trace {
         }
     }
 
+    /// This trace keeping at most `records_max` undrained records.
+    #[must_use]
+    pub fn bounded(mut self, records_max: usize) -> Self {
+        assert!(
+            records_max > 0,
+            "a sink that keeps nothing is TraceLevel::Hash"
+        );
+        self.records_max = records_max;
+        self
+    }
+
+    /// Events not kept because the sink was full when they came (since the last drain).
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
     /// Appends `event` at time `at`.
     pub fn push(&mut self, at: Timestamp, event: Event) {
         let hash = chain_hash(self.hash, self.seq, at, &event, &mut self.scratch);
-        if self.level == TraceLevel::Full {
+        if self.level == TraceLevel::Full && self.records.len() >= self.records_max {
+            self.overflowed += 1;
+        } else if self.level == TraceLevel::Full {
             self.records.push(TraceRecord {
                 seq: self.seq,
                 at,
@@ -494,9 +535,16 @@ impl Trace {
         &self.records
     }
 
-    /// Takes the kept records out, e.g. to stream them to a file.
+    /// Takes the kept records out, e.g. to stream them to a file; the overflow count starts
+    /// again from zero.
     pub fn drain(&mut self) -> Vec<TraceRecord> {
-        std::mem::take(&mut self.records)
+        self.overflowed = 0;
+        let records = std::mem::take(&mut self.records);
+        debug_assert!(
+            records.len() <= self.records_max,
+            "the sink kept to its bound"
+        );
+        records
     }
 
     /// The kept records as JSON lines.
@@ -592,6 +640,24 @@ mod tests {
                 "{event:?} encodes like an earlier event"
             );
         }
+    }
+
+    #[test]
+    fn a_full_sink_counts_what_it_did_not_keep_and_the_hash_covers_it() {
+        let mut bounded = Trace::new(TraceLevel::Full).bounded(2);
+        let mut whole = Trace::new(TraceLevel::Full);
+        for trace in [&mut bounded, &mut whole] {
+            for at in 0..5 {
+                trace.push(Timestamp(at), Event::Shutdown);
+            }
+        }
+        assert_eq!(bounded.records().len(), 2);
+        assert_eq!(bounded.overflowed(), 3);
+        assert_eq!(bounded.hash(), whole.hash());
+        assert_eq!(bounded.drain().len(), 2);
+        assert_eq!(bounded.overflowed(), 0);
+        bounded.push(Timestamp(6), Event::Shutdown);
+        assert_eq!(bounded.records().len(), 1, "drained, it keeps again");
     }
 
     #[test]

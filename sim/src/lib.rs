@@ -11,6 +11,7 @@ pub mod files;
 pub mod generate;
 pub mod guests;
 pub mod invariants;
+pub mod journal_replay;
 pub mod network;
 pub mod reboot;
 pub mod replay;

@@ -57,8 +57,19 @@ enum Command {
     },
     /// Re-run a trace file (or a scenario and seed) and inspect the kernel at an event.
     Replay {
-        /// A trace file written by `sim run --trace`, or a scenario.
-        source: PathBuf,
+        /// A trace file written by `sim run --trace`, or a scenario (not with --journal).
+        #[arg(required_unless_present = "journal", conflicts_with = "journal")]
+        source: Option<PathBuf>,
+        /// Replay a real session instead: the journal of the node home HOME
+        /// (`hyperkernel node --home HOME`), checked against the live run's trace hashes.
+        #[arg(long, value_name = "HOME")]
+        journal: Option<PathBuf>,
+        /// With --journal: the epoch (one per boot of the node; default the latest).
+        #[arg(long, requires = "journal")]
+        epoch: Option<u64>,
+        /// With --journal: write the replayed trace here, for `sim diff`.
+        #[arg(long, requires = "journal")]
+        trace: Option<PathBuf>,
         /// The seed, when SOURCE is a scenario.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -336,6 +347,7 @@ fn run_scenario(
     }
     if let Some(trace) = trace {
         let header = Header {
+            journal: None,
             trace_format: TRACE_FORMAT,
             scenario: path.to_owned(),
             seed,
@@ -445,6 +457,7 @@ fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<bool> {
     writeln!(out, "{summary}")?;
     if let Some(path) = trace {
         let header = Header {
+            journal: None,
             trace_format: TRACE_FORMAT,
             scenario: "demo".into(),
             seed,
@@ -484,13 +497,24 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             planted_panic,
         } => explore_scenario(&scenario, seeds, jobs, options(planted_bug, planted_panic))?,
         Command::Replay {
+            journal: Some(home),
+            epoch,
+            trace,
+            until,
+            step,
+            json,
+            ..
+        } => replay_journal(&home, epoch, trace, Replay { until, step, json })?,
+        Command::Replay {
             source,
             seed,
             until,
             step,
             json,
             planted_bug,
+            ..
         } => {
+            let source = source.unwrap_or_default();
             let source = Source::open(&source, seed, options(planted_bug, None))
                 .map_err(anyhow::Error::msg)?;
             let how = Replay { until, step, json };
@@ -517,6 +541,63 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })
+}
+
+/// `sim replay --journal HOME`: a real session run again, its hashes checked, a summary.
+/// Found something (exit 1) when the journal is damaged before its end.
+fn replay_journal(
+    home: &Path,
+    epoch: Option<u64>,
+    trace: Option<PathBuf>,
+    how: Replay,
+) -> anyhow::Result<bool> {
+    let mut input = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    #[expect(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        reason = "the replay's speed against the session's wall time is reported to the user"
+    )]
+    let started = std::time::Instant::now();
+    let run =
+        hyperkernel_sim::journal_replay::replay_journal(home, epoch, &how, &mut input, &mut out)
+            .map_err(anyhow::Error::msg)?;
+    let took = started.elapsed();
+    replay::report(&run.kernel, &how, &mut out).map_err(anyhow::Error::msg)?;
+    let trace_hash = run.kernel.trace().hash();
+    writeln!(out, "journal     {} epoch {}", home.display(), run.epoch)?;
+    writeln!(out, "inputs      {} ({} steps)", run.inputs, run.steps)?;
+    writeln!(out, "events      {}", run.kernel.trace().len())?;
+    writeln!(out, "trace hash  {trace_hash:016x}")?;
+    let live = match run.end {
+        Some(end) if end.hash == trace_hash => "the live run's at its end".to_owned(),
+        _ => format!("{} checkpoints of the live run matched", run.marks_matched),
+    };
+    writeln!(out, "matches     {live}")?;
+    let session = std::time::Duration::from_nanos(run.session.0);
+    let ratio = session.as_secs_f64() / took.as_secs_f64().max(1e-9);
+    writeln!(
+        out,
+        "speed       {:.3} s of the session replayed in {:.3} s ({ratio:.1}x)",
+        session.as_secs_f64(),
+        took.as_secs_f64()
+    )?;
+    if let Some(path) = trace {
+        let header = Header {
+            journal: Some((home.to_owned(), run.epoch)),
+            trace_format: TRACE_FORMAT,
+            scenario: PathBuf::from("journal"),
+            seed: 0,
+            planted_bug: false,
+        };
+        write_atomically(&path, &trace_text(&header, &run.kernel))?;
+        writeln!(out, "trace       {}", path.display())?;
+    }
+    if let Some(damage) = run.damage {
+        writeln!(out, "stopped     at {damage}")?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Exit status: 0 when all is well, 1 when the command found something (a run or seed that

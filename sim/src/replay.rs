@@ -30,6 +30,9 @@ pub struct Header {
     /// Whether the test-only planted bug was on.
     #[serde(default)]
     pub planted_bug: bool,
+    /// The node home whose journal was replayed (`sim replay --journal`), and its epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<(PathBuf, u64)>,
 }
 
 /// A trace file read back.
@@ -182,6 +185,13 @@ impl Source {
         }
         let trace = parse_trace(path, &text)?;
         drop(text);
+        if let Some((home, epoch)) = &trace.header.journal {
+            return Err(format!(
+                "{}: a trace of a node's journal is replayed with `sim replay --journal {} --epoch {epoch}`",
+                path.display(),
+                home.display()
+            ));
+        }
         if trace.header.scenario == Path::new("demo") {
             return Err(format!(
                 "{}: traces of `sim demo` are replayed with `sim demo --seed {}`",
@@ -269,6 +279,50 @@ fn same_prefix(expected: &[TraceRecord], got: &[TraceRecord]) -> Result<(), Stri
     ))
 }
 
+/// What a replay does after each step: stop at `--until`, or step interactively.
+pub(crate) struct Watch<'io> {
+    stepper: Stepper<'io>,
+    until: Option<u64>,
+    step: bool,
+    stepping: bool,
+}
+
+impl<'io> Watch<'io> {
+    pub(crate) fn new(
+        how: &Replay,
+        input: &'io mut dyn std::io::BufRead,
+        out: &'io mut dyn std::io::Write,
+    ) -> Self {
+        Self {
+            stepper: Stepper {
+                input,
+                out,
+                printed: 0,
+                json: how.json,
+            },
+            until: how.until,
+            step: how.step,
+            stepping: how.step && how.until.is_none(),
+        }
+    }
+
+    /// Called after every step; false stops the replay there.
+    pub(crate) fn after_step(&mut self, kernel: &Kernel) -> bool {
+        let reached = self.until.is_some_and(|u| kernel.trace().len() > u);
+        if reached && !self.step {
+            return false;
+        }
+        if reached && !self.stepping {
+            self.stepping = true;
+            self.stepper.printed = self.until.map_or(0, |u| usize::try_from(u).unwrap_or(0));
+        }
+        if self.stepping && self.stepper.printed != usize::MAX {
+            return self.stepper.after_step(kernel);
+        }
+        true
+    }
+}
+
 /// Runs a replay, writing to `out` and reading step commands from `input`.
 ///
 /// # Errors
@@ -279,39 +333,29 @@ pub fn replay(
     input: &mut dyn std::io::BufRead,
     out: &mut dyn std::io::Write,
 ) -> Result<(), String> {
-    let until = how.until;
-    let mut stepper = Stepper {
-        input,
-        out,
-        printed: 0,
-        json: how.json,
-    };
-    let mut stepping = how.step && until.is_none();
-    let mut hook = |kernel: &Kernel| {
-        let reached = until.is_some_and(|u| kernel.trace().len() > u);
-        if reached && !how.step {
-            return false;
-        }
-        if reached && !stepping {
-            stepping = true;
-            stepper.printed = until.map_or(0, |u| usize::try_from(u).unwrap_or(0));
-        }
-        if stepping && stepper.printed != usize::MAX {
-            return stepper.after_step(kernel);
-        }
-        true
-    };
+    let mut watch = Watch::new(how, input, out);
+    let mut hook = |kernel: &Kernel| watch.after_step(kernel);
     let run = crate::run::run_with(&source.scenario, source.seed, source.options, &mut hook)
         .map_err(|e| e.to_string())?;
     let got = run.kernel.trace().records();
     if let Some(expected) = &source.expected {
         same_prefix(expected, got)?;
     }
+    report(&run.kernel, how, out)
+}
+
+/// Prints where a replay stopped: the world at its end, or the events up to `--until` and the
+/// world after the step that recorded it.
+///
+/// # Errors
+/// The run has no event `--until`.
+pub fn report(kernel: &Kernel, how: &Replay, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let got = kernel.trace().records();
     if how.step {
         return Ok(());
     }
-    let Some(until) = until else {
-        let _ = write!(out, "{}", run.kernel.view());
+    let Some(until) = how.until else {
+        let _ = write!(out, "{}", kernel.view());
         return Ok(());
     };
     let Some(record) = got.get(usize::try_from(until).unwrap_or(usize::MAX)) else {
@@ -326,7 +370,7 @@ pub fn replay(
         let _ = writeln!(out, "{mark} {}", event_line(earlier));
     }
     let _ = writeln!(out, "world after the step that recorded event {until}:");
-    let view = run.kernel.view();
+    let view = kernel.view();
     if how.json {
         let _ = writeln!(
             out,

@@ -49,10 +49,7 @@ pub struct Epoch {
 /// # Errors
 /// No journal or no such epoch, a file cannot be read, or the first entry is damaged or is
 /// not the epoch's header.
-pub fn open_epoch(
-    root: &Path,
-    epoch: Option<u64>,
-) -> Result<(Epoch, JournalReader), JournalError> {
+pub fn open_epoch(root: &Path, epoch: Option<u64>) -> Result<(Epoch, JournalReader), JournalError> {
     if !root.is_dir() {
         return Err(JournalError::Missing(root.to_owned()));
     }
@@ -208,9 +205,10 @@ impl JournalReader {
                 return Ok(None);
             }
             let first = self.payload()?;
-            let starts = first.as_deref().and_then(|p| p.strip_prefix(b"S")).and_then(
-                |mut rest| Some((take_varint(&mut rest)?, take_varint(&mut rest)?)),
-            );
+            let starts = first
+                .as_deref()
+                .and_then(|p| p.strip_prefix(b"S"))
+                .and_then(|mut rest| Some((take_varint(&mut rest)?, take_varint(&mut rest)?)));
             if starts.is_none_or(|(_, segment)| segment != self.segment) {
                 return Err(self.damaged(Damage::Misplaced));
             }

@@ -129,7 +129,7 @@ pub enum Output {
     /// The id of the request sent (`Send`, `Command`).
     Sent(u64),
     /// The message received, if one was deliverable (`Receive`), with its blob.
-    Received(Option<(Received, Option<LazyLoadBlob>)>),
+    Received(Option<Box<(Received, Option<LazyLoadBlob>)>>),
 }
 
 impl Kernel {
@@ -189,7 +189,7 @@ impl Kernel {
                     received.is_some() || blob.is_none(),
                     "a blob comes only with a message"
                 );
-                Ok(Output::Received(received.map(|r| (r, blob))))
+                Ok(Output::Received(received.map(|r| Box::new((r, blob)))))
             }
         }
     }

@@ -88,6 +88,9 @@ pub struct KernelConfig {
     pub signing_key: Option<[u8; 32]>,
     /// How much trace to keep.
     pub trace_level: TraceLevel,
+    /// Most trace records kept undrained (`trace::TRACE_RECORDS_MAX`); more are counted as
+    /// overflowed (`Trace::overflowed`), never an unbounded buffer.
+    pub trace_records_max: usize,
     /// Requests a mailbox holds.
     pub mailbox_len_max: usize,
     /// Messages the inbox holds.
@@ -127,6 +130,7 @@ impl KernelConfig {
             seed,
             signing_key: None,
             trace_level: TraceLevel::Full,
+            trace_records_max: crate::trace::TRACE_RECORDS_MAX,
             mailbox_len_max: MAILBOX_LEN_MAX,
             inbox_len_max: INBOX_LEN_MAX,
             message_len_max: MESSAGE_LEN_MAX,
@@ -337,9 +341,11 @@ impl KernelBuilder {
 
     fn into_kernel(self, key: &[u8; 32]) -> Kernel {
         let our: Arc<str> = Arc::from(self.config.our.as_str());
-        let (trace, counters) = self
-            .continued
-            .unwrap_or_else(|| (Trace::new(self.config.trace_level), Default::default()));
+        let (trace, counters) = self.continued.unwrap_or_else(|| {
+            let trace =
+                Trace::new(self.config.trace_level).bounded(self.config.trace_records_max.max(1));
+            (trace, Default::default())
+        });
         let mut faults = faults::FaultState::new(self.config.seed);
         faults.counters = counters;
         Kernel {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub(crate) const STORE: &str = "kernel.redb";
 /// The lock file in a home.
 pub(crate) const LOCK: &str = "node.lock";
+/// The directory of the node's journal (hyperkernel::journal).
+pub(crate) const JOURNAL: &str = "journal";
 
 /// Why a home cannot be used.
 #[derive(Debug)]

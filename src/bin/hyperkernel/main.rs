@@ -21,10 +21,12 @@ mod terminal;
 
 use clap::{Parser, Subcommand};
 use home::Home;
+use hyperkernel::journal::{Begin, JOURNAL_FORMAT, JournalWriter, Limits};
 use hyperkernel::trace::Event;
 use hyperkernel::{
-    Capability, Kernel, KernelBuilder, KernelCommand, KernelConfig, LazyLoadBlob, Message, OnExit,
-    ProcessId, Request, Step, Timestamp, TraceLevel, WallClock, WasmConfig, WasmLoader,
+    Capability, Input, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelError,
+    LazyLoadBlob, Message, OnExit, Output, ProcessId, Received, Request, Step, Time, Timestamp,
+    TraceLevel, WasmConfig, WasmLoader,
 };
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -62,11 +64,13 @@ enum Command {
 
 /// The name of a new node when none is given.
 const DEFAULT_NAME: &str = "node.os";
+/// Trace records the node's sink keeps between drains.
+const TRACE_RECORDS_MAX: usize = 1 << 16;
 /// Seconds the terminal waits for an answer.
 const ANSWER_SECONDS: u64 = 5;
 
 /// What reaches the node's loop from outside the kernel.
-enum Input {
+enum Outside {
     /// A terminal line.
     Line(String),
     /// Stdin ended.
@@ -142,8 +146,7 @@ fn run(
         (Some(stored), _) => stored.clone(),
         (None, name) => name.unwrap_or(DEFAULT_NAME).to_owned(),
     };
-    let mut kernel = boot(&our, stored.is_none(), Box::new(storage))?;
-    let terminal = terminal_id();
+    let (kernel, journal) = boot(&home, &our, stored.is_none(), Box::new(storage))?;
     // The operator's console: messaging to the kernel and to every process the node holds
     // (a process it loads later gives it messaging too, as `InitializeProcess` does for its
     // source). Public, as the reference's terminal: whatever it messages can answer it.
@@ -152,10 +155,26 @@ fn run(
         .iter()
         .map(|id| Capability::messaging(kernel.address_of(id)))
         .collect();
-    kernel.register_driven(&terminal, &caps, true)?;
-    let door_id = door_id();
-    kernel.register_driven(&door_id, &caps, true)?;
-    let restored = kernel.process_ids().len();
+    let restored = caps.len();
+    let mut node = Node {
+        kernel,
+        journal: Some(journal),
+        clock: NodeClock::new(),
+        terminal: terminal_id(),
+        door: door_id(),
+        pending: std::collections::BTreeMap::new(),
+        next_context: 0,
+        verbosity: 0,
+        stopping: false,
+        interactive: std::io::stdin().is_terminal(),
+    };
+    for process in [terminal_id(), door_id()] {
+        node.feed(Input::Register {
+            process,
+            capabilities: caps.clone(),
+            public: true,
+        })?;
+    }
     let what = if home.existed { "booted" } else { "created" };
     say!(
         "node {our} {what} in {} ({restored} processes)",
@@ -164,51 +183,88 @@ fn run(
     let (tx, inputs) = inputs()?;
     if let Some(server) = server {
         let bound = http::serve(server, our.clone(), move |delivery| {
-            tx.send(Input::Rpc(delivery)).is_ok()
+            tx.send(Outside::Rpc(delivery)).is_ok()
         });
         say!("http door on {bound}{}", http::PATH);
     }
-    let mut node = Node {
-        kernel,
-        terminal,
-        door: door_id,
-        pending: std::collections::BTreeMap::new(),
-        next_context: 0,
-        verbosity: 0,
-        stopping: false,
-        interactive: std::io::stdin().is_terminal(),
-    };
     node.run(&inputs)
 }
 
-/// Builds the kernel of node `our` on `storage` with a real clock; a new node's signing key
-/// and every boot's scheduler seed come from the OS.
+/// Builds the kernel of node `our` on `storage` with driven time (the node gives it its
+/// clock's readings); a new node's signing key and every boot's scheduler seed come from the
+/// OS. Begins the boot's journal epoch first, with the store image the kernel boots from.
 fn boot(
+    home: &Home,
     our: &str,
     new: bool,
     storage: Box<dyn hyperkernel::Storage>,
-) -> Result<Kernel, Box<dyn std::error::Error>> {
+) -> Result<(Kernel, JournalWriter), Box<dyn std::error::Error>> {
     let random = home::os_random()?;
     let mut seed_bytes = [0; 8];
     seed_bytes.copy_from_slice(&random[..8]);
     let mut config = KernelConfig::new(our, u64::from_le_bytes(seed_bytes));
     config.trace_level = TraceLevel::Full;
+    // Drained after every step: a step's own events stay far below this.
+    config.trace_records_max = TRACE_RECORDS_MAX;
     if new {
         config.signing_key = Some(home::os_random()?);
     }
+    let begin = Begin {
+        journal_format: JOURNAL_FORMAT,
+        epoch: 0,
+        node: our.to_owned(),
+        seed: config.seed,
+        signing_key: config.signing_key,
+        sync_interval_nanos: config.sync_interval_nanos,
+        time_start: Timestamp(0),
+    };
+    let journal = JournalWriter::begin(
+        &home.dir.join(home::JOURNAL),
+        &home.dir.join(home::STORE),
+        begin,
+        Limits::default(),
+    )?;
     let loader = WasmLoader::new(WasmConfig::default())?;
     let kernel = KernelBuilder::new(our, config.seed)
         .config(config)
-        .clock(Box::new(WallClock::new()))
+        .time(Time::Driven(Timestamp(0)))
         .loader(Box::new(loader))
         .storage(storage)
         .build()?;
-    Ok(kernel)
+    Ok((kernel, journal))
+}
+
+/// The node's real clock: nanoseconds since the node started, read before every step and
+/// given to the kernel as an input.
+struct NodeClock {
+    #[expect(
+        clippy::disallowed_types,
+        reason = "the node's clock is the one wall-clock door; the kernel gets its readings"
+    )]
+    start: std::time::Instant,
+}
+
+impl NodeClock {
+    #[expect(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        reason = "the node's clock is the one wall-clock door; the kernel gets its readings"
+    )]
+    fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
 }
 
 /// Starts the threads that turn stdin lines and signals into inputs; returns a sender for
 /// more (the HTTP door) and the receiver.
-fn inputs() -> Result<(mpsc::Sender<Input>, mpsc::Receiver<Input>), Box<dyn std::error::Error>> {
+fn inputs() -> Result<(mpsc::Sender<Outside>, mpsc::Receiver<Outside>), Box<dyn std::error::Error>>
+{
     let (tx, rx) = mpsc::channel();
     let lines = tx.clone();
     #[expect(
@@ -218,11 +274,11 @@ fn inputs() -> Result<(mpsc::Sender<Input>, mpsc::Receiver<Input>), Box<dyn std:
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if lines.send(Input::Line(line)).is_err() {
+            if lines.send(Outside::Line(line)).is_err() {
                 return;
             }
         }
-        let _ = lines.send(Input::Eof);
+        let _ = lines.send(Outside::Eof);
     });
     let door = tx.clone();
     let signals = std::sync::atomic::AtomicU32::new(0);
@@ -232,13 +288,17 @@ fn inputs() -> Result<(mpsc::Sender<Input>, mpsc::Receiver<Input>), Box<dyn std:
             // A second signal: exit at once. Every committed step is in the store.
             std::process::exit(130);
         }
-        let _ = tx.send(Input::Stop);
+        let _ = tx.send(Outside::Stop);
     })?;
     Ok((door, rx))
 }
 
 struct Node {
+    /// Every input reaches it through `feed`.
     kernel: Kernel,
+    /// This boot's journal epoch; `None` once writing it failed (the node runs on unjournaled).
+    journal: Option<JournalWriter>,
+    clock: NodeClock,
     terminal: ProcessId,
     door: ProcessId,
     /// Door requests waiting for their answer, by the context their request carries.
@@ -250,15 +310,58 @@ struct Node {
 }
 
 impl Node {
+    /// Gives the kernel `input` through its one door, journaled first.
+    fn feed(&mut self, input: Input) -> Result<Output, KernelError> {
+        if let Some(journal) = &mut self.journal
+            && let Err(error) = journal.append(&input, self.kernel.trace())
+        {
+            esay!("error: the journal stopped: {error}; the node runs on without it");
+            self.journal = None;
+        }
+        let output = self.kernel.input(input);
+        if let Some(journal) = &mut self.journal
+            && let Err(error) = journal.taken(self.kernel.trace())
+        {
+            esay!("error: the journal stopped: {error}; the node runs on without it");
+            self.journal = None;
+        }
+        output
+    }
+
+    /// Takes the next message for driven process `process`, with its blob.
+    fn receive(&mut self, process: &ProcessId) -> Option<(Received, Option<LazyLoadBlob>)> {
+        let input = Input::Receive {
+            process: process.clone(),
+        };
+        match self.feed(input) {
+            Ok(Output::Received(received)) => received.map(|boxed| *boxed),
+            _ => None,
+        }
+    }
+
+    /// Writes out the journal's buffer: what the node lets out next is journaled first.
+    fn flush_journal(&mut self) {
+        if let Some(journal) = &mut self.journal
+            && let Err(error) = journal.flush()
+        {
+            esay!("error: the journal stopped: {error}; the node runs on without it");
+            self.journal = None;
+        }
+    }
+
     fn run(
         &mut self,
-        inputs: &mpsc::Receiver<Input>,
+        inputs: &mpsc::Receiver<Outside>,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         loop {
             while let Ok(input) = inputs.try_recv() {
                 self.take(input);
             }
-            let step = self.kernel.step();
+            let now = self.clock.now();
+            self.feed(Input::Time(now))?;
+            let Output::Stepped(step) = self.feed(Input::Step)? else {
+                unreachable!("a step answers with what it did");
+            };
             self.show();
             match step {
                 Step::Failed => {
@@ -268,6 +371,11 @@ impl Node {
                 }
                 Step::ShutDown => {
                     self.kernel.sync()?;
+                    if let Some(journal) = self.journal.take()
+                        && let Err(error) = journal.end(self.kernel.trace())
+                    {
+                        esay!("error: the journal: {error}");
+                    }
                     say!("shut down");
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -278,11 +386,11 @@ impl Node {
     }
 
     /// Sleeps until the next timer's deadline or the next input, whichever comes first.
-    fn wait(&mut self, inputs: &mpsc::Receiver<Input>, deadline: Option<Timestamp>) {
+    fn wait(&mut self, inputs: &mpsc::Receiver<Outside>, deadline: Option<Timestamp>) {
         let input = match deadline {
             None => inputs.recv().ok(),
             Some(deadline) => {
-                let nanos = deadline.0.saturating_sub(self.kernel.now().0);
+                let nanos = deadline.0.saturating_sub(self.clock.now().0);
                 inputs.recv_timeout(Duration::from_nanos(nanos)).ok()
             }
         };
@@ -291,16 +399,16 @@ impl Node {
         }
     }
 
-    fn take(&mut self, input: Input) {
+    fn take(&mut self, input: Outside) {
         match input {
-            Input::Line(line) => match terminal::parse(&line) {
+            Outside::Line(line) => match terminal::parse(&line) {
                 Ok(line) => self.obey(line),
                 Err(error) => say!("error: {error}"),
             },
-            Input::Eof if self.interactive => self.stop(),
-            Input::Eof => {}
-            Input::Stop => self.stop(),
-            Input::Rpc((rpc, reply)) => self.rpc(rpc, &reply),
+            Outside::Eof if self.interactive => self.stop(),
+            Outside::Eof => {}
+            Outside::Stop => self.stop(),
+            Outside::Rpc((rpc, reply)) => self.rpc(rpc, &reply),
         }
     }
 
@@ -332,10 +440,14 @@ impl Node {
         let expects = rpc.request.expects_response.is_some();
         self.next_context += 1;
         let context = self.next_context.to_le_bytes().to_vec();
-        match self
-            .kernel
-            .send_as(&self.door, rpc.target, rpc.request, Some(context), rpc.blob)
-        {
+        let send = Input::Send {
+            process: self.door.clone(),
+            target: rpc.target,
+            request: rpc.request,
+            context: Some(context),
+            blob: rpc.blob,
+        };
+        match self.feed(send) {
             Err(error) => {
                 let _ = reply.send(http::Reply::Refused(503, error.to_string()));
             }
@@ -350,10 +462,9 @@ impl Node {
 
     /// Answers to the door go to their HTTP requests.
     fn answer_door(&mut self) {
-        while let Ok(Some(received)) = self.kernel.receive_as(&self.door) {
+        while let Some((received, blob)) = self.receive(&self.door.clone()) {
             let (context, reply) = match received {
                 Ok((_, Message::Response((response, context)))) => {
-                    let blob = self.kernel.last_blob_of(&self.door);
                     (context, http::Reply::Answer(response.body, blob))
                 }
                 Ok((_, Message::Request(_))) => continue,
@@ -389,10 +500,13 @@ impl Node {
         expects: Option<u64>,
         blob: Option<LazyLoadBlob>,
     ) {
-        if let Err(error) = self
-            .kernel
-            .command_as(&self.terminal, command, expects, blob)
-        {
+        let input = Input::Command {
+            process: self.terminal.clone(),
+            command: command.clone(),
+            expects_response: expects,
+            blob,
+        };
+        if let Err(error) = self.feed(input) {
             say!("error: {error}");
         }
     }
@@ -409,7 +523,14 @@ impl Node {
             }
             Line::Message { to, body } => {
                 let request = Request::new(body).expecting(ANSWER_SECONDS);
-                if let Err(error) = self.kernel.send_as(&self.terminal, to, request, None, None) {
+                let send = Input::Send {
+                    process: self.terminal.clone(),
+                    target: to,
+                    request,
+                    context: None,
+                    blob: None,
+                };
+                if let Err(error) = self.feed(send) {
                     say!("error: {error}");
                 }
             }
@@ -475,6 +596,13 @@ impl Node {
     /// the terminal. Trace records are drained, so memory stays bounded.
     fn show(&mut self) {
         let mut out = std::io::stdout().lock();
+        let overflowed = self.kernel.trace().overflowed();
+        if overflowed > 0 && self.verbosity > 0 {
+            let _ = writeln!(
+                out,
+                "[trace] {overflowed} events not shown: the sink was full"
+            );
+        }
         for record in self.kernel.trace_mut().drain() {
             match record.event {
                 Event::Print {
@@ -493,8 +621,9 @@ impl Node {
                 _ => {}
             }
         }
+        self.flush_journal();
         self.answer_door();
-        while let Ok(Some(received)) = self.kernel.receive_as(&self.terminal) {
+        while let Some((received, _)) = self.receive(&self.terminal.clone()) {
             let line = match received {
                 Ok((source, Message::Response((response, _)))) => {
                     format!("< {source}: {}", String::from_utf8_lossy(&response.body))
@@ -507,5 +636,7 @@ impl Node {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
+        drop(out);
+        self.flush_journal();
     }
 }
