@@ -134,8 +134,11 @@ fn boots(dir: &Path, wasm: &Path) {
     );
 }
 
-fn door(dir: &Path, wasm: &Path) {
-    let mut node = Node::start(&dir.join("door"), &["--http-port", "0"]);
+/// Messages per second through the door of a node started with `more`.
+fn door_rate(home: &Path, wasm: &Path, more: &[&str]) -> f64 {
+    let mut args = vec!["--http-port", "0"];
+    args.extend_from_slice(more);
+    let mut node = Node::start(home, &args);
     let line = node.expect(|l| l.starts_with("http door on "));
     let url = format!("http://{}", line.trim_start_matches("http door on "));
     node.send(&format!("load {} echo:bench:bench.os", wasm.display()));
@@ -158,11 +161,80 @@ fn door(dir: &Path, wasm: &Path) {
         rates.push(sent as f64 / start.elapsed().as_secs_f64());
     }
     node.stop();
+    median(rates)
+}
+
+/// The bytes of every file under `dir`, store images apart.
+fn journal_bytes(dir: &Path) -> (u64, u64) {
+    let (mut logs, mut images) = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            let (l, i) = journal_bytes(&entry.path());
+            logs += l;
+            images += i;
+        } else if entry.path().extension().is_some_and(|e| e == "log") {
+            logs += meta.len();
+        } else {
+            images += meta.len();
+        }
+    }
+    (logs, images)
+}
+
+fn door(dir: &Path, wasm: &Path) {
+    // Interleaved so drift of the machine falls on both alike.
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        with.push(door_rate(&dir.join(format!("door-{run}")), wasm, &[]));
+        without.push(door_rate(
+            &dir.join(format!("bare-{run}")),
+            wasm,
+            &["--no-journal"],
+        ));
+    }
+    let (with, without) = (median(with), median(without));
     println!(
-        "HTTP door: {:.0} messages/s median of {RUNS}, one loopback client, each a request to \
-         the echo guest and its answer",
-        median(rates)
+        "HTTP door: {with:.0} messages/s median of {RUNS}, one loopback client, each a request \
+         to the echo guest and its answer; without the journal {without:.0} (journaled/bare \
+         {:.2}x)",
+        with / without
     );
+    let (logs, images) = journal_bytes(&dir.join("door-0").join("journal"));
+    let inputs = replayed_inputs(&dir.join("door-0"));
+    println!(
+        "journal: {logs} bytes of entries for {inputs} inputs ({:.1} bytes per input), \
+         store images {images} bytes",
+        logs as f64 / inputs.max(1) as f64
+    );
+}
+
+/// Replays `home`'s journal with the workspace's `sim` (beside this bench's node binary);
+/// prints its speed line and returns how many inputs it fed.
+fn replayed_inputs(home: &Path) -> u64 {
+    let sim = PathBuf::from(env!("CARGO_BIN_EXE_hyperkernel")).with_file_name("sim");
+    let output = std::process::Command::new(&sim)
+        .args(["replay", "--journal", home.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (cargo build --release -p hyperkernel-sim)",
+                sim.display()
+            )
+        });
+    let text = String::from_utf8_lossy(&output.stdout);
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("speed") || l.starts_with("matches"))
+    {
+        println!("replay {line}");
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("inputs"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {

@@ -103,7 +103,7 @@ impl Node {
 }
 
 /// Loads the counter guest as `counter:app:test.os` and the echo guest, then sends messages:
-/// answered requests (each with its timeout timer), one to a missing process, a kernel command.
+/// answered requests (each with its timeout timer), one to a missing process, two timers.
 fn session(node: &mut Node, dir: &Path) {
     for (guest, id) in [
         ("counter", "counter:app:test.os"),
@@ -122,6 +122,12 @@ fn session(node: &mut Node, dir: &Path) {
     node.expect(|l| l.starts_with("< test.os@echo:app:test.os: "));
     node.send("m test.os@nobody:app:test.os hi");
     node.expect(|l| l.contains("error"));
+    // Two timers fire on the node's real clock while it sleeps; the replay must fire them at
+    // the same readings.
+    node.send(r#"m test.os@timer:distro:sys {"SetTimer":60}"#);
+    node.send(r#"m test.os@timer:distro:sys {"SetTimer":30}"#);
+    node.expect(|l| l.starts_with("< test.os@timer:distro:sys"));
+    node.expect(|l| l.starts_with("< test.os@timer:distro:sys"));
     node.send("top");
     node.expect(|l| l.starts_with("timer:distro:sys"));
 }

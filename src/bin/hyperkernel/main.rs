@@ -6,8 +6,9 @@
 //! transaction per step survives. Without a terminal on stdin it reads lines until stdin ends
 //! and then runs on as a daemon until SIGTERM.
 //!
-//! This is the node's first slice: the HTTP door, the journal and the line editor come next
-//! (issue 12).
+//! Every input reaches the kernel through its one door (`Kernel::input`), the clock reading a
+//! step runs at included, and is appended to the boot's journal first (`hyperkernel::journal`),
+//! so `sim replay --journal HOME` can run the session again. Not yet: a line editor.
 
 #![allow(
     clippy::print_stdout,
@@ -59,6 +60,9 @@ enum Command {
         /// Serve the HTTP door on every interface, not only 127.0.0.1.
         #[arg(long)]
         http_expose: bool,
+        /// Keep no journal of this boot (it cannot then be replayed in simulation).
+        #[arg(long)]
+        no_journal: bool,
     },
 }
 
@@ -115,9 +119,10 @@ fn main() -> ExitCode {
         name,
         http_port,
         http_expose,
+        no_journal,
     } = cli.command;
     let door = http_port.map(|port| (port, http_expose));
-    match run(&home, name.as_deref(), door) {
+    match run(&home, name.as_deref(), door, !no_journal) {
         Ok(code) => code,
         Err(error) => {
             esay!("error: {error}");
@@ -131,6 +136,7 @@ fn run(
     dir: &std::path::Path,
     name: Option<&str>,
     door: Option<(u16, bool)>,
+    journaled: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // The door first: a port in use refuses the node before its home is touched.
     let server = door
@@ -146,7 +152,7 @@ fn run(
         (Some(stored), _) => stored.clone(),
         (None, name) => name.unwrap_or(DEFAULT_NAME).to_owned(),
     };
-    let (kernel, journal) = boot(&home, &our, stored.is_none(), Box::new(storage))?;
+    let (kernel, journal) = boot(&home, &our, stored.is_none(), Box::new(storage), journaled)?;
     // The operator's console: messaging to the kernel and to every process the node holds
     // (a process it loads later gives it messaging too, as `InitializeProcess` does for its
     // source). Public, as the reference's terminal: whatever it messages can answer it.
@@ -158,7 +164,7 @@ fn run(
     let restored = caps.len();
     let mut node = Node {
         kernel,
-        journal: Some(journal),
+        journal,
         clock: NodeClock::new(),
         terminal: terminal_id(),
         door: door_id(),
@@ -198,7 +204,8 @@ fn boot(
     our: &str,
     new: bool,
     storage: Box<dyn hyperkernel::Storage>,
-) -> Result<(Kernel, JournalWriter), Box<dyn std::error::Error>> {
+    journaled: bool,
+) -> Result<(Kernel, Option<JournalWriter>), Box<dyn std::error::Error>> {
     let random = home::os_random()?;
     let mut seed_bytes = [0; 8];
     seed_bytes.copy_from_slice(&random[..8]);
@@ -218,12 +225,16 @@ fn boot(
         sync_interval_nanos: config.sync_interval_nanos,
         time_start: Timestamp(0),
     };
-    let journal = JournalWriter::begin(
-        &home.dir.join(home::JOURNAL),
-        &home.dir.join(home::STORE),
-        begin,
-        Limits::default(),
-    )?;
+    let journal = journaled
+        .then(|| {
+            JournalWriter::begin(
+                &home.dir.join(home::JOURNAL),
+                &home.dir.join(home::STORE),
+                begin,
+                Limits::default(),
+            )
+        })
+        .transpose()?;
     let loader = WasmLoader::new(WasmConfig::default())?;
     let kernel = KernelBuilder::new(our, config.seed)
         .config(config)
