@@ -5,7 +5,9 @@
 //!   first line, against starting it on an empty home (the baseline: process start, the wasm
 //!   engine, a new store).
 //! - Messages per second through the HTTP door from one loopback client, each a request to
-//!   the echo guest expecting its answer (2 000 messages, or 20 s, whichever ends first).
+//!   the echo guest expecting its answer (2 000 messages, or 20 s, whichever ends first),
+//!   with and without the journal; then from 4 and 16 clients at once, each on its own
+//!   kept-alive connection (the same bound per client), against one client in the same run.
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
@@ -147,21 +149,80 @@ fn door_rate(home: &Path, wasm: &Path, more: &[&str]) -> f64 {
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    let body = r#"{"process":"echo:bench:bench.os","expects_response":5,"body":"ping"}"#;
     let mut rates = Vec::new();
     for _ in 0..RUNS {
         let start = Instant::now();
-        let mut sent = 0;
-        while sent < MESSAGES && start.elapsed() < BUDGET {
-            let mut response = agent.post(&url).send(body).unwrap();
-            assert_eq!(response.status().as_u16(), 200);
-            let _ = response.body_mut().read_to_string().unwrap();
-            sent += 1;
-        }
+        let sent = client(&agent, &url);
         rates.push(sent as f64 / start.elapsed().as_secs_f64());
     }
     node.stop();
     median(rates)
+}
+
+/// One client's stream of echo requests on its kept-alive connection; how many it sent.
+fn client(agent: &ureq::Agent, url: &str) -> usize {
+    let body = r#"{"process":"echo:bench:bench.os","expects_response":5,"body":"ping"}"#;
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < MESSAGES && start.elapsed() < BUDGET {
+        let mut response = agent.post(url).send(body).unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let _ = response.body_mut().read_to_string().unwrap();
+        sent += 1;
+    }
+    sent
+}
+
+/// Messages per second through the door of one node from `clients` clients at once.
+fn clients_rate(home: &Path, wasm: &Path, clients: usize) -> f64 {
+    let mut node = Node::start(home, &["--http-port", "0"]);
+    let line = node.expect(|l| l.starts_with("http door on "));
+    let url = format!("http://{}", line.trim_start_matches("http door on "));
+    node.send(&format!("load {} echo:bench:bench.os", wasm.display()));
+    node.expect(|l| l.ends_with("\"StartedProcess\""));
+    let start = Instant::now();
+    let sent: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .timeout_global(Some(Duration::from_secs(10)))
+                        .build()
+                        .into();
+                    client(&agent, &url)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    node.stop();
+    rate
+}
+
+fn many_clients(dir: &Path, wasm: &Path) {
+    for clients in [4, 16] {
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        for run in 0..RUNS {
+            one.push(clients_rate(
+                &dir.join(format!("one-{clients}-{run}")),
+                wasm,
+                1,
+            ));
+            many.push(clients_rate(
+                &dir.join(format!("many-{clients}-{run}")),
+                wasm,
+                clients,
+            ));
+        }
+        let (one, many) = (median(one), median(many));
+        println!(
+            "HTTP door, {clients} clients at once: {many:.0} messages/s in all, median of \
+             {RUNS}; one client in the same run {one:.0} ({:.2}x)",
+            many / one
+        );
+    }
 }
 
 /// The bytes of every file under `dir`, store images apart.
@@ -247,5 +308,8 @@ fn main() {
     }
     if runs("door") {
         door(dir.path(), &wasm);
+    }
+    if runs("clients") {
+        many_clients(dir.path(), &wasm);
     }
 }

@@ -165,6 +165,9 @@ fn a_real_session_replays_in_simulation_to_the_live_runs_trace_hash() {
     let mut node = Node::start(&home);
     node.send("m test.os@counter:app:test.os inc");
     node.expect(|l| l == "< test.os@counter:app:test.os: 6");
+    // An operator's input of its own kind, journaled and replayed like the rest.
+    node.send("clear-state counter:app:test.os");
+    node.expect(|l| l.starts_with("cleared the saved state of counter:app:test.os"));
     node.shutdown();
 
     let home_arg = home.to_str().unwrap();

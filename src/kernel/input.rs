@@ -78,6 +78,11 @@ pub enum Input {
         /// The driven process.
         process: ProcessId,
     },
+    /// Deletes a process's saved state (the operator's `clear-state`), committed at once.
+    ClearState {
+        /// The process.
+        process: ProcessId,
+    },
 }
 
 impl Input {
@@ -88,7 +93,11 @@ impl Input {
                 blob.as_ref()
             }
             Self::Submit(message) => message.lazy_load_blob.as_ref(),
-            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => None,
+            Self::Time(_)
+            | Self::Step
+            | Self::Register { .. }
+            | Self::Receive { .. }
+            | Self::ClearState { .. } => None,
         }
     }
 
@@ -99,7 +108,11 @@ impl Input {
                 blob.take()
             }
             Self::Submit(message) => message.lazy_load_blob.take(),
-            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => None,
+            Self::Time(_)
+            | Self::Step
+            | Self::Register { .. }
+            | Self::Receive { .. }
+            | Self::ClearState { .. } => None,
         }
     }
 
@@ -114,7 +127,11 @@ impl Input {
                 message.lazy_load_blob = Some(new);
                 true
             }
-            Self::Time(_) | Self::Step | Self::Register { .. } | Self::Receive { .. } => false,
+            Self::Time(_)
+            | Self::Step
+            | Self::Register { .. }
+            | Self::Receive { .. }
+            | Self::ClearState { .. } => false,
         }
     }
 }
@@ -130,6 +147,8 @@ pub enum Output {
     Sent(u64),
     /// The message received, if one was deliverable (`Receive`), with its blob.
     Received(Option<Box<(Received, Option<LazyLoadBlob>)>>),
+    /// Whether there was saved state to delete (`ClearState`).
+    Cleared(bool),
 }
 
 impl Kernel {
@@ -191,6 +210,7 @@ impl Kernel {
                 );
                 Ok(Output::Received(received.map(|r| Box::new((r, blob)))))
             }
+            Input::ClearState { process } => self.clear_state(&process).map(Output::Cleared),
         }
     }
 }

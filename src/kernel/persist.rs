@@ -16,8 +16,8 @@
 //! Invariant: when a step has committed, the store's process table equals `persisted_map()`,
 //! `stored` lists exactly its keys with their code, and `code_refs` counts `stored`'s code.
 
-use super::Kernel;
 use super::state::ProcessEntry;
+use super::{Kernel, KernelError};
 use crate::storage::{Batch, StorageError, Table};
 use crate::trace::Event;
 use crate::types::{Capability, OnExit, ProcessId};
@@ -388,6 +388,35 @@ impl Kernel {
                 Err(())
             }
         }
+    }
+
+    /// Deletes `process`'s saved state (what `set-state` wrote), committed at once: the
+    /// operator's `clear-state`. The process keeps what it holds in memory; it starts without
+    /// state when it next starts. Returns whether there was state to delete.
+    ///
+    /// # Errors
+    /// No such process, or the store failed (the kernel has stopped).
+    pub fn clear_state(&mut self, process: &ProcessId) -> Result<bool, KernelError> {
+        if !self.table.contains_key(process) {
+            return Err(KernelError::NoSuchProcess(process.clone()));
+        }
+        if self.durable.failure.is_some() {
+            return Err(KernelError::Stopped);
+        }
+        assert!(
+            self.durable.writes.is_empty(),
+            "clear-state comes between steps"
+        );
+        let key = process_key(process);
+        let had = self
+            .read(Table::State, key)
+            .map_err(|()| KernelError::Stopped)?;
+        if had.is_some() {
+            self.write(Table::State, key, None);
+            self.commit_step().map_err(|_| KernelError::Stopped)?;
+        }
+        assert!(self.durable.writes.is_empty(), "the deletion is committed");
+        Ok(had.is_some())
     }
 
     /// Puts a write into the step's write set.

@@ -14,6 +14,7 @@ mod hostile;
 mod lifecycle;
 mod node;
 mod routing;
+mod terminal;
 mod tidy;
 mod wasm;
 mod weaknesses;

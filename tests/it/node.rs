@@ -337,6 +337,98 @@ fn bad_http_requests_are_refused_with_a_reason() {
     assert_eq!(node.exit_code(), 0, "the node went on");
 }
 
+/// Connects to the door at `addr` and sends `text`, the start of a request.
+fn stall(addr: &str, text: &str) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(text.as_bytes()).unwrap();
+    stream
+}
+
+#[test]
+fn bodies_too_large_or_chunked_are_refused_before_they_are_read() {
+    use std::io::Read;
+    let home = tempfile::tempdir().unwrap();
+    let (mut node, url) = with_door(&home.path().join("home"));
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/rpc:distro:sys/message")
+        .to_owned();
+    let stall = |text: &str| stall(&addr, text);
+    // Bodies too large or chunked are refused before they are read.
+    for (head, status) in [
+        ("Content-Length: 200000000\r\n", "413"),
+        ("Transfer-Encoding: chunked\r\n", "411"),
+    ] {
+        let mut stream = stall(&format!(
+            "POST /rpc:distro:sys/message HTTP/1.1\r\nHost: x\r\n{head}\r\n"
+        ));
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
+    }
+    node.send("shutdown");
+    assert_eq!(node.exit_code(), 0);
+}
+
+#[test]
+fn slow_and_stalled_clients_cannot_hold_up_the_door() {
+    use std::io::Read;
+    let home = tempfile::tempdir().unwrap();
+    let wasm = counter_wasm(home.path());
+    let mut node = Node::start_with(
+        &home.path().join("home"),
+        "test.os",
+        &["--http-port", "0", "--http-timeout", "1"],
+    );
+    let line = node.expect(|l| l.starts_with("http door on 127.0.0.1:"));
+    let door = line.trim_start_matches("http door on ").to_owned();
+    let url = format!("http://{door}");
+    load_counter(&mut node, &wasm);
+    let addr = door.trim_end_matches("/rpc:distro:sys/message").to_owned();
+    let stall = |text: &str| stall(&addr, text);
+    // A body promised and never sent whole; a head never finished.
+    let mut half_body = stall(
+        "POST /rpc:distro:sys/message HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro",
+    );
+    let mut half_head = stall("POST /rpc:distro:sys/message HTTP/1.1\r\nHost: x\r\n");
+    // A request whose answer never comes (the terminal answers nobody) waits its 30 s.
+    let waiting = url.clone();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the waiting client runs beside the test"
+    )]
+    std::thread::spawn(move || {
+        let _ = post(
+            &waiting,
+            r#"{"process":"terminal:terminal:sys","expects_response":30,"body":"hello?"}"#,
+        );
+    });
+    // Meanwhile others are served (a door serving one request at a time would not answer this
+    // before the test's 20 s wait runs out).
+    let inc = r#"{"process":"counter:app:test.os","expects_response":5,"body":"inc"}"#;
+    let (status, body) = post(&url, inc);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"body":[49],"lazy_load_blob":null}"#)
+    );
+    // The stalled clients are answered 408 with the reason after the timeout, and closed.
+    for (stream, reason) in [
+        (&mut half_body, "the body stalled"),
+        (&mut half_head, "the request stalled"),
+    ] {
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+        assert!(reply.contains(reason), "{reply}");
+        assert!(reply.contains("Connection: close"), "{reply}");
+    }
+    let (status, _) = post(&url, inc);
+    assert_eq!(status, 200, "the door goes on");
+    node.send("shutdown");
+    assert_eq!(node.exit_code(), 0);
+}
+
 #[test]
 fn a_port_in_use_is_refused() {
     let home = tempfile::tempdir().unwrap();

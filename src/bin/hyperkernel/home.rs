@@ -13,6 +13,8 @@ pub(crate) const STORE: &str = "kernel.redb";
 pub(crate) const LOCK: &str = "node.lock";
 /// The directory of the node's journal (hyperkernel::journal).
 pub(crate) const JOURNAL: &str = "journal";
+/// The terminal's line history in a home (`console`).
+pub(crate) const HISTORY: &str = "history";
 
 /// Why a home cannot be used.
 #[derive(Debug)]

@@ -7,13 +7,13 @@
 //! body is a 400 with it (the reference sends an empty 400), another path a 404, another
 //! method a 405. It listens on 127.0.0.1 only unless told otherwise.
 //!
-//! One thread serves the socket and hands each message to the node's loop with a channel for
-//! its reply; the kernel stays on the loop's thread.
+//! The connections are `httpd`'s (bounded in number, bytes and time); each request waits for
+//! its answer on its own connection's thread, and the kernel stays on the loop's thread.
 
+use crate::httpd::{HttpRequest, HttpResponse, Limits};
 use base64::Engine;
 use hyperkernel::{Address, LazyLoadBlob, ProcessId, Request};
 use serde::Deserialize;
-use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -23,6 +23,15 @@ pub(crate) const PATH: &str = "/rpc:distro:sys/message";
 const BODY_MAX: u64 = 96 << 20;
 /// Longest wait for an answer beyond the request's own timeout.
 const GRACE: Duration = Duration::from_secs(1);
+/// Connections served at once (each may wait for an answer).
+const CONNECTIONS: usize = 64;
+/// Bytes of the bodies being read at once.
+const BODIES_MAX: u64 = 256 << 20;
+/// Longest a client may take to send a whole body.
+const BODY_SECONDS: u64 = 30;
+/// The read timeout when none is given: the longest a client may leave a request half sent
+/// (or a kept-alive connection idle).
+pub(crate) const READ_TIMEOUT_SECONDS: u64 = 10;
 
 /// The reference's RPC message.
 #[derive(Debug, Deserialize)]
@@ -116,67 +125,49 @@ pub(crate) type Delivery = (Rpc, mpsc::Sender<Reply>);
 ///
 /// # Errors
 /// The port could not be bound (in use, or not allowed).
-pub(crate) fn bind(port: u16, expose: bool) -> Result<tiny_http::Server, String> {
+pub(crate) fn bind(port: u16, expose: bool) -> Result<std::net::TcpListener, String> {
     let host = if expose { "0.0.0.0" } else { "127.0.0.1" };
-    tiny_http::Server::http((host, port))
+    std::net::TcpListener::bind((host, port))
         .map_err(|e| format!("the HTTP door cannot listen on {host}:{port}: {e}"))
 }
 
-/// Serves the bound door on a thread, handing each message for node `our` to `deliver`.
-/// Returns the address it listens on.
+/// Serves the bound door, handing each message for node `our` to `deliver`; connections
+/// stalled for `timeout` are dropped. Returns the address it listens on.
+///
+/// # Errors
+/// The socket's address cannot be read.
 pub(crate) fn serve(
-    server: tiny_http::Server,
-    our: String,
-    deliver: impl Fn(Delivery) -> bool + Send + 'static,
-) -> String {
-    let bound = server.server_addr().to_string();
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the door serves its socket on a thread of its own; the kernel stays on one"
-    )]
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            answer(&our, request, &deliver);
-        }
-    });
-    bound
-}
-
-fn respond(request: tiny_http::Request, status: u16, body: Vec<u8>, json: bool) {
-    let kind = if json {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
+    listener: std::net::TcpListener,
+    our: &str,
+    timeout: Duration,
+    deliver: impl Fn(Delivery) -> bool + Send + Sync + 'static,
+) -> std::io::Result<String> {
+    let bound = listener.local_addr()?.to_string();
+    let limits = Limits {
+        connections: CONNECTIONS,
+        timeout,
+        body_bytes: BODY_MAX,
+        bodies_bytes: BODIES_MAX,
+        body_seconds: BODY_SECONDS,
     };
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes());
-    let mut response = tiny_http::Response::from_data(body).with_status_code(status);
-    if let Ok(header) = header {
-        response = response.with_header(header);
-    }
-    let _ = request.respond(response);
+    let our = our.to_owned();
+    crate::httpd::serve(listener, limits, move |request| {
+        answer(&our, request, &deliver)
+    });
+    Ok(bound)
 }
 
-fn answer(our: &str, mut request: tiny_http::Request, deliver: &impl Fn(Delivery) -> bool) {
-    if request.url().split('?').next() != Some(PATH) {
-        let text = format!("no such path; the door is POST {PATH}");
-        return respond(request, 404, text.into_bytes(), false);
+fn answer(our: &str, request: HttpRequest, deliver: &impl Fn(Delivery) -> bool) -> HttpResponse {
+    if request.path.split('?').next() != Some(PATH) {
+        return HttpResponse::text(404, format!("no such path; the door is POST {PATH}"));
     }
-    if *request.method() != tiny_http::Method::Post {
-        let text = format!("{} is not allowed; the door takes POST", request.method());
-        return respond(request, 405, text.into_bytes(), false);
+    if request.method != "POST" {
+        let text = format!("{} is not allowed; the door takes POST", request.method);
+        return HttpResponse::text(405, text);
     }
-    let mut body = Vec::new();
-    let read = request
-        .as_reader()
-        .take(BODY_MAX + 1)
-        .read_to_end(&mut body);
-    if read.is_err() || body.len() as u64 > BODY_MAX {
-        let text = format!("the body could not be read or is over {BODY_MAX} bytes");
-        return respond(request, 400, text.into_bytes(), false);
-    }
-    let rpc = match parse(our, &body) {
+    let rpc = match parse(our, &request.body) {
         Ok(rpc) => rpc,
-        Err(reason) => return respond(request, 400, reason.into_bytes(), false),
+        Err(reason) => return HttpResponse::text(400, reason),
     };
     let wait = rpc
         .request
@@ -184,15 +175,17 @@ fn answer(our: &str, mut request: tiny_http::Request, deliver: &impl Fn(Delivery
         .map_or(GRACE, |seconds| Duration::from_secs(seconds) + GRACE);
     let (tx, rx) = mpsc::channel();
     if !deliver((rpc, tx)) {
-        return respond(request, 503, b"the node is shutting down".to_vec(), false);
+        return HttpResponse::text(503, "the node is shutting down");
     }
     match rx.recv_timeout(wait) {
-        Ok(Reply::Answer(body, blob)) => {
-            respond(request, 200, answer_json(&body, blob.as_ref()), true)
-        }
-        Ok(Reply::Accepted) => respond(request, 200, Vec::new(), false),
-        Ok(Reply::Refused(status, reason)) => respond(request, status, reason.into_bytes(), false),
-        Err(_) => respond(request, 408, b"no answer in time".to_vec(), false),
+        Ok(Reply::Answer(body, blob)) => HttpResponse {
+            status: 200,
+            json: true,
+            body: answer_json(&body, blob.as_ref()),
+        },
+        Ok(Reply::Accepted) => HttpResponse::text(200, ""),
+        Ok(Reply::Refused(status, reason)) => HttpResponse::text(status, reason),
+        Err(_) => HttpResponse::text(408, "no answer in time"),
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Every input reaches the kernel through its one door (`Kernel::input`), the clock reading a
 //! step runs at included, and is appended to the boot's journal first (`hyperkernel::journal`),
-//! so `sim replay --journal HOME` can run the session again. Not yet: a line editor.
+//! so `sim replay --journal HOME` can run the session again. On a terminal the operator's
+//! lines come through a line editor with history (`console`).
 
 #![allow(
     clippy::print_stdout,
@@ -16,8 +17,10 @@
     reason = "the node talks to its operator on stdout and stderr"
 )]
 
+mod console;
 mod home;
 mod http;
+mod httpd;
 mod terminal;
 
 use clap::{Parser, Subcommand};
@@ -29,7 +32,8 @@ use hyperkernel::{
     LazyLoadBlob, Message, OnExit, Output, ProcessId, Received, Request, Step, Time, Timestamp,
     TraceLevel, WasmConfig, WasmLoader,
 };
-use std::io::{BufRead, IsTerminal, Write};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -60,6 +64,10 @@ enum Command {
         /// Serve the HTTP door on every interface, not only 127.0.0.1.
         #[arg(long)]
         http_expose: bool,
+        /// Seconds the HTTP door waits for a client that stalls mid-request or idles on a
+        /// kept-alive connection before dropping it.
+        #[arg(long, default_value_t = http::READ_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        http_timeout: u64,
         /// Keep no journal of this boot (it cannot then be replayed in simulation).
         #[arg(long)]
         no_journal: bool,
@@ -85,21 +93,18 @@ enum Outside {
     Rpc(http::Delivery),
 }
 
-/// Prints a line to stdout, ignoring a closed or failing stdout (a daemon whose reader went
-/// away must not panic in `println!`).
+/// Prints a line to the operator (`console::say`).
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
+    ($($arg:tt)*) => {
+        console::say(&format!($($arg)*))
+    };
 }
 
-/// `say!` on stderr.
+/// `say!` for errors (`console::esay`).
 macro_rules! esay {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        console::esay(&format!($($arg)*))
+    };
 }
 
 fn terminal_id() -> ProcessId {
@@ -119,28 +124,42 @@ fn main() -> ExitCode {
         name,
         http_port,
         http_expose,
+        http_timeout,
         no_journal,
     } = cli.command;
-    let door = http_port.map(|port| (port, http_expose));
-    match run(&home, name.as_deref(), door, !no_journal) {
+    let door = http_port.map(|port| Door {
+        port,
+        expose: http_expose,
+        timeout: Duration::from_secs(http_timeout),
+    });
+    let code = match run(&home, name.as_deref(), door, !no_journal) {
         Ok(code) => code,
         Err(error) => {
             esay!("error: {error}");
             ExitCode::from(2)
         }
-    }
+    };
+    console::restore();
+    code
+}
+
+/// The HTTP door as the command line asks for it.
+struct Door {
+    port: u16,
+    expose: bool,
+    timeout: Duration,
 }
 
 /// Boots the node in `dir` and runs it until it shuts down.
 fn run(
     dir: &std::path::Path,
     name: Option<&str>,
-    door: Option<(u16, bool)>,
+    door: Option<Door>,
     journaled: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // The door first: a port in use refuses the node before its home is touched.
     let server = door
-        .map(|(port, expose)| http::bind(port, expose))
+        .map(|door| http::bind(door.port, door.expose).map(|listener| (listener, door.timeout)))
         .transpose()?;
     let home = Home::open(dir)?;
     let storage = home.store()?;
@@ -186,11 +205,11 @@ fn run(
         "node {our} {what} in {} ({restored} processes)",
         home.dir.display()
     );
-    let (tx, inputs) = inputs()?;
-    if let Some(server) = server {
-        let bound = http::serve(server, our.clone(), move |delivery| {
+    let (tx, inputs) = inputs(home.dir.join(home::HISTORY))?;
+    if let Some((listener, timeout)) = server {
+        let bound = http::serve(listener, &our, timeout, move |delivery| {
             tx.send(Outside::Rpc(delivery)).is_ok()
-        });
+        })?;
         say!("http door on {bound}{}", http::PATH);
     }
     node.run(&inputs)
@@ -272,35 +291,21 @@ impl NodeClock {
     }
 }
 
-/// Starts the threads that turn stdin lines and signals into inputs; returns a sender for
-/// more (the HTTP door) and the receiver.
-fn inputs() -> Result<(mpsc::Sender<Outside>, mpsc::Receiver<Outside>), Box<dyn std::error::Error>>
-{
+/// Starts the thread that turns the operator's lines into inputs (with the line editor and
+/// the history file `history` on a terminal) and the signal handler; returns a sender for more
+/// (the HTTP door) and the receiver.
+fn inputs(
+    history: PathBuf,
+) -> Result<(mpsc::Sender<Outside>, mpsc::Receiver<Outside>), Box<dyn std::error::Error>> {
     let (tx, rx) = mpsc::channel();
     let lines = tx.clone();
     #[expect(
         clippy::disallowed_methods,
         reason = "the node reads stdin on its own thread; the kernel stays on one"
     )]
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if lines.send(Outside::Line(line)).is_err() {
-                return;
-            }
-        }
-        let _ = lines.send(Outside::Eof);
-    });
+    std::thread::spawn(move || console::read_lines(&lines, history));
     let door = tx.clone();
-    let signals = std::sync::atomic::AtomicU32::new(0);
-    ctrlc::set_handler(move || {
-        let count = signals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if count > 0 {
-            // A second signal: exit at once. Every committed step is in the store.
-            std::process::exit(130);
-        }
-        let _ = tx.send(Outside::Stop);
-    })?;
+    ctrlc::set_handler(move || console::interrupt(|| drop(tx.send(Outside::Stop))))?;
     Ok((door, rx))
 }
 
@@ -365,11 +370,12 @@ impl Node {
         inputs: &mpsc::Receiver<Outside>,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         loop {
+            // The clock is read before what arrived is taken: a timer an input sets counts
+            // from the input's arrival, not from before the node last slept.
+            self.feed(Input::Time(self.clock.now()))?;
             while let Ok(input) = inputs.try_recv() {
                 self.take(input);
             }
-            let now = self.clock.now();
-            self.feed(Input::Time(now))?;
             let Output::Stepped(step) = self.feed(Input::Step)? else {
                 unreachable!("a step answers with what it did");
             };
@@ -406,6 +412,9 @@ impl Node {
             }
         };
         if let Some(input) = input {
+            if let Err(error) = self.feed(Input::Time(self.clock.now())) {
+                esay!("error: {error}");
+            }
             self.take(input);
         }
     }
@@ -551,6 +560,18 @@ impl Node {
                 Some(ANSWER_SECONDS),
                 None,
             ),
+            Line::ClearState(process) => {
+                match self.feed(Input::ClearState {
+                    process: process.clone(),
+                }) {
+                    Ok(Output::Cleared(true)) => say!(
+                        "cleared the saved state of {process} (it keeps what it holds in \
+                         memory until it next starts)"
+                    ),
+                    Ok(_) => say!("{process} has no saved state"),
+                    Err(error) => say!("error: {error}"),
+                }
+            }
             Line::Verbosity(level) => self.verbosity = level,
             Line::Shutdown => self.stop(),
             Line::Command(command) => self.command(&command, Some(ANSWER_SECONDS), None),
@@ -559,6 +580,10 @@ impl Node {
 
     fn top(&self, only: Option<&ProcessId>) {
         let ids = self.kernel.process_ids();
+        if let Some(only) = only.filter(|o| !ids.contains(o)) {
+            return say!("error: no process {only}");
+        }
+        let mut out = String::new();
         for id in ids.iter().filter(|id| only.is_none_or(|o| o == *id)) {
             let state = self
                 .kernel
@@ -569,14 +594,9 @@ impl Node {
             } else {
                 ""
             };
-            say!("{id} {state}{public}");
+            let _ = write!(out, "\n{id} {state}{public}");
         }
-        if only.is_some_and(|o| !ids.contains(o)) {
-            say!(
-                "error: no process {}",
-                only.map(ToString::to_string).unwrap_or_default()
-            );
-        }
+        say!("{}", out.trim_start_matches('\n'));
     }
 
     fn load(&mut self, path: &std::path::Path, id: ProcessId) {
@@ -606,7 +626,7 @@ impl Node {
     /// Prints what the step produced: process prints up to the verbosity, and answers to
     /// the terminal. Trace records are drained, so memory stays bounded.
     fn show(&mut self) {
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         let overflowed = self.kernel.trace().overflowed();
         if overflowed > 0 && self.verbosity > 0 {
             let _ = writeln!(
@@ -635,19 +655,25 @@ impl Node {
         self.flush_journal();
         self.answer_door();
         while let Some((received, _)) = self.receive(&self.terminal.clone()) {
-            let line = match received {
-                Ok((source, Message::Response((response, _)))) => {
-                    format!("< {source}: {}", String::from_utf8_lossy(&response.body))
+            let _ = match received {
+                Ok((source, Message::Response((response, _)))) => writeln!(
+                    out,
+                    "< {source}: {}",
+                    String::from_utf8_lossy(&response.body)
+                ),
+                Ok((source, Message::Request(request))) => writeln!(
+                    out,
+                    "> {source}: {}",
+                    String::from_utf8_lossy(&request.body)
+                ),
+                Err((error, _)) => {
+                    writeln!(out, "< error: {:?} sending to {}", error.kind, error.target)
                 }
-                Ok((source, Message::Request(request))) => {
-                    format!("> {source}: {}", String::from_utf8_lossy(&request.body))
-                }
-                Err((error, _)) => format!("< error: {:?} sending to {}", error.kind, error.target),
             };
-            let _ = writeln!(out, "{line}");
         }
-        let _ = out.flush();
-        drop(out);
         self.flush_journal();
+        if let Some(text) = out.strip_suffix('\n') {
+            console::say(text);
+        }
     }
 }

@@ -32,6 +32,8 @@ pub(crate) enum Line {
     },
     /// `kill PROCESS`.
     Kill(ProcessId),
+    /// `clear-state PROCESS`: delete its saved state.
+    ClearState(ProcessId),
     /// `verbosity N`: show process prints up to N (0 to 3).
     Verbosity(u8),
     /// `shutdown`.
@@ -75,15 +77,16 @@ impl std::error::Error for LineError {}
 
 /// What `help` prints.
 pub(crate) const HELP: &str = "\
-m ADDRESS BODY     send BODY (text or JSON) to ADDRESS and print the answer
-top [PROCESS]      the process map, or one process
-caps PROCESS       the capabilities PROCESS holds
-load PATH ID       store the wasm file PATH as ID's code and start it (on exit: Restart)
-kill PROCESS       stop PROCESS and revoke what it issued
-verbosity N        show process prints up to verbosity N (0 to 3)
-{...}              any KernelCommand as JSON, answered with its KernelResponse
-shutdown           commit, sync and stop the node (also Ctrl-C or SIGTERM)
-help               this";
+m ADDRESS BODY       send BODY (text or JSON) to ADDRESS and print the answer
+top [PROCESS]        the process map, or one process
+caps PROCESS         the capabilities PROCESS holds
+load PATH ID         store the wasm file PATH as ID's code and start it (on exit: Restart)
+kill PROCESS         stop PROCESS and revoke what it issued
+clear-state PROCESS  delete PROCESS's saved state (it starts without it when next started)
+verbosity N          show process prints up to verbosity N (0 to 3)
+{...}                any KernelCommand as JSON, answered with its KernelResponse
+shutdown             commit, sync and stop the node (also Ctrl-C or SIGTERM)
+help                 this";
 
 fn process(command: &'static str, word: Option<&str>) -> Result<ProcessId, LineError> {
     let word = word.ok_or(LineError::Missing {
@@ -124,6 +127,7 @@ pub(crate) fn parse(line: &str) -> Result<Line, LineError> {
         )),
         "caps" => Ok(Line::Caps(process("caps", args.next())?)),
         "kill" => Ok(Line::Kill(process("kill", args.next())?)),
+        "clear-state" => Ok(Line::ClearState(process("clear-state", args.next())?)),
         "verbosity" => {
             let word = args.next().ok_or(LineError::Missing {
                 command: "verbosity",
@@ -187,6 +191,10 @@ mod tests {
             Ok(Line::Command(_))
         ));
         assert_eq!(parse("verbosity 2"), Ok(Line::Verbosity(2)));
+        assert!(matches!(
+            parse("clear-state counter:app:a.os"),
+            Ok(Line::ClearState(id)) if id.as_str() == "counter:app:a.os"
+        ));
     }
 
     #[test]
@@ -218,6 +226,13 @@ mod tests {
             parse("caps"),
             Err(LineError::Missing {
                 command: "caps",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("clear-state"),
+            Err(LineError::Missing {
+                command: "clear-state",
                 ..
             })
         ));

@@ -1,0 +1,430 @@
+//! The HTTP door's connections: HTTP/1.1 on std sockets, each request's head parsed by
+//! httparse, everything bounded so no client can hang the door or exhaust the node's memory.
+//!
+//! - At most [`Limits::connections`] connections at once, each served on its own thread (one
+//!   request waiting for a slow answer holds up nobody else); one more is answered 503 and
+//!   closed.
+//! - Every read and write on a connection times out after [`Limits::timeout`]: a client that
+//!   stalls mid-request gets a 408 and is closed, one idle on a kept-alive connection is
+//!   closed.
+//! - A head is at most [`HEAD_MAX`] bytes and [`HEADERS_MAX`] headers (431 past that); a body
+//!   comes with a `Content-Length` (411 without one; no chunked bodies), at most
+//!   [`Limits::body_bytes`] (413), whole within [`Limits::body_seconds`] (408), and the
+//!   bodies being read at once share a budget of [`Limits::bodies_bytes`] (503 when it is
+//!   spent).
+//! - The accept loop outlives accept errors (a full file table, say): it waits and goes on.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Largest request head (request line and headers).
+pub(crate) const HEAD_MAX: usize = 16 << 10;
+/// Most headers in a head.
+pub(crate) const HEADERS_MAX: usize = 32;
+/// Bytes read from a socket at a time.
+const CHUNK: usize = 64 << 10;
+
+/// The door's bounds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Connections served at once.
+    pub(crate) connections: usize,
+    /// Longest a read or a write may block (a stalled or idle client).
+    pub(crate) timeout: Duration,
+    /// Largest body.
+    pub(crate) body_bytes: u64,
+    /// Bytes of all the bodies being read at once.
+    pub(crate) bodies_bytes: u64,
+    /// Longest a client may take to send a whole body.
+    pub(crate) body_seconds: u64,
+}
+
+/// One request as the door's handler sees it.
+#[derive(Debug)]
+pub(crate) struct HttpRequest {
+    /// `POST`, `GET`, …
+    pub(crate) method: String,
+    /// The path, query included.
+    pub(crate) path: String,
+    /// The body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// The handler's answer.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    /// The status code.
+    pub(crate) status: u16,
+    /// Whether the body is JSON (else plain text).
+    pub(crate) json: bool,
+    /// The body.
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A plain-text response.
+    pub(crate) fn text(status: u16, text: impl Into<String>) -> Self {
+        Self {
+            status,
+            json: false,
+            body: text.into().into_bytes(),
+        }
+    }
+}
+
+/// Counts a connection or a body's bytes while it lives.
+struct Held<'a> {
+    counter: &'a AtomicU64,
+    amount: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let before = self.counter.fetch_sub(self.amount, Ordering::SeqCst);
+        debug_assert!(before >= self.amount, "released more than was held");
+    }
+}
+
+/// Takes `amount` out of the budget `counter` (of `max`), or `None` when it does not fit.
+fn hold(counter: &AtomicU64, amount: u64, max: u64) -> Option<Held<'_>> {
+    let before = counter.fetch_add(amount, Ordering::SeqCst);
+    let held = Held { counter, amount };
+    (before.saturating_add(amount) <= max).then_some(held)
+}
+
+/// What the connections share.
+struct Shared<H> {
+    limits: Limits,
+    connections: AtomicUsize,
+    bodies: AtomicU64,
+    handler: H,
+}
+
+/// Serves `listener` on a thread of its own, each request answered by `handler` on its
+/// connection's thread.
+pub(crate) fn serve<H>(listener: TcpListener, limits: Limits, handler: H)
+where
+    H: Fn(HttpRequest) -> HttpResponse + Send + Sync + 'static,
+{
+    assert!(
+        limits.connections > 0,
+        "a door serves at least one connection"
+    );
+    assert!(
+        limits.body_bytes <= limits.bodies_bytes,
+        "one body fits the budget"
+    );
+    let shared = Arc::new(Shared {
+        limits,
+        connections: AtomicUsize::new(0),
+        bodies: AtomicU64::new(0),
+        handler,
+    });
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the door accepts on a thread of its own; the kernel stays on one"
+    )]
+    std::thread::spawn(move || {
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => admit(&shared, stream),
+                // Out of file descriptors, or a connection reset before it was taken: wait a
+                // moment (a full table frees as connections close) and go on.
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+}
+
+/// Serves `stream` on a thread of its own, or answers 503 when the door is full.
+fn admit<H>(shared: &Arc<Shared<H>>, stream: TcpStream)
+where
+    H: Fn(HttpRequest) -> HttpResponse + Send + Sync + 'static,
+{
+    let timeout = Some(shared.limits.timeout);
+    let set = stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout));
+    if set.and_then(|()| stream.set_nodelay(true)).is_err() {
+        return;
+    }
+    let live = shared.connections.fetch_add(1, Ordering::SeqCst);
+    if live >= shared.limits.connections {
+        shared.connections.fetch_sub(1, Ordering::SeqCst);
+        let busy = HttpResponse::text(503, "the door is serving as many connections as it may");
+        let _ = write_response(&stream, &busy, false);
+        return;
+    }
+    let shared = Arc::clone(shared);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "each connection waits for its answers on a thread of its own"
+    )]
+    std::thread::spawn(move || {
+        connection(&shared, stream);
+        let before = shared.connections.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(before > 0, "a connection ends once");
+    });
+}
+
+/// Why a request is refused before the handler sees it: the status and the reason.
+type Refusal = (u16, String);
+
+/// A parsed head: the request without its body, the body's length, whether the connection
+/// stays open after it, and how many bytes of the buffer it took.
+struct Head {
+    method: String,
+    path: String,
+    length: u64,
+    keep_alive: bool,
+    taken: usize,
+}
+
+/// Serves the requests of one connection until it closes, fails or times out.
+fn connection<H>(shared: &Shared<H>, mut stream: TcpStream)
+where
+    H: Fn(HttpRequest) -> HttpResponse,
+{
+    let mut buffer = Vec::new();
+    loop {
+        let head = match read_head(&mut stream, &mut buffer) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err((status, reason)) => {
+                let _ = write_response(&stream, &HttpResponse::text(status, reason), false);
+                return;
+            }
+        };
+        buffer.drain(..head.taken);
+        let body = match read_body(shared, &mut stream, &mut buffer, head.length) {
+            Ok(body) => body,
+            Err((status, reason)) => {
+                let _ = write_response(&stream, &HttpResponse::text(status, reason), false);
+                return;
+            }
+        };
+        let request = HttpRequest {
+            method: head.method,
+            path: head.path,
+            body,
+        };
+        let response = (shared.handler)(request);
+        if write_response(&stream, &response, head.keep_alive).is_err() || !head.keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads until `buffer` holds a whole head and parses it. `Ok(None)`: the client closed or
+/// went idle between requests.
+fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Option<Head>, Refusal> {
+    loop {
+        if !buffer.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(buffer) {
+                Ok(httparse::Status::Complete(taken)) => return head(&request, taken).map(Some),
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err((431, format!("more than {HEADERS_MAX} headers")));
+                }
+                Err(error) => return Err((400, format!("not an HTTP request: {error}"))),
+            }
+            if buffer.len() >= HEAD_MAX {
+                return Err((431, format!("the head is over {HEAD_MAX} bytes")));
+            }
+        }
+        match read_some(stream, buffer, (HEAD_MAX + 1).saturating_sub(buffer.len())) {
+            Ok(0) if buffer.is_empty() => return Ok(None),
+            Ok(0) => return Err((400, "the connection ended mid-request".into())),
+            Ok(_) => {}
+            Err(_) if buffer.is_empty() => return Ok(None),
+            Err(error) => return Err((408, format!("the request stalled: {error}"))),
+        }
+    }
+}
+
+/// The head of a complete parse.
+fn head(request: &httparse::Request<'_, '_>, taken: usize) -> Result<Head, Refusal> {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+    };
+    if header("transfer-encoding").is_some() {
+        return Err((
+            411,
+            "send the body with a Content-Length, not chunked".into(),
+        ));
+    }
+    let length = match header("content-length") {
+        None => 0,
+        Some(value) => value
+            .parse::<u64>()
+            .map_err(|_| (400, format!("Content-Length {value:?} is not a length")))?,
+    };
+    let version = request.version.unwrap_or(1);
+    let keep_alive = match header("connection").as_deref() {
+        Some("close") => false,
+        Some("keep-alive") => true,
+        _ => version >= 1,
+    };
+    debug_assert!(taken > 0, "a complete head took bytes");
+    Ok(Head {
+        method: request.method.unwrap_or_default().to_owned(),
+        path: request.path.unwrap_or_default().to_owned(),
+        length,
+        keep_alive,
+        taken,
+    })
+}
+
+/// Reads a body of `length` bytes, the start of it perhaps in `buffer` already; what is past
+/// it stays in `buffer` (the next request).
+fn read_body<H>(
+    shared: &Shared<H>,
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    length: u64,
+) -> Result<Vec<u8>, Refusal> {
+    let limits = shared.limits;
+    if length > limits.body_bytes {
+        return Err((413, format!("the body is over {} bytes", limits.body_bytes)));
+    }
+    let Some(_held) = hold(&shared.bodies, length, limits.bodies_bytes) else {
+        return Err((
+            503,
+            "the door is reading as many bodies as it may; try again".into(),
+        ));
+    };
+    let length = usize::try_from(length).map_err(|_| (413, "the body is too large".into()))?;
+    #[expect(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        reason = "the door bounds a client's time on the wall clock; the kernel never sees it"
+    )]
+    let start = std::time::Instant::now();
+    while buffer.len() < length {
+        if start.elapsed().as_secs() >= limits.body_seconds {
+            let seconds = limits.body_seconds;
+            return Err((408, format!("the body did not arrive within {seconds} s")));
+        }
+        match read_some(stream, buffer, length - buffer.len()) {
+            Ok(0) => return Err((400, "the connection ended mid-body".into())),
+            Ok(_) => {}
+            Err(error) => return Err((408, format!("the body stalled: {error}"))),
+        }
+    }
+    let rest = buffer.split_off(length);
+    let body = std::mem::replace(buffer, rest);
+    assert_eq!(body.len(), length, "the body is as long as it said");
+    Ok(body)
+}
+
+/// Reads up to `most` more bytes (at most a chunk) onto `buffer`.
+fn read_some(stream: &mut TcpStream, buffer: &mut Vec<u8>, most: usize) -> std::io::Result<usize> {
+    let mut chunk = [0; CHUNK];
+    let want = most.clamp(1, CHUNK);
+    loop {
+        match stream.read(&mut chunk[..want]) {
+            Ok(n) => {
+                buffer.extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+fn write_response(
+    mut stream: &TcpStream,
+    response: &HttpResponse,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let kind = if response.json {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: \
+         {connection}\r\n\r\n",
+        response.status,
+        reason(response.status),
+        response.body.len()
+    );
+    // One write: a head and body sent apart would wait out the peer's delayed ACK.
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&response.body);
+    stream.write_all(&bytes)?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_hold_what_fits_and_give_it_back() {
+        let counter = AtomicU64::new(0);
+        let first = hold(&counter, 60, 100);
+        assert!(first.is_some());
+        assert!(hold(&counter, 60, 100).is_none(), "over the budget");
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            60,
+            "a refusal holds nothing"
+        );
+        drop(first);
+        assert_eq!(counter.load(Ordering::SeqCst), 0);
+        assert!(
+            hold(&counter, 100, 100).is_some(),
+            "exactly the budget fits"
+        );
+    }
+
+    #[test]
+    fn heads_parse_with_their_length_and_keep_alive() {
+        let parse = |text: &[u8]| {
+            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+            let mut request = httparse::Request::new(&mut headers);
+            let Ok(httparse::Status::Complete(taken)) = request.parse(text) else {
+                panic!("a complete head");
+            };
+            head(&request, taken)
+        };
+        let ok = parse(b"POST /a HTTP/1.1\r\nContent-Length: 12\r\n\r\nbody").unwrap();
+        assert_eq!((ok.method.as_str(), ok.path.as_str()), ("POST", "/a"));
+        assert_eq!((ok.length, ok.keep_alive, ok.taken), (12, true, 40));
+        let old = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!old.keep_alive, "HTTP/1.0 closes unless asked");
+        let closing = parse(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap();
+        assert!(!closing.keep_alive);
+        let chunked = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(chunked.err().map(|e| e.0), Some(411));
+        let bad = parse(b"POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n");
+        assert_eq!(bad.err().map(|e| e.0), Some(400));
+    }
+}
