@@ -129,10 +129,11 @@ fn a_loaded_guest_keeps_its_state_across_a_graceful_shutdown_and_boot() {
     assert_eq!(node.exit_code(), 0, "SIGTERM is a graceful shutdown");
 
     let mut node = Node::start(&dir, "test.os");
+    assert_eq!(inc(&mut node), 3, "its state survived");
+    // Asked after it answered: a restored process is `PreBoot` until its first step.
     node.send("top");
     let line = node.expect(|l| l.starts_with("counter:app:test.os "));
     assert!(line.contains("Receiving"), "{line}");
-    assert_eq!(inc(&mut node), 3, "its state survived");
     node.send("caps counter:app:test.os");
     node.expect(|l| l.contains("counter:app:test.os \"messaging\""));
     node.send("shutdown");
@@ -227,6 +228,43 @@ fn a_foreign_home_a_file_and_another_name_are_refused_untouched() {
     std::fs::create_dir(&garbage).unwrap();
     std::fs::write(garbage.join("kernel.redb"), b"not a database at all").unwrap();
     refused(&garbage, "test.os", "kernel.redb");
+}
+
+#[test]
+fn process_prints_show_with_their_source_and_verbosity_up_to_the_level_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("echo.wasm");
+    std::fs::write(&wasm, guest("echo")).unwrap();
+    let mut node = Node::start(&home.path().join("home"), "test.os");
+    // The echo guest prints "echo: ready" at verbosity 1 when it starts.
+    for (level, id) in [(0, "quiet"), (1, "loud")] {
+        node.send(&format!("verbosity {level}"));
+        node.send(&format!("load {} {id}:app:test.os", wasm.display()));
+        node.expect(|l| l.ends_with("\"StartedProcess\""));
+    }
+    // Both have run `init` once they answer.
+    for id in ["quiet", "loud"] {
+        node.send(&format!("m test.os@{id}:app:test.os hi"));
+        node.expect(|l| l.starts_with(&format!("< test.os@{id}:app:test.os: ")));
+    }
+    node.send("shutdown");
+    node.expect(|l| l == "shut down");
+    assert!(
+        node.seen
+            .iter()
+            .any(|l| l == "[v1 loud:app:test.os] echo: ready"),
+        "a print at the level is shown: {:#?}",
+        node.seen
+    );
+    assert!(
+        !node
+            .seen
+            .iter()
+            .any(|l| l.contains("quiet:app:test.os] echo")),
+        "a print above the level is not shown: {:#?}",
+        node.seen
+    );
+    assert_eq!(node.exit_code(), 0);
 }
 
 #[test]

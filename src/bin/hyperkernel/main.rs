@@ -346,6 +346,10 @@ impl Node {
 
     /// Takes the next message for driven process `process`, with its blob.
     fn receive(&mut self, process: &ProcessId) -> Option<(Received, Option<LazyLoadBlob>)> {
+        // An empty mailbox gives nothing and changes nothing: no input, nothing journaled.
+        if self.kernel.mailbox_len(process) == Some(0) {
+            return None;
+        }
         let input = Input::Receive {
             process: process.clone(),
         };
@@ -369,10 +373,14 @@ impl Node {
         &mut self,
         inputs: &mpsc::Receiver<Outside>,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+        let mut arrived = None;
         loop {
             // The clock is read before what arrived is taken: a timer an input sets counts
             // from the input's arrival, not from before the node last slept.
             self.feed(Input::Time(self.clock.now()))?;
+            if let Some(input) = arrived.take() {
+                self.take(input);
+            }
             while let Ok(input) = inputs.try_recv() {
                 self.take(input);
             }
@@ -396,26 +404,25 @@ impl Node {
                     say!("shut down");
                     return Ok(ExitCode::SUCCESS);
                 }
-                Step::Idle(deadline) => self.wait(inputs, deadline),
+                Step::Idle(deadline) => arrived = Self::wait(&self.clock, inputs, deadline),
                 _ => {}
             }
         }
     }
 
-    /// Sleeps until the next timer's deadline or the next input, whichever comes first.
-    fn wait(&mut self, inputs: &mpsc::Receiver<Outside>, deadline: Option<Timestamp>) {
-        let input = match deadline {
+    /// Sleeps until the next timer's deadline or the next input, whichever comes first; the
+    /// input, if one came.
+    fn wait(
+        clock: &NodeClock,
+        inputs: &mpsc::Receiver<Outside>,
+        deadline: Option<Timestamp>,
+    ) -> Option<Outside> {
+        match deadline {
             None => inputs.recv().ok(),
             Some(deadline) => {
-                let nanos = deadline.0.saturating_sub(self.clock.now().0);
+                let nanos = deadline.0.saturating_sub(clock.now().0);
                 inputs.recv_timeout(Duration::from_nanos(nanos)).ok()
             }
-        };
-        if let Some(input) = input {
-            if let Err(error) = self.feed(Input::Time(self.clock.now())) {
-                esay!("error: {error}");
-            }
-            self.take(input);
         }
     }
 
@@ -641,7 +648,7 @@ impl Node {
                     verbosity,
                     text,
                 } if verbosity <= self.verbosity => {
-                    let _ = writeln!(out, "[{process}] {text}");
+                    let _ = writeln!(out, "[v{verbosity} {process}] {text}");
                 }
                 Event::Print { .. } => {}
                 // At verbosity 3 the kernel's own events show too.
