@@ -115,9 +115,11 @@ pub struct KernelConfig {
     /// Kernel time between syncs of the store (0: every commit is synced). Whatever the
     /// interval, everything committed is synced before a message or answer leaves the kernel.
     pub sync_interval_nanos: u64,
-    /// Test only: plants a bug that skips the messaging check for one message id in four, so
-    /// the simulation harness can show it finds and shrinks a real capability bug. Never set
-    /// it outside such a test.
+    /// Plants a bug that skips the messaging check for one message id in four, so the
+    /// simulation harness can show it finds and shrinks a real capability bug. Only with the
+    /// feature `planted-bug`, which the simulator enables: a production build has neither this
+    /// field nor the branch.
+    #[cfg(feature = "planted-bug")]
     #[doc(hidden)]
     pub planted_bug: bool,
 }
@@ -142,6 +144,7 @@ impl KernelConfig {
             timer: true,
             network: false,
             sync_interval_nanos: 0,
+            #[cfg(feature = "planted-bug")]
             planted_bug: false,
         }
     }

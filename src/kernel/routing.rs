@@ -208,8 +208,15 @@ impl Kernel {
 
     /// The planted bug (`KernelConfig::planted_bug`, for testing the harness): skips the
     /// messaging check for one message id in four.
+    #[cfg(feature = "planted-bug")]
     fn planted_bug_fires(&self, message: &KernelMessage) -> bool {
         self.config.planted_bug && message.id.is_multiple_of(4)
+    }
+
+    /// Without the feature `planted-bug` there is no bug to plant.
+    #[cfg(not(feature = "planted-bug"))]
+    fn planted_bug_fires(&self, _message: &KernelMessage) -> bool {
+        false
     }
 
     /// Drops `message` with `reason`, answering its sender if it expects a response.
