@@ -265,6 +265,14 @@ pub enum Event {
         /// Which, and where.
         fault: Fault,
     },
+    /// A process went to sleep until an instant of the kernel's clock (`Flow::Sleep`).
+    /// (Last: variants keep their places, so existing traces keep their hashes.)
+    Sleeping {
+        /// The process.
+        process: ProcessId,
+        /// When it wakes.
+        until: Timestamp,
+    },
 }
 
 /// An injected fault, as the trace records it.

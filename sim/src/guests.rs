@@ -1,5 +1,6 @@
 //! Example guests by name: the crates in the repository's `guests/` are built for
-//! `wasm32-unknown-unknown` on first use (once per process) and the module is read. `sim`
+//! `wasm32-unknown-unknown` on first use (once per process) and the module is read; the WASI
+//! guests (`WASI_GUESTS`) are built the same way for `wasm32-wasip1` (`wasi_guest`). `sim`
 //! uses it for scenarios; the kernel's tests and benchmarks include this same file.
 //!
 //! A missing target is installed here, with `rustup target add` and a one-line notice on
@@ -16,17 +17,25 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 const TARGET: &str = "wasm32-unknown-unknown";
+/// The target of the WASI guests.
+const WASI_TARGET: &str = "wasm32-wasip1";
+/// The guest crates built for `WASI_TARGET` (not default members of the guest workspace).
+const WASI_GUESTS: &[&str] = &["wasi-probe"];
 
 /// Why an example guest is not available.
 #[derive(Debug, Clone)]
 pub enum GuestError {
     /// The target is missing and `rustup` could not be run to install it.
     NoRustup {
+        /// The target.
+        target: &'static str,
         /// Why `rustup` did not start.
         source: Arc<io::Error>,
     },
     /// `rustup target add` ran and failed (offline, say).
     InstallFailed {
+        /// The target.
+        target: &'static str,
         /// What rustup printed on stderr.
         stderr: String,
     },
@@ -54,14 +63,14 @@ pub enum GuestError {
 impl fmt::Display for GuestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoRustup { source } => write!(
+            Self::NoRustup { target, source } => write!(
                 f,
-                "example guests need the {TARGET} target and rustup could not be run to install \
-                 it ({source}); install it with: rustup target add {TARGET}"
+                "example guests need the {target} target and rustup could not be run to install \
+                 it ({source}); install it with: rustup target add {target}"
             ),
-            Self::InstallFailed { stderr } => write!(
+            Self::InstallFailed { target, stderr } => write!(
                 f,
-                "example guests need the {TARGET} target and `rustup target add {TARGET}` \
+                "example guests need the {target} target and `rustup target add {target}` \
                  failed (offline?):\n{}",
                 stderr.trim_end()
             ),
@@ -81,7 +90,7 @@ impl fmt::Display for GuestError {
 impl std::error::Error for GuestError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::NoRustup { source } | Self::Io { source, .. } => Some(&**source),
+            Self::NoRustup { source, .. } | Self::Io { source, .. } => Some(&**source),
             _ => None,
         }
     }
@@ -97,7 +106,7 @@ fn repository() -> PathBuf {
     here.join("..")
 }
 
-fn target_installed() -> bool {
+fn target_installed(target: &str) -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
         return false;
@@ -105,36 +114,39 @@ fn target_installed() -> bool {
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(TARGET)
+        .join(target)
         .exists()
 }
 
-/// Installs the target into the toolchain this build runs on.
-fn install_target() -> Result<(), GuestError> {
+/// Installs `target` into the toolchain this build runs on.
+fn install_target(target: &'static str) -> Result<(), GuestError> {
     eprintln!(
-        "note: installing the {TARGET} target for the example guests \
-         (rustup target add {TARGET}); once per toolchain"
+        "note: installing the {target} target for the example guests \
+         (rustup target add {target}); once per toolchain"
     );
     let mut rustup = Command::new("rustup");
     rustup
         .current_dir(repository())
-        .args(["target", "add", TARGET]);
+        .args(["target", "add", target]);
     // The toolchain cargo runs under (set by rustup's proxies), not rustup's default.
     if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
     let out = rustup.output().map_err(|e| GuestError::NoRustup {
+        target,
         source: Arc::new(e),
     })?;
-    if !out.status.success() || !target_installed() {
+    if !out.status.success() || !target_installed(target) {
         return Err(GuestError::InstallFailed {
+            target,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
     Ok(())
 }
 
-fn build() -> Result<PathBuf, GuestError> {
+/// Builds the default guests for `TARGET`, or the WASI guests for `WASI_TARGET`.
+fn build(target: &'static str) -> Result<PathBuf, GuestError> {
     let target_dir = repository().join("target/guests");
     let io = |doing| {
         move |e| GuestError::Io {
@@ -147,12 +159,18 @@ fn build() -> Result<PathBuf, GuestError> {
         .map_err(io("cannot create target/guests/.build-lock"))?;
     lock.lock()
         .map_err(io("cannot lock target/guests/.build-lock"))?;
-    if !target_installed() {
-        install_target()?;
+    if !target_installed(target) {
+        install_target(target)?;
     }
-    let out = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--release", "--quiet", "--target", target]);
+    if target == WASI_TARGET {
+        for name in WASI_GUESTS {
+            cargo.args(["--package", name]);
+        }
+    }
+    let out = cargo
         .current_dir(repository().join("guests"))
-        .args(["build", "--release", "--quiet", "--target", TARGET])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -165,7 +183,7 @@ fn build() -> Result<PathBuf, GuestError> {
         });
     }
     // The lock is released when `lock` drops, after the modules are written.
-    Ok(target_dir.join(TARGET).join("release"))
+    Ok(target_dir.join(target).join("release"))
 }
 
 /// The module of example guest `name`.
@@ -174,6 +192,27 @@ fn build() -> Result<PathBuf, GuestError> {
 /// The guests cannot be built, or there is no guest of that name.
 pub fn guest(name: &str) -> Result<Vec<u8>, GuestError> {
     static BUILT: OnceLock<Result<PathBuf, GuestError>> = OnceLock::new();
+    built(&BUILT, TARGET, name)
+}
+
+/// The module of WASI guest `name` (one of `WASI_GUESTS`, built for `wasm32-wasip1`).
+///
+/// # Errors
+/// The guests cannot be built, or there is no WASI guest of that name.
+#[allow(
+    dead_code,
+    reason = "included by the kernel's benchmarks too, which need no WASI guest"
+)]
+pub fn wasi_guest(name: &str) -> Result<Vec<u8>, GuestError> {
+    static BUILT: OnceLock<Result<PathBuf, GuestError>> = OnceLock::new();
+    built(&BUILT, WASI_TARGET, name)
+}
+
+fn built(
+    once: &OnceLock<Result<PathBuf, GuestError>>,
+    target: &'static str,
+    name: &str,
+) -> Result<Vec<u8>, GuestError> {
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if name.is_empty() || !name.chars().all(plain) {
         return Err(GuestError::NoSuchGuest {
@@ -181,8 +220,12 @@ pub fn guest(name: &str) -> Result<Vec<u8>, GuestError> {
             dir: repository().join("guests"),
         });
     }
-    let dir = BUILT.get_or_init(build).as_ref().map_err(Clone::clone)?;
-    let path = dir.join(format!("{name}.wasm"));
+    let dir = once
+        .get_or_init(|| build(target))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    // Cargo names a cdylib's module after its crate, with `_` for `-`.
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&path).map_err(|_| GuestError::NoSuchGuest {
         name: name.to_owned(),
         dir: repository().join("guests"),

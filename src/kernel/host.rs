@@ -120,6 +120,25 @@ impl<'k> ProcessContext<'k> {
         self.kernel.clock.now()
     }
 
+    /// Fills `buf` from this run's own random stream (WASI `random_get`). The stream is
+    /// seeded from the kernel's seed, the process, the instant it started and the kernel's
+    /// count of starts: reproducible for a seed, different for every run of a process, and
+    /// independent of every other stream, so a process's draws shift nothing else.
+    pub fn fill_random(&mut self, buf: &mut [u8]) {
+        use rand_core::{Rng, SeedableRng};
+        let Some(entry) = self.kernel.table.get_mut(&self.process) else {
+            kernel_bug!("{} draws randomness outside the table", self.process);
+        };
+        let host = &mut entry.host;
+        let Some(key) = host.random_key else {
+            kernel_bug!("{} draws randomness before it started", self.process);
+        };
+        let random = host
+            .random
+            .get_or_insert_with(|| Box::new(rand_chacha::ChaCha8Rng::from_seed(key)));
+        random.fill_bytes(buf);
+    }
+
     /// Charges `nanos` of CPU time to this run. A simulated clock moves on by the total when
     /// the run ends, so a busy process takes simulated time and timers fire around it, as
     /// on one core; a real clock ignores it.

@@ -125,6 +125,7 @@ fn timer_text(timer: &Timer) -> String {
         Timer::RequestTimeout { process, id } => format!("timeout of request {id} of {process}"),
         Timer::Restart { process } => format!("restart {process}"),
         Timer::Alarm { process, tag } => format!("alarm {tag} for {process}"),
+        Timer::Wakeup { process } => format!("wake {process} from its sleep"),
         Timer::Deliver(message) => format!(
             "deliver held {} {} {} -> {}",
             message_view(message).kind,

@@ -224,6 +224,9 @@ pub struct Kernel {
     shut_down: bool,
     /// Simulated nanoseconds the running process has used (`ProcessContext::charge_time`).
     run_cost: u64,
+    /// Processes started (`Wake::Init`) since this kernel was built: part of each run's
+    /// random key, so two runs of one process never draw the same bytes.
+    starts: u64,
     // Invariant: the processes whose persisted entry changed since it was last written.
     map_dirty: std::collections::BTreeSet<ProcessId>,
     /// The step's write set and what the store holds (persist.rs).
@@ -376,6 +379,7 @@ impl KernelBuilder {
             pending_restarts: BTreeMap::new(),
             shut_down: false,
             run_cost: 0,
+            starts: 0,
             map_dirty: std::collections::BTreeSet::new(),
             durable: persist::Durable::default(),
         }

@@ -105,6 +105,22 @@ pub(crate) enum Timer {
     Alarm { process: ProcessId, tag: u64 },
     /// A message held in transit by a delay fault (faults.rs).
     Deliver(Box<KernelMessage>),
+    /// Wake `process` from the sleep this timer's sequence number names (`Flow::Sleep`).
+    Wakeup { process: ProcessId },
+}
+
+/// The key of one run's random stream (`ProcessContext::fill_random`): the kernel's seed,
+/// the process, the instant it starts and the kernel's count of starts, hashed.
+fn random_key(seed: u64, process: &ProcessId, now: Timestamp, starts: u64) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"hyperkernel process random v1\0");
+    hash.update(seed.to_le_bytes());
+    hash.update(process.to_string().as_bytes());
+    hash.update([0]);
+    hash.update(now.0.to_le_bytes());
+    hash.update(starts.to_le_bytes());
+    hash.finalize().into()
 }
 
 /// Timers ordered by deadline, then by the order they were set.
@@ -139,12 +155,18 @@ impl TimerQueue {
         self.timers.keys().next().map(|(deadline, _)| *deadline)
     }
 
-    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<Timer> {
+    /// The earliest timer due at `now`, with its sequence number.
+    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<(u64, Timer)> {
         let first = *self.timers.first_key_value()?.0;
         if first.0 > now {
             return None;
         }
-        self.timers.remove(&first)
+        let timer = self.timers.remove(&first)?;
+        debug_assert!(
+            first.1 < self.sequence,
+            "a timer's sequence number was issued"
+        );
+        Some((first.1, timer))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -319,7 +341,7 @@ impl Kernel {
     }
 
     fn fire_timer(&mut self, now: Timestamp) {
-        let Some(timer) = self.timers.pop_due(now) else {
+        let Some((sequence, timer)) = self.timers.pop_due(now) else {
             return;
         };
         match timer {
@@ -340,7 +362,42 @@ impl Kernel {
                 );
                 self.refresh_ready(&process);
             }
+            Timer::Wakeup { process } => self.wake_sleeper(&process, sequence),
         }
+    }
+
+    /// A sleep timer fired: the process runs again if it still sleeps on this timer (a
+    /// process killed and started again under the same name sleeps on another one, or not).
+    fn wake_sleeper(&mut self, process: &ProcessId, sequence: u64) {
+        let Some(entry) = self.table.get_mut(process) else {
+            return;
+        };
+        if entry.state != RunState::Sleeping(sequence) {
+            return;
+        }
+        entry.set_state(RunState::Yielded);
+        debug_assert!(entry.is_ready(), "a woken sleeper is ready");
+        self.refresh_ready(process);
+    }
+
+    /// Puts a process that returned `Flow::Sleep(until)` to sleep on a timer; one whose
+    /// instant has come is only yielded.
+    fn sleep(&mut self, process: &ProcessId, until: Timestamp) -> RunState {
+        let now = self.clock.now();
+        if until <= now {
+            return RunState::Yielded;
+        }
+        let timer = Timer::Wakeup {
+            process: process.clone(),
+        };
+        let (deadline, sequence) = self.timers.insert(until, timer);
+        debug_assert_eq!(deadline, until, "the timer is set for the sleep's instant");
+        let event = Event::Sleeping {
+            process: process.clone(),
+            until,
+        };
+        self.trace.push(now, event);
+        RunState::Sleeping(sequence)
     }
 
     fn fire_request_timeout(&mut self, process: &ProcessId, id: u64) {
@@ -408,6 +465,14 @@ impl Kernel {
             return;
         };
         entry.runtime = Some(runtime);
+        // Not a borrow of the entry: the sleep's timer goes into the kernel's queue.
+        let slept = match &flow {
+            Flow::Sleep(until) => Some(self.sleep(process, *until)),
+            _ => None,
+        };
+        let Some(entry) = self.table.get_mut(process) else {
+            kernel_bug!("{process} left the table while its run ended");
+        };
         let next = match (flow, awaiting) {
             (Flow::Receive, _) => RunState::Receiving,
             (Flow::Await, Some(id)) => RunState::Awaiting(id),
@@ -424,6 +489,10 @@ impl Kernel {
                 self.trace.push(self.clock.now(), event);
                 RunState::Yielded
             }
+            (Flow::Sleep(_), _) => match slept {
+                Some(state) => state,
+                None => kernel_bug!("a sleep without its state"),
+            },
             (Flow::Return, _) => return self.exit(process, ExitReason::Returned),
             (Flow::Fail(reason), _) => return self.exit(process, ExitReason::Failed(reason)),
         };
@@ -435,7 +504,14 @@ impl Kernel {
     fn next_wake(&mut self, process: &ProcessId) -> Option<Wake> {
         let entry = self.table.get_mut(process)?;
         match entry.state {
-            RunState::Starting => Some(Wake::Init),
+            RunState::Starting => {
+                self.starts += 1;
+                let key = random_key(self.entropy.seed(), process, self.clock.now(), self.starts);
+                let entry = self.table.get_mut(process)?;
+                entry.host.random_key = Some(key);
+                entry.host.random = None;
+                Some(Wake::Init)
+            }
             RunState::Yielded => Some(Wake::Resume),
             RunState::Receiving => {
                 let delivery = entry.pop_front()?;
@@ -445,7 +521,7 @@ impl Kernel {
                 let delivery = entry.take_answer(id)?;
                 Some(self.convert_for_await(process, delivery))
             }
-            RunState::PreBoot | RunState::Running => None,
+            RunState::PreBoot | RunState::Running | RunState::Sleeping(_) => None,
         }
     }
 

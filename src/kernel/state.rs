@@ -26,6 +26,8 @@ pub enum RunState {
     Awaiting(u64),
     /// Preempted; runnable.
     Yielded,
+    /// Asleep until the kernel's timer with this sequence number fires (`Flow::Sleep`).
+    Sleeping(u64),
     /// Running right now (its runtime is out of the table).
     Running,
 }
@@ -33,12 +35,13 @@ pub enum RunState {
 impl RunState {
     /// The legal lifecycle edges. Exits leave the table from any state, so they are not edges.
     pub fn can_move_to(self, next: RunState) -> bool {
-        use RunState::{Awaiting, PreBoot, Receiving, Running, Starting, Yielded};
+        use RunState::{Awaiting, PreBoot, Receiving, Running, Sleeping, Starting, Yielded};
         matches!(
             (self, next),
             (PreBoot, Starting | Receiving)
                 | (Starting | Receiving | Awaiting(_) | Yielded, Running)
-                | (Running, Receiving | Awaiting(_) | Yielded)
+                | (Running, Receiving | Awaiting(_) | Yielded | Sleeping(_))
+                | (Sleeping(_), Yielded)
         )
     }
 }
@@ -149,6 +152,11 @@ pub(crate) struct HostState {
 
     /// Capabilities that arrived on delivered messages: what `save-capabilities` may keep (W2).
     pub(crate) received_caps: ReceivedCaps,
+    /// This run's own random stream (`ProcessContext::fill_random`): keyed at its start by
+    /// the kernel's seed, the process, the instant and the kernel's count of starts; made on
+    /// the first draw.
+    pub(crate) random_key: Option<[u8; 32]>,
+    pub(crate) random: Option<Box<rand_chacha::ChaCha8Rng>>,
 }
 
 /// Most received capabilities a process remembers for `save-capabilities`; older ones are
@@ -312,7 +320,7 @@ impl ProcessEntry {
             RunState::Starting | RunState::Yielded => true,
             RunState::Receiving => !self.mailbox.is_empty(),
             RunState::Awaiting(id) => self.mailbox.iter().any(|d| d.answers(id)),
-            RunState::PreBoot | RunState::Running => false,
+            RunState::PreBoot | RunState::Running | RunState::Sleeping(_) => false,
         }
     }
 }

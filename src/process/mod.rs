@@ -57,6 +57,9 @@ pub enum Flow {
     Await,
     /// Preempted: wake me again with `Wake::Resume`.
     Yield,
+    /// Asleep: wake me with `Wake::Resume` once the kernel's clock reaches this instant
+    /// (WASI `poll_oneoff` on a clock); messages wait in the mailbox meanwhile.
+    Sleep(crate::env::Timestamp),
     /// `init` returned.
     Return,
     /// The process failed (a trap, a panic); the text says how.

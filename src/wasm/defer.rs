@@ -46,7 +46,7 @@ pub(crate) fn defer(
     data.outbox_len = data.outbox_len.saturating_add(lifted);
     debug_assert!(!data.outbox.is_empty(), "a deferred send is in the outbox");
     if data.outbox_len > data.deferred_len_max {
-        data.call = Some((func, super::RawArgs::new(&[])));
+        data.call = Some((super::Import::Standard(func), super::RawArgs::new(&[])));
         return Err(wasmi::Error::host(super::Syscall));
     }
     Ok(())

@@ -22,6 +22,7 @@ mod inline;
 mod limits;
 mod process;
 mod syscalls;
+mod wasi;
 mod wit;
 #[cfg(test)]
 mod wit_check;
@@ -109,7 +110,7 @@ impl std::error::Error for LoadError {}
 pub(crate) struct HostData {
     pub(crate) limits: limits::Limits,
     /// The import the guest just called and its raw core arguments.
-    call: Option<(wit::Func, RawArgs)>,
+    call: Option<(Import, RawArgs)>,
     /// The guest's memory, once instantiated.
     memory: Option<wasmi::Memory>,
     /// Deferred sends, in call order.
@@ -145,6 +146,15 @@ impl HostData {
             asks_blobs: false,
         }
     }
+}
+
+/// An import of either table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Import {
+    /// `hyperware:process/standard@1.0.0`.
+    Standard(wit::Func),
+    /// `wasi_snapshot_preview1`.
+    Wasi(wasi::WasiFunc),
 }
 
 /// A guest's bad input found by a host function that does not suspend: the process fails
@@ -265,7 +275,47 @@ fn host_call(
     if inline::serve(caller, func, args, results)? {
         return Ok(());
     }
-    caller.data_mut().call = Some((func, RawArgs::new(args)));
+    caller.data_mut().call = Some((Import::Standard(func), RawArgs::new(args)));
+    Err(wasmi::Error::host(Syscall))
+}
+
+/// Registers the WASI preview1 shim (`wasi.rs`) beside `standard`. Its calls are rare (a
+/// print, a clock reading, a sleep), so they take wasmi's untyped host functions.
+fn link_wasi(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
+    for import in &wasi::IMPORTS {
+        let (func, name) = (import.func, import.name);
+        linker
+            .func_new(
+                wasi::MODULE,
+                name,
+                import.core_type(),
+                move |mut caller: wasmi::Caller<'_, HostData>, args, _results| {
+                    wasi_call(&mut caller, func, args)
+                },
+            )
+            .map_err(|e| LoadError(format!("linking {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The body of every WASI import: a suspension that `WasmProcess::drive` serves.
+fn wasi_call(
+    caller: &mut wasmi::Caller<'_, HostData>,
+    func: wasi::WasiFunc,
+    args: &[wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    let name = wasi::import_of(func).name;
+    if caller.data().memory.is_none() {
+        let reason = format!("{name} called from the start function, before init");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
+    if caller.data().lowering {
+        let reason =
+            format!("{name} called from inside cabi_realloc while the host lowers a result");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
+    debug_assert!(caller.data().call.is_none(), "one suspension at a time");
+    caller.data_mut().call = Some((Import::Wasi(func), RawArgs::new(args)));
     Err(wasmi::Error::host(Syscall))
 }
 
@@ -394,6 +444,7 @@ impl WasmLoader {
         let engine = Engine::new(&engine_config);
         let mut linker = Linker::new(&engine);
         link_standard(&mut linker)?;
+        link_wasi(&mut linker)?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
@@ -521,26 +572,37 @@ fn check_module(module: &Module) -> Result<(), LoadError> {
         return Err(LoadError("module does not export `memory`".into()));
     }
     for import in module.imports() {
-        let known = wit::imports()
-            .iter()
-            .find(|i| import.module() == wit::MODULE && import.name() == i.name);
-        match (known, import.ty()) {
-            (Some(known), ExternType::Func(ty)) if *ty == core_type(known) => {}
-            (Some(known), ty) => {
-                return Err(LoadError(format!(
-                    "import `{}` has type {ty:?}, expected {:?}",
-                    known.name,
-                    core_type(known)
-                )));
-            }
-            (None, _) => {
-                return Err(LoadError(format!(
-                    "imports `{}::{}`, which the kernel does not provide",
-                    import.module(),
-                    import.name()
-                )));
-            }
-        }
+        check_import(import.module(), import.name(), import.ty())?;
     }
     Ok(())
+}
+
+/// Looks an import up in the table of its module and checks its type.
+fn check_import(module: &str, name: &str, ty: &ExternType) -> Result<(), LoadError> {
+    let expected = match module {
+        wit::MODULE => wit::imports()
+            .iter()
+            .find(|i| i.name == name)
+            .map(core_type),
+        wasi::MODULE => match wasi::import_named(name) {
+            Some(import) => Some(import.core_type()),
+            None => {
+                return Err(LoadError(format!(
+                    "imports `{module}::{name}`, which the kernel's WASI shim does not provide \
+                     (it has {})",
+                    wasi::names()
+                )));
+            }
+        },
+        _ => None,
+    };
+    match (expected, ty) {
+        (Some(expected), ExternType::Func(found)) if *found == expected => Ok(()),
+        (Some(expected), found) => Err(LoadError(format!(
+            "import `{module}::{name}` has type {found:?}, expected {expected:?}"
+        ))),
+        (None, _) => Err(LoadError(format!(
+            "imports `{module}::{name}`, which the kernel does not provide"
+        ))),
+    }
 }

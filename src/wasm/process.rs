@@ -6,8 +6,9 @@
 
 use super::abi::{self, AbiError, FlatArgs, GuestMemory, Val};
 use super::defer::Deferred;
+use super::wasi::{self, WasiFunc};
 use super::wit::{self, Func};
-use super::{GuestError, HostData, LoadError, Syscall, WasmConfig};
+use super::{GuestError, HostData, Import, LoadError, Syscall, WasmConfig};
 use crate::kernel::ProcessContext;
 use crate::process::{Flow, Process, Wake};
 use std::collections::VecDeque;
@@ -29,16 +30,27 @@ enum Run {
     },
     /// Out of fuel.
     Preempted(ResumableCallOutOfFuel),
+    /// Handed control back in a WASI call (`sched_yield`, a sleeping `poll_oneoff`);
+    /// resumed with these results on `Wake::Resume`.
+    Paused {
+        call: ResumableCallHostTrap,
+        results: Vec<wasmi::Val>,
+    },
     /// Returned or trapped.
     Done,
 }
 
 /// What a served syscall does next.
-enum Next {
+pub(crate) enum Next {
     /// Resume at once with these core results.
     Resume(Vec<wasmi::Val>),
     /// Hand control to the scheduler; resume when the result arrives.
     Block(Flow, Func, u32),
+    /// Hand control to the scheduler (`Flow::Yield` or `Flow::Sleep`); resume with these
+    /// core results on `Wake::Resume`.
+    Pause(Flow, Vec<wasmi::Val>),
+    /// The process ends (WASI `proc_exit`) with this flow.
+    End(Flow),
 }
 
 /// A wasm process (see the module docs).
@@ -60,6 +72,8 @@ pub struct WasmProcess {
     suspensions: u64,
     /// Fuel burnt over its life.
     fuel_total: u64,
+    /// What the guest wrote to fds 1 and 2 and has not ended with a newline (`wasi.rs`).
+    output: super::wasi::OutputLines,
 }
 
 impl WasmProcess {
@@ -109,6 +123,7 @@ impl WasmProcess {
             trap_at: None,
             suspensions: 0,
             fuel_total: 0,
+            output: super::wasi::OutputLines::default(),
         })
     }
 
@@ -249,6 +264,11 @@ impl WasmProcess {
                     wit::result_val(value),
                 )
             }
+            (Run::Paused { call, results }, Wake::Resume) => {
+                self.refuel(0)?;
+                call.resume(&mut self.store, &results, &mut [])
+                    .map_err(|e| self.describe(&e))
+            }
             (Run::Preempted(call), Wake::Resume) => {
                 self.refuel(call.required_fuel())?;
                 call.resume(&mut self.store, &mut [])
@@ -319,7 +339,8 @@ impl WasmProcess {
                 return self.fail(reason);
             }
             let next = match self.store.data_mut().call.take() {
-                Some((func, args)) => self.serve(ctx, func, args.as_slice()),
+                Some((Import::Standard(func), args)) => self.serve(ctx, func, args.as_slice()),
+                Some((Import::Wasi(func), args)) => Ok(self.serve_wasi(ctx, func, args.as_slice())),
                 None => Err("suspended without a syscall".into()),
             };
             result = match next {
@@ -332,6 +353,15 @@ impl WasmProcess {
                 },
                 Ok(Next::Block(flow, func, retptr)) => {
                     self.run = Run::Blocked { call, func, retptr };
+                    return flow;
+                }
+                Ok(Next::Pause(flow, results)) => {
+                    debug_assert!(matches!(flow, Flow::Yield | Flow::Sleep(_)), "{flow:?}");
+                    self.run = Run::Paused { call, results };
+                    return flow;
+                }
+                Ok(Next::End(flow)) => {
+                    self.run = Run::Done;
                     return flow;
                 }
                 Err(reason) => return self.fail(reason),
@@ -376,6 +406,38 @@ impl WasmProcess {
             text,
             crate::kernel::PRINT_TEXT_MAX,
         ));
+    }
+
+    /// Serves WASI call `func` (`wasi.rs`): output is printed and remembered, `proc_exit`
+    /// ends the run with its code.
+    fn serve_wasi(&mut self, ctx: &mut ProcessContext<'_>, func: WasiFunc, args: &[u64]) -> Next {
+        let memory = self.memory.data_mut(&mut self.store);
+        let served = wasi::serve(ctx, memory, &mut self.output, func, args);
+        let errno = |errno: i32| vec![wasmi::Val::I32(errno)];
+        match served {
+            wasi::Served::Errno(value) => Next::Resume(errno(value)),
+            wasi::Served::Output(lines, value) => {
+                self.print_lines(ctx, lines);
+                Next::Resume(errno(value))
+            }
+            wasi::Served::Pause(flow, value) => Next::Pause(flow, errno(value)),
+            wasi::Served::Exit(code) => {
+                let lines = self.output.flush();
+                self.print_lines(ctx, lines);
+                if code == 0 {
+                    Next::End(Flow::Return)
+                } else {
+                    Next::End(self.fail(format!("proc_exit({code})")))
+                }
+            }
+        }
+    }
+
+    fn print_lines(&mut self, ctx: &mut ProcessContext<'_>, lines: Vec<String>) {
+        for line in lines {
+            ctx.print_to_terminal(0, &line);
+            self.remember_print(&line);
+        }
     }
 
     /// Lifts the arguments of `func`, serves it, and lowers its result.
@@ -473,6 +535,11 @@ impl Process for WasmProcess {
             (Err(reason), _) => self.fail(reason),
             (Ok(()), flow) => flow,
         };
+        if matches!(self.run, Run::Done) {
+            // Output the guest wrote and never ended with a newline.
+            let lines = self.output.flush();
+            self.print_lines(ctx, lines);
+        }
         self.settle_fuel();
         self.trap_at = None;
         let burnt = std::mem::take(&mut self.burnt);

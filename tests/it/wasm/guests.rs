@@ -9,3 +9,8 @@ mod builder;
 pub fn guest(name: &str) -> Vec<u8> {
     builder::guest(name).unwrap_or_else(|why| panic!("{why}"))
 }
+
+/// The bytes of WASI guest `name` (`wasi-probe`), built for `wasm32-wasip1`.
+pub fn wasi_guest(name: &str) -> Vec<u8> {
+    builder::wasi_guest(name).unwrap_or_else(|why| panic!("{why}"))
+}

@@ -57,14 +57,26 @@ fn malformed_modules_are_refused_with_the_reason() {
             "export `init` has type",
         ),
         (
-            "unknown import",
+            "unknown WASI import",
             fixture("unknown-import"),
-            "wasi_snapshot_preview1::fd_write",
+            "imports `wasi_snapshot_preview1::fd_read`, which the kernel's WASI shim does not \
+             provide (it has environ_get, environ_sizes_get, fd_write, proc_exit, random_get, \
+             clock_time_get, sched_yield, poll_oneoff)",
+        ),
+        (
+            "unknown import module",
+            fixture("unknown-module"),
+            "imports `env::abort`, which the kernel does not provide",
         ),
         (
             "wrong import type",
             fixture("wrong-import-type"),
-            "import `print-to-terminal` has type",
+            "import `hyperware:process/standard@1.0.0::print-to-terminal` has type",
+        ),
+        (
+            "wrong WASI import type",
+            fixture("wrong-wasi-type"),
+            "import `wasi_snapshot_preview1::clock_time_get` has type",
         ),
         (
             "no memory",

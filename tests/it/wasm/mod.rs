@@ -7,8 +7,9 @@ mod hostile;
 mod lifecycle;
 mod loading;
 mod spawn;
+mod wasi;
 
-pub use guests::guest;
+pub use guests::{guest, wasi_guest};
 
 use crate::harness::{World, messaging};
 use hyperkernel::{LazyLoadBlob, OnExit, ProcessId, Request};
