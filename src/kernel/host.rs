@@ -363,6 +363,86 @@ impl<'k> ProcessContext<'k> {
             .send_response_message(&self.process, id, source, target, response, None);
     }
 
+    /// Runtime modules only (`vfs:distro:sys`): the file at `path` in the store's vfs table,
+    /// as this step sees it.
+    ///
+    /// # Errors
+    /// `StorageFailed`: the read failed and the kernel stopped.
+    pub fn vfs_read(&mut self, path: &str) -> Result<Option<Vec<u8>>, SyscallError> {
+        self.assert_runtime_module("vfs_read");
+        self.kernel
+            .read(crate::storage::Table::Vfs, path.as_bytes())
+            .map_err(|()| SyscallError::StorageFailed)
+    }
+
+    /// Runtime modules only: writes (`Some`) or removes (`None`) the file at `path`, in this
+    /// step's commit.
+    pub fn vfs_write(&mut self, path: &str, bytes: Option<&[u8]>) {
+        self.assert_runtime_module("vfs_write");
+        self.kernel
+            .write(crate::storage::Table::Vfs, path.as_bytes(), bytes);
+    }
+
+    /// Runtime modules only: every vfs path that starts with `prefix`, in order, as this step
+    /// sees them.
+    ///
+    /// # Errors
+    /// `StorageFailed`: the scan failed and the kernel stopped.
+    pub fn vfs_paths(&mut self, prefix: &str) -> Result<Vec<String>, SyscallError> {
+        self.assert_runtime_module("vfs_paths");
+        let keys = self
+            .kernel
+            .scan_keys(crate::storage::Table::Vfs, prefix.as_bytes())
+            .map_err(|()| SyscallError::StorageFailed)?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| String::from_utf8(key).ok())
+            .collect())
+    }
+
+    /// Runtime modules only: whether `process` holds the capability issued by us with
+    /// `params`.
+    pub fn holds_our_capability(&self, process: &ProcessId, params: &str) -> bool {
+        let cap = Capability::new(self.our(), params);
+        CapKey::try_from_capability(&cap).is_ok_and(|key| self.kernel.caps.has(process, &key))
+    }
+
+    /// Runtime modules only: gives `process` the capability issued by us with `params` (as
+    /// the vfs gives a drive's read and write capabilities to the package that creates it).
+    /// Returns whether it is held now.
+    pub fn issue_capability(&mut self, process: &ProcessId, params: &str) -> bool {
+        self.assert_runtime_module("issue_capability");
+        let cap = Capability::new(self.our(), params);
+        let Ok(key) = CapKey::try_from_capability(&cap) else {
+            return false;
+        };
+        if !self.kernel.table.contains_key(process) {
+            return false;
+        }
+        if self.kernel.caps.insert(process, key.clone()) {
+            self.kernel
+                .trace_caps_changed(process, vec![key.to_capability()], Vec::new());
+        }
+        debug_assert!(
+            self.kernel.caps.has(process, &key),
+            "an issued capability is held"
+        );
+        true
+    }
+
+    fn assert_runtime_module(&self, what: &str) {
+        let runtime_module = self
+            .kernel
+            .table
+            .get(&self.process)
+            .is_some_and(|entry| entry.runtime_module);
+        assert!(
+            runtime_module,
+            "{what} is for runtime modules, not {}",
+            self.process
+        );
+    }
+
     /// Native only: the id and rsvp of the prompting request.
     pub fn current_request_route(&self) -> Option<(u64, Option<Address>)> {
         let prompting = self

@@ -109,6 +109,9 @@ pub struct KernelConfig {
     pub held_bytes_max: u64,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
+    /// Whether to register `vfs:distro:sys` at boot (off by default, so traces recorded
+    /// before it existed keep their hashes; apps, packages and the node turn it on).
+    pub vfs: bool,
     /// Whether messages for other nodes wait in an outbox for a network (`take_outbound`),
     /// as a simulated network or a transport takes them; off, they answer `Offline` at once.
     pub network: bool,
@@ -142,6 +145,7 @@ impl KernelConfig {
             outstanding_bytes_max: OUTSTANDING_BYTES_MAX,
             held_bytes_max: HELD_BYTES_MAX,
             timer: true,
+            vfs: false,
             network: false,
             sync_interval_nanos: 0,
             #[cfg(feature = "planted-bug")]
@@ -406,6 +410,14 @@ impl Kernel {
             let timer = Box::new(TimerProcess::new());
             // The timer id is well-formed and not yet taken, so registration cannot fail.
             let _ = self.register_native(&ProcessId::timer(), timer, &caps, true);
+        }
+        if self.config.vfs {
+            let vfs_id = crate::process::vfs::vfs_id();
+            let mut caps = runtime_caps.clone();
+            caps.push(Capability::messaging(self.address_of(&vfs_id)));
+            let vfs = Box::new(crate::process::VfsProcess::new());
+            // Like the timer's: a well-formed id not yet taken.
+            let _ = self.register_native(&vfs_id, vfs, &caps, true);
         }
     }
 

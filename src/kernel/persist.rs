@@ -390,6 +390,32 @@ impl Kernel {
         }
     }
 
+    /// Every key in `table` that starts with `prefix`, as this step sees them: the store's,
+    /// less what the step deleted, plus what it wrote. A scan failure stops the kernel.
+    pub(crate) fn scan_keys(&mut self, table: Table, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ()> {
+        let stored = match self.storage.scan(table, prefix) {
+            Ok(entries) => entries,
+            Err(error) => {
+                self.fail(KernelFailure::Read(error));
+                return Err(());
+            }
+        };
+        let mut keys: std::collections::BTreeSet<Vec<u8>> =
+            stored.into_iter().map(|(key, _)| key).collect();
+        for (key, write) in self.durable.writes.scan(table, prefix) {
+            if write.is_some() {
+                keys.insert(key.to_vec());
+            } else {
+                keys.remove(key);
+            }
+        }
+        debug_assert!(
+            keys.iter().all(|k| k.starts_with(prefix)),
+            "a scan stays in its prefix"
+        );
+        Ok(keys.into_iter().collect())
+    }
+
     /// Deletes `process`'s saved state (what `set-state` wrote), committed at once: the
     /// operator's `clear-state`. The process keeps what it holds in memory; it starts without
     /// state when it next starts. Returns whether there was state to delete.

@@ -8,9 +8,11 @@
 
 mod loader;
 mod timer;
+pub mod vfs;
 
 pub use loader::{NativeLoader, ProcessLoader};
 pub use timer::TimerProcess;
+pub use vfs::VfsProcess;
 
 use crate::types::{Address, Context, Message, SendError};
 

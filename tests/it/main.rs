@@ -16,6 +16,7 @@ mod node;
 mod routing;
 mod terminal;
 mod tidy;
+mod vfs;
 mod wasm;
 mod weaknesses;
 mod wire;
