@@ -39,6 +39,7 @@ pub mod caps;
 pub mod env;
 pub mod journal;
 pub mod kernel;
+pub mod package;
 pub mod process;
 pub mod storage;
 pub mod trace;

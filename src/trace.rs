@@ -265,8 +265,17 @@ pub enum Event {
         /// Which, and where.
         fault: Fault,
     },
+    /// The body of the message just `Sent` (only with `KernelConfig::trace_bodies`): its JSON
+    /// when it parses, else its text, cut past `TRACE_BODY_MAX` bytes.
+    Body {
+        /// The message.
+        id: u64,
+        /// The body as text.
+        body: String,
+    },
     /// A process went to sleep until an instant of the kernel's clock (`Flow::Sleep`).
-    /// (Last: variants keep their places, so existing traces keep their hashes.)
+    /// (New variants go last: the others keep their places, so existing traces keep their
+    /// hashes.)
     Sleeping {
         /// The process.
         process: ProcessId,

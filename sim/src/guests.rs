@@ -145,6 +145,21 @@ fn install_target(target: &'static str) -> Result<(), GuestError> {
     Ok(())
 }
 
+/// Installs `target` into the toolchain this build runs on if it lacks it.
+///
+/// # Errors
+/// rustup could not be run, or failed.
+#[allow(
+    dead_code,
+    reason = "included by the kernel's tests and benchmarks too, which build no packages"
+)]
+pub fn ensure_target(target: &'static str) -> Result<(), GuestError> {
+    if !target_installed(target) {
+        install_target(target)?;
+    }
+    Ok(())
+}
+
 /// Builds the default guests for `TARGET`, or the WASI guests for `WASI_TARGET`.
 fn build(target: &'static str) -> Result<PathBuf, GuestError> {
     let target_dir = repository().join("target/guests");

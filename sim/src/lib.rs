@@ -3,6 +3,7 @@
 //! core, never the reverse: fault plans, explore across seeds, replay and diff of traces,
 //! and shrinking of failing seeds.
 
+pub mod apps;
 pub mod demo;
 pub mod disk;
 pub mod explore;
@@ -12,6 +13,7 @@ pub mod generate;
 pub mod guests;
 pub mod invariants;
 pub mod journal_replay;
+pub mod kit;
 pub mod network;
 pub mod reboot;
 pub mod replay;

@@ -12,6 +12,8 @@ use hyperkernel_sim::{demo, replay, run, scenario::Scenario, shrink, summary::Su
 use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
+mod test_command;
+
 #[derive(Parser)]
 #[command(name = "sim", about = "Deterministic simulation of the hyperkernel")]
 struct Cli {
@@ -112,6 +114,37 @@ enum Command {
         /// Test only: plant the kernel's capability bug.
         #[arg(long, hide = true)]
         planted_bug: bool,
+    },
+    /// Run kit's tests.toml on the simulated kernel: its setup packages installed, its test
+    /// packages run by the tester, over seeds (each run twice); PASS or FAIL per test.
+    Test {
+        /// kit's tests.toml.
+        tests: PathBuf,
+        /// One seed (instead of --seeds).
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// Seeds to run, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_seeds, default_value = "0..10")]
+        seeds: std::ops::Range<u64>,
+        /// A fault plan: a scenario's `faults` object, as a JSON file.
+        #[arg(long)]
+        faults: Option<PathBuf>,
+        /// Worker threads, 1 to 1024 (default: the machine's cores).
+        #[arg(long, value_parser = parse_jobs)]
+        jobs: Option<usize>,
+        /// Where the generated scenarios and failing traces go (default:
+        /// target/sim-test beside tests.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Build packages (kit's layout): each process crate for wasm32-wasip1 into its pkg/.
+    Build {
+        /// Package directories.
+        #[arg(required = true)]
+        packages: Vec<PathBuf>,
+        /// Cargo features to build with.
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
     },
     /// Run the built-in demo scenario.
     Demo {
@@ -358,6 +391,13 @@ fn run_scenario(
         writeln!(out, "trace       {} ({lines} lines)", trace.display())?;
     }
     if let Some(error) = outcome.error {
+        // What each process printed last: what happened, in the app's own words.
+        for (process, lines) in hyperkernel_sim::apps::last_output(&outcome.kernel, 3) {
+            writeln!(out, "output      {process}")?;
+            for line in lines {
+                writeln!(out, "  | {line}")?;
+            }
+        }
         eprintln!(
             "Error: {error} (replay: {})",
             reproduce(path, seed, options)
@@ -538,6 +578,9 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             let options = options(planted_bug, None);
             shrink_scenario(&scenario, seed, out, runs_max, options)?;
             false
+        }
+        command @ (Command::Test { .. } | Command::Build { .. }) => {
+            test_command::dispatch(command)?
         }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })

@@ -13,6 +13,7 @@ use hyperkernel::{
     Step, Timestamp, Wake, WasmConfig, WasmLoader,
 };
 use std::fmt;
+use std::sync::Arc;
 
 /// The built-in native processes a scenario may name.
 pub const NATIVES: &[&str] = &["echo", "sink"];
@@ -65,6 +66,11 @@ pub enum RunError {
         /// Why it did not boot.
         error: hyperkernel::BootError,
     },
+    /// The run ended without the app-level outcomes its scenario expects (`expect`, tests).
+    Expect {
+        /// What was not shown, one line each.
+        unmet: Vec<String>,
+    },
     /// The liveness phase ended with work still pending.
     Liveness {
         /// The budget, simulated milliseconds.
@@ -91,6 +97,7 @@ impl RunError {
                 .trim()
                 .to_owned(),
             Self::Liveness { .. } => "liveness".into(),
+            Self::Expect { .. } => "expect".into(),
             Self::Panic { .. } => "panic".into(),
             Self::Boot { .. } => "boot".into(),
         }
@@ -110,6 +117,9 @@ impl fmt::Display for RunError {
             Self::Stopped { step, failure } => write!(f, "at step {step}: {failure}"),
             Self::Boot { step, error } => {
                 write!(f, "the node did not boot again after step {step}: {error}")
+            }
+            Self::Expect { unmet } => {
+                write!(f, "the app did not do as expected: {}", unmet.join("; "))
             }
             Self::Liveness { budget_ms, pending } => {
                 write!(
@@ -181,11 +191,17 @@ fn kernel_command(
     // Until the command is handled: a process that spins in `init` gets slices meanwhile
     // (`run_until` returns after each once it carries the clock on) but cannot stall setup.
     kernel.run_until(kernel.now());
+    kernel
+        .check_invariants()
+        .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
     for _ in 0..SETUP_STEPS_MAX {
         if kernel.inbox_len() == 0 {
             return Ok(());
         }
         kernel.step();
+        kernel
+            .check_invariants()
+            .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
     }
     Err(format!(
         "the kernel did not take the setup command within {SETUP_STEPS_MAX} steps"
@@ -209,8 +225,27 @@ fn failure_of(kernel: &Kernel) -> String {
         .unwrap_or_else(|| "it did not start".into())
 }
 
-fn start_processes(kernel: &mut Kernel, scenario: &Scenario) -> Result<(), String> {
+fn start_processes(
+    kernel: &mut Kernel,
+    scenario: &Scenario,
+    apps: &crate::apps::Loaded,
+) -> Result<(), String> {
     let node = &scenario.file.node;
+    let first = scenario.file.initialize_first;
+    // Initialized, not yet run (with `initialize_first`), in the order they run.
+    let mut waiting: Vec<ProcessId> = Vec::new();
+    for (package, run) in &apps.packages {
+        let place = format!("{}: package {}", scenario.path.display(), package.id);
+        let ids = kernel
+            .install_package(package, *run && !first)
+            .map_err(|e| format!("{place}: {e}"))?;
+        kernel
+            .check_invariants()
+            .map_err(|e| format!("{place}: kernel invariant broken by the install: {e}"))?;
+        if *run && first {
+            waiting.extend(ids);
+        }
+    }
     for (i, ((id, code), spec)) in scenario
         .processes
         .iter()
@@ -231,28 +266,107 @@ fn start_processes(kernel: &mut Kernel, scenario: &Scenario) -> Result<(), Strin
             continue;
         }
         let bytes = code_bytes(scenario, code).map_err(|e| format!("{place}: {e}"))?;
-        let init = KernelCommand::InitializeProcess {
-            id: id.clone(),
-            wasm_bytes_handle: format!(
-                "/{}:{}/pkg/{}.wasm",
-                id.package(),
-                id.publisher(),
-                id.process()
-            ),
-            wit_version: Some(1),
-            on_exit: spec.on_exit.clone(),
-            initial_capabilities: caps,
-            public: spec.public,
-        };
-        let blob = LazyLoadBlob { mime: None, bytes };
-        kernel_command(kernel, &init, Some(blob)).map_err(|e| format!("{place}: {e}"))?;
-        if !kernel.has_process(id) {
-            return Err(format!("{place}: {}", failure_of(kernel)));
-        }
-        kernel_command(kernel, &KernelCommand::RunProcess(id.clone()), None)
+        initialize(kernel, id, bytes, spec.on_exit.clone(), caps, spec.public)
             .map_err(|e| format!("{place}: {e}"))?;
+        if first {
+            waiting.push(id.clone());
+        } else {
+            kernel_command(kernel, &KernelCommand::RunProcess(id.clone()), None)
+                .map_err(|e| format!("{place}: {e}"))?;
+        }
+    }
+    for id in &waiting {
+        kernel_command(kernel, &KernelCommand::RunProcess(id.clone()), None)
+            .map_err(|e| format!("{}: running {id}: {e}", scenario.path.display()))?;
+    }
+    if scenario.file.tests.is_some() {
+        start_tester(kernel, scenario, apps)?;
     }
     Ok(())
+}
+
+/// `InitializeProcess` of `id` with `bytes`, as the kernel itself; an error if it did not
+/// take.
+fn initialize(
+    kernel: &mut Kernel,
+    id: &ProcessId,
+    bytes: Vec<u8>,
+    on_exit: hyperkernel::OnExit,
+    caps: Vec<hyperkernel::Capability>,
+    public: bool,
+) -> Result<(), String> {
+    let init = KernelCommand::InitializeProcess {
+        id: id.clone(),
+        wasm_bytes_handle: format!(
+            "/{}:{}/pkg/{}.wasm",
+            id.package(),
+            id.publisher(),
+            id.process()
+        ),
+        wit_version: Some(1),
+        on_exit,
+        initial_capabilities: caps,
+        public,
+    };
+    let blob = LazyLoadBlob { mime: None, bytes };
+    kernel_command(kernel, &init, Some(blob))?;
+    if !kernel.has_process(id) {
+        return Err(failure_of(kernel));
+    }
+    Ok(())
+}
+
+/// Writes the test modules into the tester's drive, as kit does, and starts the tester.
+fn start_tester(
+    kernel: &mut Kernel,
+    scenario: &Scenario,
+    apps: &crate::apps::Loaded,
+) -> Result<(), String> {
+    let place = format!("{}: tests", scenario.path.display());
+    let node = &scenario.file.node;
+    for case in &apps.tests {
+        let place = format!("{place}: {}", case.name);
+        let path = format!("/tester:sys/tests/{}.wasm", case.name);
+        kernel
+            .vfs_write(&path, &case.module)
+            .map_err(|e| format!("{place}: {e}"))?;
+        let id = crate::apps::test_id(&case.name).map_err(|e| format!("{place}: {e}"))?;
+        let caps = crate::apps::test_capabilities(node, case);
+        initialize(
+            kernel,
+            &id,
+            case.module.to_vec(),
+            hyperkernel::OnExit::None,
+            caps,
+            false,
+        )
+        .map_err(|e| format!("{place}: {e}"))?;
+        for (target, cap) in
+            crate::apps::test_grants(node, case).map_err(|e| format!("{place}: {e}"))?
+        {
+            let grant = KernelCommand::GrantCapabilities {
+                target,
+                capabilities: vec![cap],
+            };
+            kernel_command(kernel, &grant, None).map_err(|e| format!("{place}: {e}"))?;
+        }
+    }
+    let tester: ProcessId = crate::apps::TESTER
+        .parse()
+        .map_err(|e| format!("{place}: {e}"))?;
+    let caps = crate::apps::tester_capabilities(&scenario.file.node, apps);
+    let code = crate::apps::TESTER_CODE.as_bytes().to_vec();
+    initialize(
+        kernel,
+        &tester,
+        code,
+        hyperkernel::OnExit::None,
+        caps,
+        false,
+    )
+    .map_err(|e| format!("{place}: the tester: {e}"))?;
+    kernel_command(kernel, &KernelCommand::RunProcess(tester), None)
+        .map_err(|e| format!("{place}: the tester: {e}"))
 }
 
 /// Steps the kernel until `deadline`, checking invariants after every step. Driven processes take what
@@ -312,6 +426,14 @@ fn advance_kernel(
             panic!("planted panic after step {at_step}");
         }
         if !(world.hook)(kernel) {
+            world.stopped = true;
+        }
+        if world
+            .tester
+            .as_ref()
+            .is_some_and(|t| !kernel.has_process(t))
+        {
+            // Every test has run.
             world.stopped = true;
         }
         if matches!(step, Step::ShutDown) || world.stopped {
@@ -391,8 +513,9 @@ fn reboot(kernel: &mut Kernel, world: &mut World<'_>, downtime: u64) -> Result<(
         world.injector.plan.kernel
     };
     let base = wasm_loader()?;
+    let apps = Arc::clone(&world.apps);
     let loader = move || -> Box<dyn hyperkernel::ProcessLoader> {
-        Box::new(base.share().with_native(natives()))
+        Box::new(base.share().with_native(natives(&apps)))
     };
     world
         .node
@@ -455,6 +578,10 @@ struct World<'h> {
     node: Node,
     /// `Options::crash_at` was given.
     crash_at: bool,
+    /// The scenario's packages and tests.
+    apps: Arc<crate::apps::Loaded>,
+    /// The tester, while tests run: the run ends when it has returned.
+    tester: Option<ProcessId>,
 }
 
 /// A peer on another node sends a workload entry's message into our node.
@@ -571,8 +698,14 @@ fn wasm_loader() -> Result<WasmLoader, RunError> {
     })
 }
 
-fn natives() -> NativeLoader {
-    NativeLoader::new().with("echo", echo).with("sink", sink)
+fn natives(apps: &Arc<crate::apps::Loaded>) -> NativeLoader {
+    let apps = Arc::clone(apps);
+    NativeLoader::new()
+        .with("echo", echo)
+        .with("sink", sink)
+        .with(crate::apps::TESTER_CODE, move || {
+            Box::new(crate::apps::Tester::new(Arc::clone(&apps)))
+        })
 }
 
 /// The kernel configuration of `scenario`'s node.
@@ -581,6 +714,8 @@ fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
     config.planted_bug = options.planted_bug;
     config.network = scenario.file.network.is_some();
     config.sync_interval_nanos = scenario.file.sync_interval_ms.saturating_mul(1_000_000);
+    config.vfs = scenario.vfs();
+    config.trace_bodies = scenario.file.trace_bodies;
     config
 }
 
@@ -597,7 +732,8 @@ fn store(scenario: &Scenario, seed: u64) -> Store {
 }
 
 fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Kernel, RunError> {
-    let loader = wasm_loader()?.with_native(natives());
+    let apps = scenario.apps().map_err(RunError::Setup)?;
+    let loader = wasm_loader()?.with_native(natives(&apps));
     let storage = store
         .open()
         .map_err(|e| RunError::Setup(format!("the store did not open: {e}")))?;
@@ -607,7 +743,7 @@ fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Ker
         .storage(storage)
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
-    start_processes(&mut kernel, scenario).map_err(RunError::Setup)?;
+    start_processes(&mut kernel, scenario, &apps).map_err(RunError::Setup)?;
     Ok(kernel)
 }
 
@@ -652,6 +788,12 @@ fn world<'h>(
     World {
         node,
         crash_at: false,
+        apps: scenario.apps().unwrap_or_default(),
+        tester: scenario
+            .file
+            .tests
+            .as_ref()
+            .and_then(|_| crate::apps::TESTER.parse().ok()),
         driven: of_code(true),
         crashable: of_code(false),
         steps: 0,
@@ -797,7 +939,7 @@ pub fn run_with(
     world.crash_at = options.crash_at.is_some();
     world.planted_panic = options.planted_panic;
     let driven = catch(|| drive(&mut kernel, &mut world, scenario));
-    let error = match driven {
+    let mut error = match driven {
         Err(message) => Some(RunError::Panic {
             step: world.steps,
             message,
@@ -805,6 +947,12 @@ pub fn run_with(
         Ok(Err(RunError::Setup(why))) => return Err(RunError::Setup(why)),
         Ok(result) => result.err(),
     };
+    if error.is_none() && world.node.down.is_none() {
+        let unmet = crate::apps::unmet(&kernel, &scenario.file);
+        if !unmet.is_empty() {
+            error = Some(RunError::Expect { unmet });
+        }
+    }
     Ok(Run {
         kernel,
         steps: world.steps,

@@ -180,6 +180,28 @@ pub struct ScenarioFile {
     /// synced). Whatever it is, commits are synced before anything leaves the node.
     #[serde(default, skip_serializing_if = "is_default")]
     pub sync_interval_ms: u64,
+    /// Packages (kit's layout) installed at setup, in order, before `processes`
+    /// (`apps.rs`); they turn the vfs on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::apps::PackageSpec>,
+    /// Kit test packages that a native tester runs after setup, in the reference's tester
+    /// protocol (`apps.rs`); every test must answer `Run` Ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::apps::TestsSpec>,
+    /// Initialize every package process and scenario process before running any, as the
+    /// reference's boot does (the default starts each as soon as it is initialized).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub initialize_first: bool,
+    /// Register `vfs:distro:sys` (implied by `packages` and `tests`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vfs: bool,
+    /// App-level outcomes the run must show, or it fails (`apps.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::apps::ExpectSpec>,
+    /// Record each message's body in the trace (`Event::Body`: JSON when it parses, cut past
+    /// a bound), for `replay` and `diff`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trace_bodies: bool,
 }
 
 /// Which store a simulated node runs on.
@@ -214,6 +236,8 @@ pub struct Scenario {
     pub file: ScenarioFile,
     /// Each process's parsed id and code, in file order.
     pub processes: Vec<(ProcessId, Code)>,
+    /// Its packages and tests once read (`Scenario::apps`), shared by its clones.
+    pub apps: crate::apps::Cache,
 }
 
 /// A scenario that cannot be used: the file, the place, the problem.
@@ -288,6 +312,7 @@ impl Scenario {
             path: path.to_owned(),
             file,
             processes,
+            apps: crate::apps::Cache::default(),
         })
     }
 
@@ -306,7 +331,23 @@ impl Scenario {
             path: path.to_owned(),
             file,
             processes,
+            apps: crate::apps::Cache::default(),
         })
+    }
+
+    /// Its packages and tests, read from disk on first use (once for all its clones).
+    ///
+    /// # Errors
+    /// A package or test package that does not read, with the file, place and problem.
+    pub fn apps(&self) -> Result<std::sync::Arc<crate::apps::Loaded>, String> {
+        self.apps
+            .get_or_init(|| crate::apps::load(&self.path, &self.file).map(std::sync::Arc::new))
+            .clone()
+    }
+
+    /// Whether the node registers `vfs:distro:sys`.
+    pub fn vfs(&self) -> bool {
+        self.file.vfs || !self.file.packages.is_empty() || self.file.tests.is_some()
     }
 
     /// This scenario as `seed` runs it: generators expanded into plain workload entries
@@ -354,7 +395,7 @@ fn code_of(spec: &ProcessSpec) -> Result<Code, String> {
     })
 }
 
-type Invalid = (String, String);
+pub(crate) type Invalid = (String, String);
 
 fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
     if file.node.is_empty() || file.node == "our" {
@@ -413,6 +454,7 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
     }
     validate_generators(file, &processes)?;
     validate_workload(file, &processes)?;
+    crate::apps::validate(file, &processes)?;
     Ok(processes)
 }
 

@@ -160,6 +160,8 @@ impl Kernel {
             other => other,
         };
         let on_exit = entry.on_exit.clone();
+        // What it sent before it ended goes out while it still holds its capabilities.
+        self.route_sent_by(process);
         self.trace.push(
             self.clock.now(),
             Event::Exited {
@@ -173,7 +175,6 @@ impl Kernel {
                 self.backoffs.remove(process);
             }
             OnExit::Requests(requests) => {
-                let queued_before = self.inbox.len();
                 for (target, mut request, blob) in requests {
                     request.expects_response = None;
                     request.inherit = false;
@@ -182,10 +183,7 @@ impl Kernel {
                 }
                 // Route them now, while the sender is still in the table (the reference's
                 // FIFO inbox routes them before the kill that follows them).
-                let sent = self.inbox.split_off(queued_before.min(self.inbox.len()));
-                for message in sent {
-                    self.route_message(message);
-                }
+                self.route_sent_by(process);
                 self.remove_process(process, true);
                 self.backoffs.remove(process);
             }

@@ -16,6 +16,7 @@ mod faults;
 mod host;
 mod input;
 mod inspect;
+mod install;
 mod lifecycle;
 mod persist;
 mod routing;
@@ -29,6 +30,7 @@ pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
 pub use input::{Input, Output};
 pub use inspect::{MessageView, OutstandingView, ProcessView, TimerView, WorldView};
+pub use install::InstallError;
 pub use lifecycle::{
     RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
     RESTART_HEALTHY_MULTIPLIER,
@@ -109,6 +111,9 @@ pub struct KernelConfig {
     pub held_bytes_max: u64,
     /// Whether to register `timer:distro:sys` at boot.
     pub timer: bool,
+    /// Whether every message's body goes into the trace too (`Event::Body`), for reading a
+    /// failing run; off by default (a body is otherwise only its length and hash).
+    pub trace_bodies: bool,
     /// Whether to register `vfs:distro:sys` at boot (off by default, so traces recorded
     /// before it existed keep their hashes; apps, packages and the node turn it on).
     pub vfs: bool,
@@ -146,6 +151,7 @@ impl KernelConfig {
             held_bytes_max: HELD_BYTES_MAX,
             timer: true,
             vfs: false,
+            trace_bodies: false,
             network: false,
             sync_interval_nanos: 0,
             #[cfg(feature = "planted-bug")]

@@ -12,6 +12,7 @@ use super::Kernel;
 use super::state::{Delivery, message_len};
 use crate::trace::{DropReason, Event, MessageKind};
 use crate::types::{KernelMessage, ProcessId, SendError, SendErrorKind, WrappedSendError};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -36,6 +37,21 @@ fn has_unchecked_name(process: &ProcessId) -> bool {
         && matches!(process.process(), "kernel" | "state" | "vfs")
 }
 
+/// Most bytes of a body `Event::Body` keeps.
+pub(crate) const TRACE_BODY_MAX: usize = 1024;
+
+/// A message body for the trace: its JSON, compact, when it parses; else its text (invalid
+/// UTF-8 replaced); cut past [`TRACE_BODY_MAX`] bytes with a note of how much was cut.
+fn body_text(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => value.to_string(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let kept = crate::wire::bounded_text(text, TRACE_BODY_MAX);
+    debug_assert!(kept.len() <= TRACE_BODY_MAX, "a traced body fits its bound");
+    kept
+}
+
 impl Kernel {
     /// Puts a message in the inbox (or refuses it when full) and traces it.
     pub(crate) fn enqueue_inbox(&mut self, message: Box<KernelMessage>) {
@@ -52,6 +68,13 @@ impl Kernel {
                 body_hash: xxh3_64(body),
             },
         );
+        if self.config.trace_bodies {
+            let event = Event::Body {
+                id: message.id,
+                body: body_text(body),
+            };
+            self.trace.push(self.clock.now(), event);
+        }
         let len = message_len(&message);
         let over_bytes = self.inbox_bytes + len > self.config.inbox_bytes_max
             || self.held_bytes + len > self.config.held_bytes_max;
@@ -78,6 +101,40 @@ impl Kernel {
         self.inbox_bytes -= len;
         self.held_bytes -= len;
         Some(message)
+    }
+
+    /// Routes now, in the order they were sent, the messages in the inbox that `process` (on
+    /// our node) sent: a process's last sends are routed while it is still in the table, as
+    /// the reference's FIFO inbox routes them before the exit that follows them (a test that
+    /// answers `Err` and then panics is heard).
+    pub(crate) fn route_sent_by(&mut self, process: &ProcessId) {
+        let our = self.our.clone();
+        let ours = |m: &KernelMessage| {
+            m.source.process == *process && (*m.source.node == *our || &*m.source.node == "our")
+        };
+        if !self.inbox.iter().any(|m| ours(m)) {
+            return;
+        }
+        let (sent, kept): (VecDeque<Box<KernelMessage>>, VecDeque<Box<KernelMessage>>) =
+            std::mem::take(&mut self.inbox)
+                .into_iter()
+                .partition(|m| ours(m));
+        self.inbox = kept;
+        for message in sent {
+            let len = message_len(&message);
+            if len > self.inbox_bytes || len > self.held_bytes {
+                crate::kernel_bug!("the inbox held fewer bytes than its message of {len}");
+            }
+            self.inbox_bytes -= len;
+            self.held_bytes -= len;
+            self.route_message(message);
+        }
+        debug_assert!(
+            !self.inbox.iter().any(|m| m.source.process == *process
+                && self.is_ours(&m.source.node)
+                && self.table.contains_key(process)),
+            "routing its last sends queued no more of them"
+        );
     }
 
     /// Routes the oldest message in the inbox.

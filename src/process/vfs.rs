@@ -323,8 +323,45 @@ impl VfsProcess {
         action: VfsAction,
         blob: Option<Vec<u8>>,
     ) -> Answer {
+        match action {
+            VfsAction::CreateDrive
+            | VfsAction::CreateDir
+            | VfsAction::CreateDirAll
+            | VfsAction::CreateFile
+            | VfsAction::OpenFile { .. }
+            | VfsAction::CloseFile => self.create(ctx, source, path, action),
+            VfsAction::Write
+            | VfsAction::WriteAll
+            | VfsAction::Append
+            | VfsAction::SyncAll
+            | VfsAction::SetLen(_) => self.write(ctx, path, action, blob),
+            VfsAction::Read
+            | VfsAction::ReadToEnd
+            | VfsAction::ReadExact { .. }
+            | VfsAction::ReadToString
+            | VfsAction::ReadDir
+            | VfsAction::Seek(_)
+            | VfsAction::Metadata
+            | VfsAction::Len
+            | VfsAction::Hash => self.read(ctx, path, action),
+            VfsAction::RemoveFile
+            | VfsAction::RemoveDir
+            | VfsAction::RemoveDirAll
+            | VfsAction::Rename { .. }
+            | VfsAction::CopyFile { .. } => self.remove_or_move(ctx, path, action),
+            VfsAction::AddZip => Err(io("AddZip is not supported by this kernel")),
+        }
+    }
+
+    /// Drives, directories, files made or opened, and closed.
+    fn create(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        source: &ProcessId,
+        path: &VfsPath,
+        action: VfsAction,
+    ) -> Answer {
         let key = path.key();
-        let ok = Ok((VfsResponse::Ok, None));
         match action {
             VfsAction::CreateDrive => {
                 ctx.vfs_write(&marker(&path.drive()), Some(&[]));
@@ -335,7 +372,6 @@ impl VfsProcess {
                         return Err(VfsError::AddCapFailed);
                     }
                 }
-                ok
             }
             VfsAction::CreateDir => {
                 need_parent(ctx, path)?;
@@ -343,7 +379,6 @@ impl VfsProcess {
                     return Err(io("File exists"));
                 }
                 ctx.vfs_write(&marker(&key), Some(&[]));
-                ok
             }
             VfsAction::CreateDirAll => {
                 let mut dir = path.clone();
@@ -357,14 +392,12 @@ impl VfsProcess {
                         None => break,
                     }
                 }
-                ok
             }
             VfsAction::CreateFile => {
                 need_parent(ctx, path)?;
                 not_a_dir(ctx, &key)?;
                 ctx.vfs_write(&key, Some(&[]));
                 self.cursors.remove(&key);
-                ok
             }
             VfsAction::OpenFile { create } => {
                 if ctx.vfs_read(&key).map_err(storage)?.is_none() {
@@ -376,19 +409,31 @@ impl VfsProcess {
                     ctx.vfs_write(&key, Some(&[]));
                 }
                 self.set_cursor(&key, 0);
-                ok
             }
             VfsAction::CloseFile => {
                 self.cursors.remove(&key);
-                ok
             }
+            other => kernel_bug!("{other:?} is not a create action"),
+        }
+        Ok((VfsResponse::Ok, None))
+    }
+
+    /// Writes, whole or at the cursor, appends, syncs and length changes.
+    fn write(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        path: &VfsPath,
+        action: VfsAction,
+        blob: Option<Vec<u8>>,
+    ) -> Answer {
+        let key = path.key();
+        match action {
             VfsAction::Write => {
                 let bytes = blob.ok_or(VfsError::NoBlob)?;
                 need_parent(ctx, path)?;
                 not_a_dir(ctx, &key)?;
                 bounded(bytes.len() as u64)?;
                 ctx.vfs_write(&key, Some(&bytes));
-                ok
             }
             VfsAction::WriteAll => {
                 let bytes = blob.ok_or(VfsError::NoBlob)?;
@@ -402,7 +447,6 @@ impl VfsProcess {
                 file[at..end].copy_from_slice(&bytes);
                 ctx.vfs_write(&key, Some(&file));
                 self.set_cursor(&key, end as u64);
-                ok
             }
             VfsAction::Append => {
                 let bytes = blob.ok_or(VfsError::NoBlob)?;
@@ -411,13 +455,27 @@ impl VfsProcess {
                 file.extend_from_slice(&bytes);
                 ctx.vfs_write(&key, Some(&file));
                 self.set_cursor(&key, file.len() as u64);
-                ok
             }
             VfsAction::SyncAll => {
                 // Every step's writes are committed (and synced) at its end.
                 read_file(ctx, &key)?;
-                ok
             }
+            VfsAction::SetLen(len) => {
+                bounded(len)?;
+                let mut file = read_file(ctx, &key)?;
+                file.resize(len as usize, 0);
+                ctx.vfs_write(&key, Some(&file));
+            }
+            other => kernel_bug!("{other:?} is not a write action"),
+        }
+        Ok((VfsResponse::Ok, None))
+    }
+
+    /// Reads, whole or from the cursor, listings, seeks, metadata and hashes.
+    fn read(&mut self, ctx: &mut ProcessContext<'_>, path: &VfsPath, action: VfsAction) -> Answer {
+        let key = path.key();
+        let answer = |response| Ok((response, None));
+        match action {
             VfsAction::Read => Ok((VfsResponse::Read, Some(read_file(ctx, &key)?))),
             VfsAction::ReadToEnd => {
                 let file = read_file(ctx, &key)?;
@@ -441,88 +499,83 @@ impl VfsProcess {
                 let text = String::from_utf8(file[at..].to_vec())
                     .map_err(|_| io("stream did not contain valid UTF-8"))?;
                 self.set_cursor(&key, file.len() as u64);
-                Ok((VfsResponse::ReadToString(text), None))
+                answer(VfsResponse::ReadToString(text))
             }
             VfsAction::ReadDir => {
                 if exists(ctx, &key)? != Some(FileType::Directory) {
                     return Err(not_found(&key));
                 }
-                Ok((VfsResponse::ReadDir(list(ctx, &marker(&key))?), None))
+                answer(VfsResponse::ReadDir(list(ctx, &marker(&key))?))
             }
-            VfsAction::Seek(from) => {
-                let len = read_file(ctx, &key)?.len() as i128;
-                let base = match from {
-                    SeekFrom::Start(offset) => i128::from(offset),
-                    SeekFrom::End(offset) => len + i128::from(offset),
-                    SeekFrom::Current(offset) => i128::from(self.cursor(&key)) + i128::from(offset),
+            VfsAction::Seek(from) => answer(self.seek(ctx, &key, from)?),
+            VfsAction::Metadata => {
+                let file_type = exists(ctx, &key)?.ok_or_else(|| not_found(&key))?;
+                let len = match file_type {
+                    FileType::File => read_file(ctx, &key)?.len() as u64,
+                    _ => 0,
                 };
-                let new_offset = u64::try_from(base)
-                    .map_err(|_| io("invalid seek to a negative or overflowing position"))?;
-                self.set_cursor(&key, new_offset);
-                Ok((VfsResponse::SeekFrom { new_offset }, None))
+                answer(VfsResponse::Metadata(FileMetadata { file_type, len }))
             }
+            VfsAction::Len => answer(VfsResponse::Len(read_file(ctx, &key)?.len() as u64)),
+            VfsAction::Hash => {
+                use sha2::Digest;
+                let file = read_file(ctx, &key)?;
+                answer(VfsResponse::Hash(sha2::Sha256::digest(&file).into()))
+            }
+            other => kernel_bug!("{other:?} is not a read action"),
+        }
+    }
+
+    fn seek(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        key: &str,
+        from: SeekFrom,
+    ) -> Result<VfsResponse, VfsError> {
+        let len = read_file(ctx, key)?.len() as i128;
+        let base = match from {
+            SeekFrom::Start(offset) => i128::from(offset),
+            SeekFrom::End(offset) => len + i128::from(offset),
+            SeekFrom::Current(offset) => i128::from(self.cursor(key)) + i128::from(offset),
+        };
+        let new_offset = u64::try_from(base)
+            .map_err(|_| io("invalid seek to a negative or overflowing position"))?;
+        self.set_cursor(key, new_offset);
+        Ok(VfsResponse::SeekFrom { new_offset })
+    }
+
+    /// Removals, renames and copies.
+    fn remove_or_move(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        path: &VfsPath,
+        action: VfsAction,
+    ) -> Answer {
+        let key = path.key();
+        match action {
             VfsAction::RemoveFile => {
                 read_file(ctx, &key)?;
                 ctx.vfs_write(&key, None);
                 self.cursors.remove(&key);
-                ok
             }
-            VfsAction::RemoveDir => {
+            VfsAction::RemoveDir | VfsAction::RemoveDirAll => {
                 if exists(ctx, &key)? != Some(FileType::Directory) {
                     return Err(not_found(&key));
                 }
                 let inside = ctx.vfs_paths(&marker(&key)).map_err(storage)?;
-                if inside.iter().any(|p| *p != marker(&key)) {
+                if action == VfsAction::RemoveDir && inside.iter().any(|p| *p != marker(&key)) {
                     return Err(io("Directory not empty"));
                 }
-                ctx.vfs_write(&marker(&key), None);
-                ok
-            }
-            VfsAction::RemoveDirAll => {
-                if exists(ctx, &key)? != Some(FileType::Directory) {
-                    return Err(not_found(&key));
+                for path in inside {
+                    ctx.vfs_write(&path, None);
+                    self.cursors.remove(&path);
                 }
-                for inside in ctx.vfs_paths(&marker(&key)).map_err(storage)? {
-                    ctx.vfs_write(&inside, None);
-                    self.cursors.remove(&inside);
-                }
-                ok
             }
-            VfsAction::Rename { new_path } => {
-                self.move_or_copy(ctx, path, &new_path, true)?;
-                ok
-            }
-            VfsAction::CopyFile { new_path } => {
-                self.move_or_copy(ctx, path, &new_path, false)?;
-                ok
-            }
-            VfsAction::Metadata => match exists(ctx, &key)? {
-                Some(FileType::File) => {
-                    let len = read_file(ctx, &key)?.len() as u64;
-                    let file_type = FileType::File;
-                    Ok((VfsResponse::Metadata(FileMetadata { file_type, len }), None))
-                }
-                Some(file_type) => Ok((
-                    VfsResponse::Metadata(FileMetadata { file_type, len: 0 }),
-                    None,
-                )),
-                None => Err(not_found(&key)),
-            },
-            VfsAction::Len => Ok((VfsResponse::Len(read_file(ctx, &key)?.len() as u64), None)),
-            VfsAction::SetLen(len) => {
-                bounded(len)?;
-                let mut file = read_file(ctx, &key)?;
-                file.resize(len as usize, 0);
-                ctx.vfs_write(&key, Some(&file));
-                ok
-            }
-            VfsAction::Hash => {
-                use sha2::Digest;
-                let file = read_file(ctx, &key)?;
-                Ok((VfsResponse::Hash(sha2::Sha256::digest(&file).into()), None))
-            }
-            VfsAction::AddZip => Err(io("AddZip is not supported by this kernel")),
+            VfsAction::Rename { new_path } => self.move_or_copy(ctx, path, &new_path, true)?,
+            VfsAction::CopyFile { new_path } => self.move_or_copy(ctx, path, &new_path, false)?,
+            other => kernel_bug!("{other:?} is not a remove or move action"),
         }
+        Ok((VfsResponse::Ok, None))
     }
 
     /// `Rename` (moving) or `CopyFile`: a file, or for a rename a whole directory.

@@ -361,6 +361,38 @@ fn clock_time_get(
     Ok(errno::SUCCESS)
 }
 
+/// `(userdata, tag, deadline)` of each subscription: a clock's deadline on the kernel's clock,
+/// or `None` for an fd subscription.
+fn read_subscriptions(
+    memory: &Memory<'_>,
+    subscriptions: u32,
+    count: u32,
+    now: Timestamp,
+) -> Result<Vec<(u64, u8, Option<Timestamp>)>, i32> {
+    let mut subs = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let at = subscriptions + i * SUBSCRIPTION_LEN;
+        let userdata = memory.u64(at)?;
+        let tag = memory.bytes(at + 8, 1)?[0];
+        let deadline = match tag {
+            0 => {
+                let timeout = memory.u64(at + 24)?;
+                let absolute = memory.bytes(at + 40, 2)?[0] & 1 == 1;
+                Some(if absolute {
+                    Timestamp(timeout)
+                } else {
+                    Timestamp(now.0.saturating_add(timeout))
+                })
+            }
+            1 | 2 => None,
+            _ => return Err(errno::INVAL),
+        };
+        subs.push((userdata, tag, deadline));
+    }
+    debug_assert_eq!(subs.len(), count as usize, "one entry per subscription");
+    Ok(subs)
+}
+
 /// Reads the subscriptions, writes the events of those that are due first, and returns the
 /// instant to sleep until (`None`: the events are ready now).
 fn poll_oneoff(
@@ -381,28 +413,7 @@ fn poll_oneoff(
     )?;
     memory.range(events, u64::from(count) * u64::from(EVENT_LEN))?;
     memory.range(nevents, 4)?;
-    // (userdata, tag, deadline): a clock's deadline, or `None` for an fd subscription.
-    let mut subs = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let at = subscriptions + i * SUBSCRIPTION_LEN;
-        let userdata = memory.u64(at)?;
-        let tag = memory.bytes(at + 8, 1)?[0];
-        let deadline = match tag {
-            0 => {
-                let timeout = memory.u64(at + 24)?;
-                let flags = memory.bytes(at + 40, 2)?[0];
-                let absolute = flags & 1 == 1;
-                Some(if absolute {
-                    Timestamp(timeout)
-                } else {
-                    Timestamp(now.0.saturating_add(timeout))
-                })
-            }
-            1 | 2 => None,
-            _ => return Err(errno::INVAL),
-        };
-        subs.push((userdata, tag, deadline));
-    }
+    let subs = read_subscriptions(memory, subscriptions, count, now)?;
     let fd_waits = subs.iter().any(|(_, _, deadline)| deadline.is_none());
     let first = subs.iter().filter_map(|(_, _, d)| *d).min();
     let mut written = 0u32;

@@ -63,17 +63,83 @@ fn setup() -> (World, ProcessId, ProcessId) {
     (world, a, b)
 }
 
+/// The package `app:our.os` with its drive `/app:our.os/data` made; requests from its
+/// process `a` (or from `b` of package `other:our.os`), paths under the drive.
+struct Drive {
+    world: World,
+    a: ProcessId,
+    b: ProcessId,
+}
+
+const DRIVE: &str = "/app:our.os/data";
+
+impl Drive {
+    fn new() -> Self {
+        let (world, a, b) = setup();
+        let mut drive = Self { world, a, b };
+        assert_eq!(drive.ask("", json!("CreateDrive")), json!("Ok"));
+        drive
+    }
+
+    /// `a` asks `action` on `DRIVE/path`; the response body.
+    fn ask(&mut self, path: &str, action: Value) -> Value {
+        self.send(false, path, action, None).0
+    }
+
+    /// `a` writes `bytes` with `action` to `DRIVE/path`.
+    fn put(&mut self, path: &str, action: Value, bytes: &[u8]) -> Value {
+        self.send(false, path, action, Some(bytes)).0
+    }
+
+    /// `a` reads `DRIVE/path` with `action`; the blob that came back.
+    fn blob(&mut self, path: &str, action: Value) -> Option<Vec<u8>> {
+        self.send(false, path, action, None).1
+    }
+
+    /// `b` (another package) asks.
+    fn other(
+        &mut self,
+        path: &str,
+        action: Value,
+        bytes: Option<&[u8]>,
+    ) -> (Value, Option<Vec<u8>>) {
+        self.send(true, path, action, bytes)
+    }
+
+    fn send(
+        &mut self,
+        other: bool,
+        path: &str,
+        action: Value,
+        bytes: Option<&[u8]>,
+    ) -> (Value, Option<Vec<u8>>) {
+        let from = if other {
+            self.b.clone()
+        } else {
+            self.a.clone()
+        };
+        let full = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("{DRIVE}{}{path}", if path.is_empty() { "" } else { "/" })
+        };
+        vfs(&mut self.world, &from, &full, action, bytes)
+    }
+}
+
+fn io_error(body: &Value) -> &str {
+    body["Err"]["IOError"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an IOError: {body}"))
+}
+
 #[test]
 fn a_package_creates_its_drive_writes_and_reads_its_files() {
-    let (mut world, a, _) = setup();
-    let drive = "/app:our.os/data";
-    assert_eq!(
-        vfs(&mut world, &a, drive, json!("CreateDrive"), None).0,
-        json!("Ok")
-    );
-    let caps: Vec<String> = world
+    let mut d = Drive::new();
+    let caps: Vec<String> = d
+        .world
         .kernel
-        .capabilities_of(&a)
+        .capabilities_of(&d.a)
         .iter()
         .map(|c| c.params.clone())
         .collect();
@@ -85,297 +151,162 @@ fn a_package_creates_its_drive_writes_and_reads_its_files() {
         caps.contains(&r#"{"drive":"/app:our.os/data","kind":"write"}"#.to_owned()),
         "{caps:?}"
     );
-    let file = "/app:our.os/data/notes.txt";
+    assert_eq!(d.put("notes.txt", json!("Write"), b"hello"), json!("Ok"));
+    assert_eq!(d.ask("notes.txt", json!("Read")), json!("Read"));
     assert_eq!(
-        vfs(&mut world, &a, file, json!("Write"), Some(b"hello")).0,
-        json!("Ok")
+        d.blob("notes.txt", json!("Read")).as_deref(),
+        Some(&b"hello"[..])
     );
-    let (body, blob) = vfs(&mut world, &a, file, json!("Read"), None);
-    assert_eq!(body, json!("Read"));
-    assert_eq!(blob.as_deref(), Some(&b"hello"[..]));
     assert_eq!(
-        vfs(&mut world, &a, file, json!("Metadata"), None).0,
+        d.ask("notes.txt", json!("Metadata")),
         json!({"Metadata": {"file_type": "File", "len": 5}})
     );
-    assert_eq!(
-        vfs(&mut world, &a, file, json!("Len"), None).0,
-        json!({"Len": 5})
-    );
+    assert_eq!(d.ask("notes.txt", json!("Len")), json!({"Len": 5}));
     // The file is in the store, committed with the step that wrote it.
-    let stored = world
+    let key = format!("{DRIVE}/notes.txt");
+    let stored = d
+        .world
         .kernel
         .storage()
-        .get(Table::Vfs, file.as_bytes())
+        .get(Table::Vfs, key.as_bytes())
         .unwrap();
     assert_eq!(stored.as_deref(), Some(&b"hello"[..]));
 }
 
 #[test]
 fn open_files_keep_a_cursor_for_appends_seeks_and_partial_reads() {
-    let (mut world, a, _) = setup();
-    let file = "/app:our.os/data/log";
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data",
-        json!("CreateDrive"),
-        None,
-    );
-    let missing = vfs(
-        &mut world,
-        &a,
-        file,
-        json!({"OpenFile": {"create": false}}),
-        None,
-    )
-    .0;
-    assert!(
-        missing["Err"]["IOError"]
-            .as_str()
-            .unwrap()
-            .contains("No such file"),
-        "{missing}"
-    );
+    let mut d = Drive::new();
+    let missing = d.ask("log", json!({"OpenFile": {"create": false}}));
+    assert!(io_error(&missing).contains("No such file"), "{missing}");
     assert_eq!(
-        vfs(
-            &mut world,
-            &a,
-            file,
-            json!({"OpenFile": {"create": true}}),
-            None
-        )
-        .0,
+        d.ask("log", json!({"OpenFile": {"create": true}})),
         json!("Ok")
     );
-    vfs(&mut world, &a, file, json!("Append"), Some(b"one "));
-    vfs(&mut world, &a, file, json!("Append"), Some(b"two"));
+    d.put("log", json!("Append"), b"one ");
+    d.put("log", json!("Append"), b"two");
     assert_eq!(
-        vfs(&mut world, &a, file, json!({"Seek": {"Start": 4}}), None).0,
+        d.ask("log", json!({"Seek": {"Start": 4}})),
         json!({"SeekFrom": {"new_offset": 4}})
     );
     assert_eq!(
-        vfs(&mut world, &a, file, json!("ReadToString"), None).0,
+        d.ask("log", json!("ReadToString")),
         json!({"ReadToString": "two"})
     );
-    vfs(&mut world, &a, file, json!({"Seek": {"End": -7}}), None);
-    let (_, blob) = vfs(
-        &mut world,
-        &a,
-        file,
-        json!({"ReadExact": {"length": 3}}),
-        None,
-    );
-    assert_eq!(blob.as_deref(), Some(&b"one"[..]));
-    let short = vfs(
-        &mut world,
-        &a,
-        file,
-        json!({"ReadExact": {"length": 99}}),
-        None,
-    )
-    .0;
+    d.ask("log", json!({"Seek": {"End": -7}}));
     assert_eq!(
-        short,
-        json!({"Err": {"IOError": "failed to fill whole buffer"}})
+        d.blob("log", json!({"ReadExact": {"length": 3}}))
+            .as_deref(),
+        Some(&b"one"[..])
     );
-    let negative = vfs(
-        &mut world,
-        &a,
-        file,
-        json!({"Seek": {"Current": -100}}),
-        None,
-    )
-    .0;
-    assert!(negative["Err"]["IOError"].is_string(), "{negative}");
-    vfs(&mut world, &a, file, json!({"Seek": {"Start": 0}}), None);
-    vfs(&mut world, &a, file, json!("WriteAll"), Some(b"ONE"));
-    let (_, blob) = vfs(&mut world, &a, file, json!("Read"), None);
-    assert_eq!(blob.as_deref(), Some(&b"ONE two"[..]));
-    vfs(&mut world, &a, file, json!({"SetLen": 3}), None);
-    assert_eq!(
-        vfs(&mut world, &a, file, json!("Len"), None).0,
-        json!({"Len": 3})
-    );
-    assert_eq!(
-        vfs(&mut world, &a, file, json!("CloseFile"), None).0,
-        json!("Ok")
-    );
+    let short = d.ask("log", json!({"ReadExact": {"length": 99}}));
+    assert_eq!(io_error(&short), "failed to fill whole buffer");
+    let negative = d.ask("log", json!({"Seek": {"Current": -100}}));
+    assert!(io_error(&negative).contains("negative"), "{negative}");
+    assert_eq!(d.ask("log", json!("CloseFile")), json!("Ok"));
 }
 
 #[test]
-fn directories_list_move_copy_and_remove() {
-    let (mut world, a, _) = setup();
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data",
-        json!("CreateDrive"),
-        None,
-    );
+fn write_all_writes_at_the_cursor_and_set_len_cuts() {
+    let mut d = Drive::new();
+    d.put("log", json!("Write"), b"one two");
+    d.ask("log", json!({"OpenFile": {"create": false}}));
+    d.put("log", json!("WriteAll"), b"ONE");
     assert_eq!(
-        vfs(
-            &mut world,
-            &a,
-            "/app:our.os/data/d",
-            json!("CreateDir"),
-            None
-        )
-        .0,
-        json!("Ok")
+        d.blob("log", json!("Read")).as_deref(),
+        Some(&b"ONE two"[..])
     );
-    let again = vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/d",
-        json!("CreateDir"),
-        None,
-    )
-    .0;
-    assert_eq!(again, json!({"Err": {"IOError": "File exists"}}));
-    let orphan = vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/x/y",
-        json!("CreateDir"),
-        None,
-    )
-    .0;
-    assert!(orphan["Err"]["IOError"].is_string(), "no parent: {orphan}");
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/x/y/z",
-        json!("CreateDirAll"),
-        None,
+    assert_eq!(d.ask("log", json!("ReadToEnd")), json!("Read"));
+    assert_eq!(d.ask("log", json!({"SetLen": 3})), json!("Ok"));
+    assert_eq!(d.ask("log", json!("Len")), json!({"Len": 3}));
+    let no_blob = d.ask("log", json!("Append"));
+    assert_eq!(no_blob, json!({"Err": "NoBlob"}));
+}
+
+#[test]
+fn directories_are_made_listed_and_kept_while_full() {
+    let mut d = Drive::new();
+    assert_eq!(d.ask("d", json!("CreateDir")), json!("Ok"));
+    assert_eq!(io_error(&d.ask("d", json!("CreateDir"))), "File exists");
+    assert!(
+        io_error(&d.ask("x/y", json!("CreateDir"))).contains("No such file"),
+        "no parent"
     );
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/d/f",
-        json!("Write"),
-        Some(b"1"),
-    );
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/top",
-        json!("Write"),
-        Some(b"22"),
-    );
+    assert_eq!(d.ask("x/y/z", json!("CreateDirAll")), json!("Ok"));
+    d.put("d/f", json!("Write"), b"1");
+    d.put("top", json!("Write"), b"22");
     assert_eq!(
-        vfs(&mut world, &a, "/app:our.os/data", json!("ReadDir"), None).0,
+        d.ask("", json!("ReadDir")),
         json!({"ReadDir": [
             {"path": "app:our.os/data/d", "file_type": "Directory"},
             {"path": "app:our.os/data/top", "file_type": "File"},
             {"path": "app:our.os/data/x", "file_type": "Directory"},
         ]})
     );
-    let full = vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/d",
-        json!("RemoveDir"),
-        None,
-    )
-    .0;
-    assert_eq!(full, json!({"Err": {"IOError": "Directory not empty"}}));
-    let copy = json!({"CopyFile": {"new_path": "/app:our.os/data/d/g"}});
     assert_eq!(
-        vfs(&mut world, &a, "/app:our.os/data/top", copy, None).0,
-        json!("Ok")
-    );
-    let rename = json!({"Rename": {"new_path": "/app:our.os/data/e"}});
-    assert_eq!(
-        vfs(&mut world, &a, "/app:our.os/data/d", rename, None).0,
-        json!("Ok")
-    );
-    let (_, blob) = vfs(&mut world, &a, "/app:our.os/data/e/g", json!("Read"), None);
-    assert_eq!(blob.as_deref(), Some(&b"22"[..]));
-    let gone = vfs(&mut world, &a, "/app:our.os/data/d/f", json!("Read"), None).0;
-    assert!(gone["Err"]["IOError"].is_string(), "{gone}");
-    assert_eq!(
-        vfs(
-            &mut world,
-            &a,
-            "/app:our.os/data/e/f",
-            json!("RemoveFile"),
-            None
-        )
-        .0,
-        json!("Ok")
+        d.ask("x/y", json!("Metadata")),
+        json!({"Metadata": {"file_type": "Directory", "len": 0}})
     );
     assert_eq!(
-        vfs(
-            &mut world,
-            &a,
-            "/app:our.os/data/e",
-            json!("RemoveDirAll"),
-            None
-        )
-        .0,
-        json!("Ok")
+        io_error(&d.ask("d", json!("RemoveDir"))),
+        "Directory not empty"
     );
+    assert_eq!(io_error(&d.ask("d", json!("Read"))), "Is a directory");
     assert_eq!(
-        vfs(
-            &mut world,
-            &a,
-            "/app:our.os/data/e",
-            json!("Metadata"),
-            None
-        )
-        .0["Err"]["IOError"]
-            .as_str()
-            .map(|t| t.starts_with("No such file")),
-        Some(true)
+        io_error(&d.put("top/under", json!("Write"), b"x")),
+        "Not a directory"
     );
-    let hash = vfs(&mut world, &a, "/app:our.os/data/top", json!("Hash"), None).0;
+}
+
+#[test]
+fn files_and_directories_copy_rename_and_remove() {
+    let mut d = Drive::new();
+    d.ask("d", json!("CreateDir"));
+    d.put("d/f", json!("Write"), b"1");
+    d.put("top", json!("Write"), b"22");
+    let copy = json!({"CopyFile": {"new_path": format!("{DRIVE}/d/g")}});
+    assert_eq!(d.ask("top", copy), json!("Ok"));
+    let rename = json!({"Rename": {"new_path": format!("{DRIVE}/e")}});
+    assert_eq!(d.ask("d", rename), json!("Ok"));
+    assert_eq!(d.blob("e/g", json!("Read")).as_deref(), Some(&b"22"[..]));
+    assert!(
+        io_error(&d.ask("d/f", json!("Read"))).contains("No such file"),
+        "moved away"
+    );
+    assert_eq!(d.ask("e/f", json!("RemoveFile")), json!("Ok"));
+    assert_eq!(d.ask("e", json!("RemoveDirAll")), json!("Ok"));
+    assert!(io_error(&d.ask("e", json!("Metadata"))).starts_with("No such file"));
+    let hash = d.ask("top", json!("Hash"));
     assert_eq!(hash["Hash"].as_array().map(Vec::len), Some(32));
+    let into_itself = json!({"Rename": {"new_path": format!("{DRIVE}/x/inside")}});
+    d.ask("x", json!("CreateDir"));
+    assert!(io_error(&d.ask("x", into_itself)).contains("into itself"));
 }
 
 #[test]
 fn another_packages_drive_needs_the_drives_capabilities() {
-    let (mut world, a, b) = setup();
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data",
-        json!("CreateDrive"),
-        None,
-    );
-    vfs(
-        &mut world,
-        &a,
-        "/app:our.os/data/secret",
-        json!("Write"),
-        Some(b"s"),
-    );
-    let file = "/app:our.os/data/secret";
+    let mut d = Drive::new();
+    d.put("secret", json!("Write"), b"s");
     assert_eq!(
-        vfs(&mut world, &b, file, json!("Read"), None).0,
+        d.other("secret", json!("Read"), None).0,
         json!({"Err": "NoReadCap"})
     );
     assert_eq!(
-        vfs(&mut world, &b, file, json!("Write"), Some(b"x")).0,
+        d.other("secret", json!("Write"), Some(b"x")).0,
         json!({"Err": "NoWriteCap"})
     );
-    let drive = vfs(
-        &mut world,
-        &b,
-        "/app:our.os/other",
-        json!("CreateDrive"),
-        None,
-    )
-    .0;
-    assert_eq!(drive, json!({"Err": "NoWriteCap"}));
+    assert_eq!(
+        d.other("/app:our.os/more", json!("CreateDrive"), None).0,
+        json!({"Err": "NoWriteCap"})
+    );
     let climb = "/other:our.os/pkg/../../app:our.os/data/secret";
     assert_eq!(
-        vfs(&mut world, &b, climb, json!("Read"), None).0,
+        d.other(climb, json!("Read"), None).0,
         json!({"Err": "NoReadCap"})
     );
     assert_eq!(
-        vfs(&mut world, &b, "/", json!("ReadDir"), None).0,
+        d.other("/", json!("ReadDir"), None).0,
         json!({"Err": "NoReadCap"}),
-        "listing the drives needs root"
+        "root only"
     );
     // The owner's read capability, given by the kernel, lets it read and not write.
     let read = hyperkernel::Capability::new(
@@ -383,14 +314,20 @@ fn another_packages_drive_needs_the_drives_capabilities() {
         r#"{"kind":"read","drive":"/app:our.os/data"}"#,
     );
     let grant = hyperkernel::KernelCommand::GrantCapabilities {
-        target: b.clone(),
+        target: d.b.clone(),
         capabilities: vec![read],
     };
-    world.command(&grant, None);
-    let (body, blob) = vfs(&mut world, &b, file, json!("Read"), None);
+    d.world.command(&grant, None);
+    let (body, blob) = d.other("secret", json!("Read"), None);
     assert_eq!((body, blob.as_deref()), (json!("Read"), Some(&b"s"[..])));
     assert_eq!(
-        vfs(&mut world, &b, file, json!("Write"), Some(b"x")).0,
+        d.other("secret", json!("Write"), Some(b"x")).0,
+        json!({"Err": "NoWriteCap"})
+    );
+    // Opening a file is a write, as in the reference.
+    let open = json!({"OpenFile": {"create": false}});
+    assert_eq!(
+        d.other("secret", open, None).0,
         json!({"Err": "NoWriteCap"})
     );
 }
@@ -416,8 +353,6 @@ fn malformed_bodies_and_paths_are_the_references_errors_and_the_vfs_goes_on() {
         let body = vfs(&mut world, &a, path, json!("Read"), None).0;
         assert_eq!(body, json!({"Err": "MalformedRequest"}), "{path}");
     }
-    let no_blob = vfs(&mut world, &a, "/app:our.os/d/f", json!("Write"), None).0;
-    assert_eq!(no_blob, json!({"Err": "NoBlob"}));
     let zip = vfs(
         &mut world,
         &a,
@@ -435,23 +370,11 @@ fn malformed_bodies_and_paths_are_the_references_errors_and_the_vfs_goes_on() {
 
 #[test]
 fn a_file_past_the_size_bound_is_refused() {
-    let (mut world, a, _) = setup();
-    vfs(&mut world, &a, "/app:our.os/d", json!("CreateDrive"), None);
-    let file = "/app:our.os/d/big";
-    vfs(&mut world, &a, file, json!("Write"), Some(b"x"));
+    let mut d = Drive::new();
+    d.put("big", json!("Write"), b"x");
     let huge = hyperkernel::process::vfs::FILE_LEN_MAX + 1;
-    let body = vfs(&mut world, &a, file, json!({"SetLen": huge}), None).0;
-    assert!(
-        body["Err"]["IOError"]
-            .as_str()
-            .unwrap()
-            .contains("File too large"),
-        "{body}"
-    );
-    assert_eq!(
-        vfs(&mut world, &a, file, json!("Len"), None).0,
-        json!({"Len": 1})
-    );
+    assert!(io_error(&d.ask("big", json!({"SetLen": huge}))).contains("File too large"));
+    assert_eq!(d.ask("big", json!("Len")), json!({"Len": 1}));
 }
 
 #[test]

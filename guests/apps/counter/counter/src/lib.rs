@@ -1,8 +1,10 @@
 //! Counter: keeps a count in its state across restarts and counts timer ticks.
 //!
 //! Requests (JSON): `{"Add": N}` adds N and answers `{"Count": total}`; `"Get"` answers the
-//! count; `{"Tick": MS}` sets a timer and, when it fires, adds one and answers the count.
-use hyperware_process_lib::{Address, Message, Response, await_message, call_init, get_state, set_state, timer};
+//! count; `{"Tick": MS}` (no answer) sets a timer that adds one when it fires.
+use hyperware_process_lib::{
+    Address, Message, Response, await_message, call_init, get_state, set_state, timer,
+};
 use serde::{Deserialize, Serialize};
 
 wit_bindgen::generate!({
@@ -34,15 +36,20 @@ fn save(state: &State) {
 }
 
 fn answer(count: u64) {
-    let _ = Response::new().body(serde_json::to_vec(&CounterResponse::Count(count)).unwrap_or_default()).send();
+    let _ = Response::new()
+        .body(serde_json::to_vec(&CounterResponse::Count(count)).unwrap_or_default())
+        .send();
 }
 
 fn handle(state: &mut State, message: &Message) {
     if !message.is_request() {
         // A timer fired: the tick it was set for.
-        state.count = if cfg!(feature = "planted-bug") { state.at_tick + 1 } else { state.count + 1 };
+        state.count = if cfg!(feature = "planted-bug") {
+            state.at_tick + 1
+        } else {
+            state.count + 1
+        };
         save(state);
-        answer(state.count);
         return;
     }
     match serde_json::from_slice::<CounterRequest>(message.body()) {

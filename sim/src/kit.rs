@@ -1,0 +1,346 @@
+//! Kit's test files on our kernel: `tests.toml` (kit's format) becomes one scenario per
+//! `[[tests]]` group, with its setup packages installed and its test packages run by the
+//! native tester (`apps.rs`); `sim test` runs those scenarios over seeds. `sim build` builds
+//! a package's process crates for `wasm32-wasip1` into its `pkg/`, as `kit build` does.
+//!
+//! Kit boots real nodes and waits for real timeouts; here `timeout_secs` is simulated time,
+//! the node's name is whatever tests.toml says, and a group with more than one node is
+//! refused until simulations of several kernels exist.
+
+use crate::apps::{PackageSpec, TestsSpec};
+use crate::faults::FaultSpec;
+use crate::scenario::{ScenarioFile, VERSION};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Largest tests.toml read, in bytes.
+pub const FILE_LEN_MAX: u64 = 1 << 20;
+
+/// kit's tests.toml.
+#[derive(Debug, Deserialize)]
+pub struct TestsFile {
+    /// The test groups.
+    pub tests: Vec<TestGroup>,
+    /// Which node binary kit runs (ignored: we are the runtime).
+    #[serde(default)]
+    pub runtime: Option<toml::Value>,
+    /// kit's build switch (ignored).
+    #[serde(default)]
+    pub runtime_build_release: Option<bool>,
+    /// kit keeps node homes (ignored: a simulated node is made per seed).
+    #[serde(default)]
+    pub persist_home: Option<bool>,
+    /// kit prints node output (ignored: `sim run` prints the summary and trace).
+    #[serde(default)]
+    pub always_print_node_output: Option<bool>,
+}
+
+/// One `[[tests]]` group.
+#[derive(Debug, Deserialize)]
+pub struct TestGroup {
+    /// Packages kit builds first (we take built packages as they are).
+    #[serde(default)]
+    pub dependency_package_paths: Vec<PathBuf>,
+    /// Packages installed before the tests.
+    #[serde(default)]
+    pub setup_packages: Vec<SetupPackage>,
+    /// Scripts kit runs (not supported).
+    #[serde(default)]
+    pub setup_scripts: Vec<toml::Value>,
+    /// Test package directories.
+    pub test_package_paths: Vec<PathBuf>,
+    /// Scripts kit runs (not supported).
+    #[serde(default)]
+    pub test_scripts: Vec<toml::Value>,
+    /// Seconds each test has (simulated here).
+    pub timeout_secs: u64,
+    /// A local chain for the reference (not needed here).
+    #[serde(default)]
+    pub fakechain_router: Option<u64>,
+    /// kit's hyperapp build switch (ignored).
+    #[serde(default)]
+    pub hyperapp: Option<bool>,
+    /// Cargo features kit builds with (ignored: packages are taken as built).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The nodes; the first is the master, where the tests run.
+    #[serde(default)]
+    pub nodes: Vec<TestNode>,
+}
+
+/// A setup package.
+#[derive(Debug, Deserialize)]
+pub struct SetupPackage {
+    /// Its directory, relative to tests.toml.
+    pub path: PathBuf,
+    /// Whether its processes run.
+    pub run: bool,
+}
+
+/// A node of a test group.
+#[derive(Debug, Deserialize)]
+pub struct TestNode {
+    /// The node's name (".os" is appended when it has no dot).
+    pub fake_node_name: String,
+    /// kit's port (ignored).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// kit's home directory (ignored).
+    #[serde(default)]
+    pub home: Option<PathBuf>,
+    /// kit's verbosity (ignored).
+    #[serde(default)]
+    pub runtime_verbosity: Option<u8>,
+    /// kit's password (ignored).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// kit's RPC endpoint (ignored).
+    #[serde(default)]
+    pub rpc: Option<String>,
+}
+
+/// Reads tests.toml at `path`.
+///
+/// # Errors
+/// The file cannot be read or is not kit's format (the message names the file, the line and
+/// column, and the problem).
+pub fn read_tests(path: &Path) -> Result<TestsFile, String> {
+    let text = crate::files::read_text(path, FILE_LEN_MAX).map_err(|e| e.to_string())?;
+    toml::from_str(&text).map_err(|e| {
+        let place = e.span().map_or(String::new(), |span| {
+            let line = text[..span.start].matches('\n').count() + 1;
+            let column = span.start - text[..span.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{line}:{column}: ")
+        });
+        format!("{}:{place}{}", path.display(), e.message())
+    })
+}
+
+/// The node name kit gives `name`: `.os` appended when it has no dot.
+pub fn node_name(name: &str) -> String {
+    if name.contains('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.os")
+    }
+}
+
+/// The scenario of group `index` of the tests.toml at `path`, with `faults`; package paths
+/// are made absolute, so the scenario can be written anywhere.
+///
+/// # Errors
+/// A group with no node or more than one, with scripts, or whose paths do not exist.
+pub fn scenario_of(
+    path: &Path,
+    file: &TestsFile,
+    index: usize,
+    faults: Option<FaultSpec>,
+) -> Result<ScenarioFile, String> {
+    let group = &file.tests[index];
+    let place = |field: &str| format!("{}: tests[{index}].{field}", path.display());
+    let node = check_group(group, &place)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let absolute = |field: &str, dir: &Path| -> Result<PathBuf, String> {
+        std::fs::canonicalize(base.join(dir))
+            .map_err(|e| format!("{}: {}: {e}", place(field), dir.display()))
+    };
+    let packages = group
+        .setup_packages
+        .iter()
+        .map(|p| {
+            Ok(PackageSpec {
+                path: absolute("setup_packages", &p.path)?,
+                run: p.run,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let tests = group
+        .test_package_paths
+        .iter()
+        .map(|dir| absolute("test_package_paths", dir))
+        .collect::<Result<Vec<_>, String>>()?;
+    let count = u64::try_from(tests.len()).unwrap_or(u64::MAX);
+    // Every test may use its whole timeout; the run ends as soon as the tester is done.
+    let run_for_ms = group
+        .timeout_secs
+        .saturating_add(1)
+        .saturating_mul(count)
+        .saturating_add(10)
+        .saturating_mul(1000);
+    Ok(ScenarioFile {
+        version: VERSION,
+        description: format!("tests[{index}] of {}", path.display()),
+        node,
+        processes: Vec::new(),
+        workload: Vec::new(),
+        run_for_ms,
+        generators: Vec::new(),
+        network: None,
+        faults,
+        quiesce_within_ms: None,
+        storage: crate::scenario::StorageKind::Memory,
+        sync_interval_ms: 0,
+        packages,
+        tests: Some(TestsSpec {
+            packages: tests,
+            timeout_secs: group.timeout_secs,
+        }),
+        initialize_first: true,
+        vfs: true,
+        expect: None,
+        trace_bodies: false,
+    })
+}
+
+/// The node of a group that this simulator can run: exactly one, and no scripts.
+fn check_group(group: &TestGroup, place: &dyn Fn(&str) -> String) -> Result<String, String> {
+    if !group.setup_scripts.is_empty() || !group.test_scripts.is_empty() {
+        return Err(format!(
+            "{}: scripts are not supported: a simulated node has no shell",
+            place("setup_scripts")
+        ));
+    }
+    if group.test_package_paths.is_empty() {
+        return Err(format!(
+            "{}: name at least one test package",
+            place("test_package_paths")
+        ));
+    }
+    match group.nodes.as_slice() {
+        [node] => Ok(node_name(&node.fake_node_name)),
+        [] => Err(format!(
+            "{}: a group needs a [[tests.nodes]]",
+            place("nodes")
+        )),
+        nodes => Err(format!(
+            "{}: {} nodes; a simulation of several kernels does not exist yet, so a group has \
+             exactly one node",
+            place("nodes"),
+            nodes.len()
+        )),
+    }
+}
+
+/// The process crates of the package in `dir`: its subdirectories with a `Cargo.toml`
+/// (`test/`, `target/`, `pkg/` and `ui/` are not), in name order.
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn package_crates(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let listing = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut crates = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = item.file_name();
+        let skipped = ["test", "target", "pkg", "ui", "api"];
+        if skipped.iter().any(|s| name == *s) {
+            continue;
+        }
+        if item.path().join("Cargo.toml").is_file() {
+            crates.push(item.path());
+        }
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+/// Builds every process crate of the package in `dir` for `wasm32-wasip1` (release, with
+/// `features`) and copies each module into `dir/pkg/`; returns the modules written.
+///
+/// # Errors
+/// No crate, cargo failing (its diagnostics were printed), or a module that cannot be copied.
+pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, String> {
+    crate::guests::ensure_target("wasm32-wasip1").map_err(|e| e.to_string())?;
+    let crates = package_crates(dir)?;
+    if crates.is_empty() {
+        return Err(format!(
+            "{}: no process crate (a subdirectory with a Cargo.toml)",
+            dir.display()
+        ));
+    }
+    let mut written = Vec::new();
+    for krate in crates {
+        let manifest = krate.join("Cargo.toml");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--message-format=json-render-diagnostics",
+        ]);
+        cargo.arg("--manifest-path").arg(&manifest);
+        if !features.is_empty() {
+            cargo.args(["--features", &features.join(",")]);
+        }
+        let output = cargo
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("{}: cargo build failed", manifest.display()));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let module = artifact(&stdout, &manifest).ok_or_else(|| {
+            format!(
+                "{}: cargo built no .wasm module (a cdylib?)",
+                manifest.display()
+            )
+        })?;
+        let name = krate
+            .file_name()
+            .map_or_else(|| "process".into(), |n| n.to_string_lossy().into_owned());
+        let to = dir.join("pkg").join(format!("{name}.wasm"));
+        std::fs::create_dir_all(dir.join("pkg")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::copy(&module, &to)
+            .map_err(|e| format!("{} -> {}: {e}", module.display(), to.display()))?;
+        written.push(to);
+    }
+    Ok(written)
+}
+
+/// The `.wasm` file cargo's JSON messages name for the package of `manifest`.
+fn artifact(messages: &str, manifest: &Path) -> Option<PathBuf> {
+    let wanted = std::fs::canonicalize(manifest).ok()?;
+    messages.lines().rev().find_map(|line| {
+        let message: serde_json::Value = serde_json::from_str(line).ok()?;
+        if message["reason"] != "compiler-artifact" {
+            return None;
+        }
+        let from = PathBuf::from(message["manifest_path"].as_str()?);
+        if std::fs::canonicalize(from).ok()? != wanted {
+            return None;
+        }
+        message["filenames"]
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .find(|f| f.ends_with(".wasm"))
+            .map(PathBuf::from)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_get_os_appended_as_kit_does() {
+        assert_eq!(node_name("first"), "first.os");
+        assert_eq!(node_name("fake.dev"), "fake.dev");
+    }
+
+    #[test]
+    fn a_malformed_tests_toml_names_its_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tests.toml");
+        std::fs::write(&path, "[[tests]]\ntimeout_secs = \"five\"\n").unwrap();
+        let error = read_tests(&path).unwrap_err();
+        assert!(error.contains("tests.toml:2:"), "{error}");
+        assert!(error.contains("invalid type"), "{error}");
+    }
+}

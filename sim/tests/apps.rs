@@ -1,0 +1,248 @@
+//! Real apps as their developers run them: the example apps in `guests/apps` (written with
+//! `hyperware_process_lib`, built for `wasm32-wasip1` by `sim build`) and their kit test
+//! packages under `sim test` across seeds with faults; a bug planted in an app caught, its
+//! printed command reproducing it and its trace replayed to the failure; and bad tests.toml,
+//! manifests and packages refused with the file, place and problem.
+
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+mod common;
+
+use common::{sim, temp, text};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn apps() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/apps")
+}
+
+fn at(relative: &str) -> String {
+    apps().join(relative).to_string_lossy().into_owned()
+}
+
+/// `sim build` of the example packages (the counter with `features`).
+fn build(features: &str) {
+    let counter = at("counter");
+    let mut args = vec!["build", counter.as_str()];
+    if !features.is_empty() {
+        args.extend(["--features", features]);
+    }
+    let built = sim(&args);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let others = [
+        at("counter/test/counter-test"),
+        at("files"),
+        at("files/test/files-test"),
+    ];
+    let mut args = vec!["build"];
+    args.extend(others.iter().map(String::as_str));
+    let built = sim(&args);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(text(&built.stdout).contains("files-test.wasm"));
+}
+
+fn sim_test(app: &str, seeds: &str, out: &Path) -> Output {
+    let tests = at(&format!("{app}/test/tests.toml"));
+    let faults = at("faults.json");
+    let out = out.to_string_lossy().into_owned();
+    sim(&[
+        "test", &tests, "--seeds", seeds, "--faults", &faults, "--out", &out, "--jobs", "2",
+    ])
+}
+
+/// The value of the report line that starts with `key`.
+fn field(stdout: &str, key: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+/// Runs a printed `sim …` command line with the built binary.
+fn run_printed(command: &str) -> Output {
+    let args: Vec<&str> = command
+        .strip_prefix("sim ")
+        .unwrap_or_else(|| panic!("not a sim command: {command}"))
+        .split(' ')
+        .collect();
+    sim(&args)
+}
+
+fn the_example_apps_pass_over_seeds_with_faults() {
+    for (app, test) in [("counter", "counter-test"), ("files", "files-test")] {
+        let out = sim_test(app, "0..24", &temp(&format!("{app}-pass")));
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{app}: {stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains(&format!("PASS {test}   24 seeds")),
+            "{stdout}"
+        );
+    }
+    // A scenario that installs the counter's package and states what the app must show.
+    let scenario = at("counter/test/counter.scenario.json");
+    let run = sim(&["run", &scenario, "--seed", "3"]);
+    assert!(
+        run.status.success(),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    // The same scenario expecting a line the app never prints fails, saying so.
+    let text_of = std::fs::read_to_string(&scenario).unwrap();
+    let wrong = text_of.replace("started at 0$", "started at 9$").replace(
+        "\"path\": \"..\"",
+        &format!("\"path\": \"{}\"", at("counter")),
+    );
+    let path = temp("counter-wrong.scenario.json");
+    std::fs::write(&path, wrong).unwrap();
+    let failed = sim(&["run", path.to_str().unwrap(), "--seed", "3"]);
+    assert!(!failed.status.success());
+    let stderr = text(&failed.stderr);
+    assert!(
+        stderr.contains(
+            "counter:counter:example.os printed no line matching /^counter: started at 9$/"
+        ),
+        "{stderr}"
+    );
+}
+
+fn a_planted_bug_is_caught_reproduced_and_replayed() {
+    build("planted-bug");
+    let out = sim_test("counter", "0..6", &temp("counter-planted"));
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "the planted bug passed: {stdout}");
+    let fail = field(&stdout, "FAIL counter-test");
+    assert!(fail.starts_with("6 of 6 seeds, first seed 0:"), "{fail}");
+    assert!(
+        fail.contains("counter-test/src/lib.rs:"),
+        "file, line, column: {fail}"
+    );
+    // The printed command reproduces the failure.
+    let again = run_printed(&field(&stdout, "reproduce"));
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("test counter-test failed: counter-test failed at"),
+        "{}",
+        text(&again.stderr)
+    );
+    // The printed replay stops at the tester's report, with the world there.
+    let replay = run_printed(&field(&stdout, "replay"));
+    let shown = text(&replay.stdout);
+    assert!(replay.status.success(), "{shown}{}", text(&replay.stderr));
+    let marked = shown
+        .lines()
+        .find(|l| l.starts_with("> #"))
+        .unwrap_or_default();
+    assert!(marked.contains("tester: FAIL counter-test"), "{shown}");
+    assert!(
+        shown.contains("counter:counter:example.os Receiving"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn example_apps_pass_their_kit_tests_and_a_planted_bug_is_caught() {
+    // One test: the planted build replaces the counter's module for a while.
+    build("");
+    the_example_apps_pass_over_seeds_with_faults();
+    a_planted_bug_is_caught_reproduced_and_replayed();
+    build("");
+}
+
+/// A package directory at `dir` with `manifest` (its pkg/manifest.json text) and `files`.
+fn package(dir: &Path, name: &str, manifest: &str, files: &[&str]) {
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    let metadata = format!(
+        r#"{{"name":"{name}","properties":{{"package_name":"{name}","publisher":"t.os","wit_version":1}}}}"#
+    );
+    std::fs::write(dir.join("metadata.json"), metadata).unwrap();
+    std::fs::write(dir.join("pkg/manifest.json"), manifest).unwrap();
+    for file in files {
+        std::fs::write(dir.join("pkg").join(file), b"\0asm\x01\0\0\0").unwrap();
+    }
+}
+
+fn tests_toml(dir: &Path, nodes: &str) -> PathBuf {
+    let path = dir.join("tests.toml");
+    let toml = format!(
+        "[[tests]]\nsetup_packages = [{{ path = \"app\", run = true }}]\n\
+         test_package_paths = [\"app-test\"]\ntimeout_secs = 5\n{nodes}"
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+const NODE: &str = "[[tests.nodes]]\nport = 8080\nhome = \"h\"\nfake_node_name = \"fake\"\n";
+
+fn refused(tests: &Path, expected: &str) {
+    let out = sim(&["test", tests.to_str().unwrap(), "--seed", "1"]);
+    assert!(!out.status.success(), "{expected}: accepted");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(expected),
+        "expected `{expected}` in {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+const ENTRY: &str = r#"{"process_name":"app","process_wasm_path":"/app.wasm","on_exit":"None","request_networking":false,"request_capabilities":[],"grant_capabilities":[],"public":false}"#;
+
+#[test]
+fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    package(&d.join("app"), "app", &format!("[{ENTRY}]"), &["app.wasm"]);
+    let test_entry = ENTRY
+        .replace("\"app\"", "\"app-test\"")
+        .replace("/app.wasm", "/app-test.wasm");
+    package(
+        &d.join("app-test"),
+        "app-test",
+        &format!("[{test_entry}]"),
+        &["app-test.wasm"],
+    );
+    let two = format!("{NODE}{}", NODE.replace("\"fake\"", "\"other\""));
+    refused(
+        &tests_toml(d, &two),
+        "tests[0].nodes: 2 nodes; a simulation of several kernels",
+    );
+    refused(
+        &tests_toml(d, ""),
+        "tests[0].nodes: a group needs a [[tests.nodes]]",
+    );
+    let toml = d.join("tests.toml");
+    std::fs::write(&toml, "[[tests]]\ntimeout_secs = \"five\"\n").unwrap();
+    refused(&toml, "tests.toml:2:");
+    let tests = tests_toml(d, NODE);
+    // A module the package does not hold: build it first.
+    std::fs::remove_file(d.join("app/pkg/app.wasm")).unwrap();
+    refused(
+        &tests,
+        "process_wasm_path: pkg/app.wasm does not exist (build the package first)",
+    );
+    std::fs::write(d.join("app/pkg/app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    // A manifest that is not JSON: the file, line and column.
+    std::fs::write(
+        d.join("app/pkg/manifest.json"),
+        "[\n  {\"process_name\": }\n]",
+    )
+    .unwrap();
+    refused(&tests, "manifest.json:2:");
+    std::fs::write(d.join("app/pkg/manifest.json"), format!("[{ENTRY}]")).unwrap();
+    // A test package has exactly one process.
+    let two_entries = format!(
+        "[{test_entry},{}]",
+        test_entry.replace("\"app-test\"", "\"b\"")
+    );
+    std::fs::write(d.join("app-test/pkg/manifest.json"), two_entries).unwrap();
+    refused(&tests, "a test package has exactly one process, not 2");
+    std::fs::write(
+        d.join("app-test/pkg/manifest.json"),
+        format!("[{test_entry}]"),
+    )
+    .unwrap();
+    // A module that is no real app: it does not load, and the install says which.
+    refused(&tests, "app:app:t.os does not load");
+}
