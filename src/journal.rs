@@ -84,6 +84,9 @@ pub struct Begin {
     pub sync_interval_nanos: u64,
     /// Where the kernel's time started.
     pub time_start: Timestamp,
+    /// `KernelConfig::vfs` (absent in journals from before the vfs: off).
+    #[serde(default)]
+    pub vfs: bool,
 }
 
 /// One entry read back.
@@ -401,6 +404,7 @@ mod tests {
             signing_key: Some([3; 32]),
             sync_interval_nanos: 0,
             time_start: Timestamp(0),
+            vfs: true,
         }
     }
 

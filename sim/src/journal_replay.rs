@@ -60,6 +60,7 @@ fn boot(epoch: &hyperkernel::journal::Epoch) -> Result<(Kernel, ScratchStore), S
     let mut config = KernelConfig::new(&begin.node, begin.seed);
     config.signing_key = begin.signing_key;
     config.sync_interval_nanos = begin.sync_interval_nanos;
+    config.vfs = begin.vfs;
     config.trace_level = TraceLevel::Full;
     let loader = WasmLoader::new(WasmConfig::default()).map_err(|e| e.to_string())?;
     let kernel = KernelBuilder::new(&begin.node, begin.seed)

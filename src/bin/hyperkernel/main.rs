@@ -232,6 +232,8 @@ fn boot(
     config.trace_level = TraceLevel::Full;
     // Drained after every step: a step's own events stay far below this.
     config.trace_records_max = TRACE_RECORDS_MAX;
+    // A node serves files to its apps, as the reference's does.
+    config.vfs = true;
     if new {
         config.signing_key = Some(home::os_random()?);
     }
@@ -243,6 +245,7 @@ fn boot(
         signing_key: config.signing_key,
         sync_interval_nanos: config.sync_interval_nanos,
         time_start: Timestamp(0),
+        vfs: config.vfs,
     };
     let journal = journaled
         .then(|| {
