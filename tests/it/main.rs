@@ -17,6 +17,7 @@ mod routing;
 mod terminal;
 mod tidy;
 mod vfs;
+mod vfs_model;
 mod wasm;
 mod weaknesses;
 mod wire;
