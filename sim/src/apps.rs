@@ -164,7 +164,12 @@ pub type Cache = Arc<OnceLock<Result<Arc<Loaded>, String>>>;
 pub fn load(path: &Path, file: &ScenarioFile) -> Result<Loaded, String> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut loaded = Loaded::default();
-    for spec in &file.packages {
+    let shorthand = file.package.iter().map(|path| PackageSpec {
+        path: path.clone(),
+        run: true,
+    });
+    let specs: Vec<PackageSpec> = shorthand.chain(file.packages.iter().cloned()).collect();
+    for spec in &specs {
         let package = Package::read(&base.join(&spec.path)).map_err(|e| e.to_string())?;
         loaded.packages.push((package, spec.run));
     }

@@ -181,6 +181,7 @@ pub fn scenario_of(
         quiesce_within_ms: None,
         storage: crate::scenario::StorageKind::Memory,
         sync_interval_ms: 0,
+        package: None,
         packages,
         tests: Some(TestsSpec {
             packages: tests,

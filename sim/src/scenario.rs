@@ -180,6 +180,9 @@ pub struct ScenarioFile {
     /// synced). Whatever it is, commits are synced before anything leaves the node.
     #[serde(default, skip_serializing_if = "is_default")]
     pub sync_interval_ms: u64,
+    /// One package, run: the shorthand of `"packages": [{"path": PATH}]`, installed first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<PathBuf>,
     /// Packages (kit's layout) installed at setup, in order, before `processes`
     /// (`apps.rs`); they turn the vfs on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -347,7 +350,10 @@ impl Scenario {
 
     /// Whether the node registers `vfs:distro:sys`.
     pub fn vfs(&self) -> bool {
-        self.file.vfs || !self.file.packages.is_empty() || self.file.tests.is_some()
+        self.file.vfs
+            || self.file.package.is_some()
+            || !self.file.packages.is_empty()
+            || self.file.tests.is_some()
     }
 
     /// This scenario as `seed` runs it: generators expanded into plain workload entries

@@ -116,38 +116,38 @@ fn run_group(
         how.seeds.end,
         loaded.timeout_secs
     )?;
-    let failed = report_tests(&mut out, loaded, &results, total)?;
+    let explain = report_tests(&mut out, loaded, &results, total)?;
     writeln!(
         out,
         "seeds/s     {:.1}",
         results.len() as f64 / seconds.max(1e-9)
     )?;
-    let first_bad = results
-        .iter()
-        .find(|r| r.failure.is_some() || r.divergence.is_some());
-    if let Some(bad) = first_bad {
-        let trace = out_dir.join(format!("tests-{index}.seed-{}.trace.jsonl", bad.seed));
-        let until = write_trace(scenario, bad.seed, &trace)?;
+    // Each distinct failure: the first seed it failed, its command and its trace.
+    for seed in &explain {
+        let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
+        let until = write_trace(scenario, *seed, &trace)?;
+        writeln!(out, "seed {seed}")?;
         writeln!(
             out,
             "reproduce   {}",
-            reproduce(&scenario.path, bad.seed, options)
+            reproduce(&scenario.path, *seed, options)
         )?;
         writeln!(out, "trace       {}", trace.display())?;
         let until = until.map_or(String::new(), |n| format!(" --until {n}"));
         writeln!(out, "replay      sim replay {}{until}", trace.display())?;
     }
-    Ok(failed)
+    Ok(!explain.is_empty())
 }
 
-/// PASS or FAIL for each test over `results`, then any other failure; whether any failed.
+/// PASS or FAIL for each test over `results`, then any other failure; the first seed of each
+/// failure, in order, without repeats (empty: all passed).
 fn report_tests(
     out: &mut dyn Write,
     loaded: &apps::Loaded,
     results: &[SeedResult],
     total: u64,
-) -> anyhow::Result<bool> {
-    let mut failed = false;
+) -> anyhow::Result<Vec<u64>> {
+    let mut explain: Vec<u64> = Vec::new();
     let marker = |name: &str| format!("test {name} failed: ");
     for case in &loaded.tests {
         let marker = marker(&case.name);
@@ -159,7 +159,9 @@ fn report_tests(
             writeln!(out, "PASS {}   {total} seeds", case.name)?;
             continue;
         };
-        failed = true;
+        if !explain.contains(&first.seed) {
+            explain.push(first.seed);
+        }
         let why = first
             .failure
             .as_deref()
@@ -189,9 +191,11 @@ fn report_tests(
             .or(result.failure.as_deref())
             .unwrap_or_default();
         writeln!(out, "FAIL seed {}: {what}", result.seed)?;
-        failed = true;
+        if !explain.contains(&result.seed) {
+            explain.push(result.seed);
+        }
     }
-    Ok(failed)
+    Ok(explain)
 }
 
 /// Runs `seed` again and writes its trace; returns the number of the event where the tester

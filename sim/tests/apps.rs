@@ -92,8 +92,8 @@ fn the_example_apps_pass_over_seeds_with_faults() {
     // The same scenario expecting a line the app never prints fails, saying so.
     let text_of = std::fs::read_to_string(&scenario).unwrap();
     let wrong = text_of.replace("started at 0$", "started at 9$").replace(
-        "\"path\": \"..\"",
-        &format!("\"path\": \"{}\"", at("counter")),
+        "\"package\": \"..\"",
+        &format!("\"package\": \"{}\"", at("counter")),
     );
     let path = temp("counter-wrong.scenario.json");
     std::fs::write(&path, wrong).unwrap();

@@ -250,6 +250,22 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Whether import `name` may run now: not from the start function (before the memory is
+/// known) and not from inside `cabi_realloc` while the host lowers a result.
+#[inline]
+fn callable(data: &HostData, name: &str) -> Result<(), wasmi::Error> {
+    if data.memory.is_none() {
+        let reason = format!("{name} called from the start function, before init");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
+    if data.lowering {
+        let reason =
+            format!("{name} called from inside cabi_realloc while the host lowers a result");
+        return Err(wasmi::Error::host(GuestError(reason)));
+    }
+    Ok(())
+}
+
 /// The body of every import: a deferred send, a query answered in place, or a suspension
 /// that `WasmProcess::drive` serves.
 fn host_call(
@@ -258,17 +274,7 @@ fn host_call(
     args: &[wasmi::Val],
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
-    let name = wit::import_of(func).name;
-    if caller.data().memory.is_none() {
-        // Only the start function runs before the memory is known.
-        let reason = format!("{name} called from the start function, before init");
-        return Err(wasmi::Error::host(GuestError(reason)));
-    }
-    if caller.data().lowering {
-        let reason =
-            format!("{name} called from inside cabi_realloc while the host lowers a result");
-        return Err(wasmi::Error::host(GuestError(reason)));
-    }
+    callable(caller.data(), wit::import_of(func).name)?;
     if defer::is_deferred(func) {
         return defer::defer(caller, func, args);
     }
@@ -304,16 +310,7 @@ fn wasi_call(
     func: wasi::WasiFunc,
     args: &[wasmi::Val],
 ) -> Result<(), wasmi::Error> {
-    let name = wasi::import_of(func).name;
-    if caller.data().memory.is_none() {
-        let reason = format!("{name} called from the start function, before init");
-        return Err(wasmi::Error::host(GuestError(reason)));
-    }
-    if caller.data().lowering {
-        let reason =
-            format!("{name} called from inside cabi_realloc while the host lowers a result");
-        return Err(wasmi::Error::host(GuestError(reason)));
-    }
+    callable(caller.data(), wasi::import_of(func).name)?;
     debug_assert!(caller.data().call.is_none(), "one suspension at a time");
     caller.data_mut().call = Some((Import::Wasi(func), RawArgs::new(args)));
     Err(wasmi::Error::host(Syscall))

@@ -1,28 +1,14 @@
-//! The counter's tests, in the reference's tester protocol: on `Run` from our node it checks
-//! the counter through ordinary messages and answers `{"Run":{"Ok":null}}`, or the `Err` form
-//! with the file, line and column of the first failed check (then it panics, as kit's tests do).
-use hyperware_process_lib::{Address, Message, Request, Response, await_message, call_init, timer};
+//! The counter's tests, in the reference's tester protocol (`tester-protocol`): the counter
+//! checked through ordinary messages, a tick and an `Add` that lands while the tick waits
+//! both counted.
+use hyperware_process_lib::{Address, Request, call_init, timer};
 use serde_json::{Value, json};
+use tester_protocol::{Failed, check, fail};
 
 wit_bindgen::generate!({
     path: "../../../../../../wit",
     world: "process-v1",
 });
-
-/// Where a check failed.
-struct Failed {
-    line: u32,
-    column: u32,
-    what: String,
-}
-
-macro_rules! check {
-    ($condition:expr, $($what:tt)*) => {
-        if !$condition {
-            return Err(Failed { line: line!(), column: column!(), what: format!($($what)*) });
-        }
-    };
-}
 
 fn counter(our: &Address) -> Address {
     Address::new(our.node(), ("counter", "counter", "example.os"))
@@ -34,21 +20,12 @@ fn ask(our: &Address, body: Value) -> Result<u64, Failed> {
         .body(body.to_string())
         .send_and_await_response(5);
     let Ok(Ok(message)) = answer else {
-        return Err(Failed {
-            line: line!(),
-            column: column!(),
-            what: format!("no answer to {body}"),
-        });
+        return Err(fail!("no answer to {body}"));
     };
     let value: Value = serde_json::from_slice(message.body()).unwrap_or(Value::Null);
-    match value["Count"].as_u64() {
-        Some(count) => Ok(count),
-        None => Err(Failed {
-            line: line!(),
-            column: column!(),
-            what: format!("{body} answered {value}"),
-        }),
-    }
+    value["Count"]
+        .as_u64()
+        .ok_or_else(|| fail!("{body} answered {value}"))
 }
 
 fn run(our: &Address) -> Result<(), Failed> {
@@ -76,29 +53,5 @@ fn run(our: &Address) -> Result<(), Failed> {
 
 call_init!(init);
 fn init(our: Address) {
-    loop {
-        let Ok(message) = await_message() else {
-            continue;
-        };
-        let Message::Request { source, .. } = &message else {
-            continue;
-        };
-        if source.node() != our.node() {
-            continue;
-        }
-        match run(&our) {
-            Ok(()) => {
-                let _ = Response::new()
-                    .body(json!({"Run": {"Ok": null}}).to_string())
-                    .send();
-            }
-            Err(failed) => {
-                let err = json!({"Run": {"Err": {
-                    "test": "counter-test", "file": file!(), "line": failed.line, "column": failed.column,
-                }}});
-                let _ = Response::new().body(err.to_string()).send();
-                panic!("counter-test: {}", failed.what);
-            }
-        }
-    }
+    tester_protocol::serve(&our, "counter-test", run);
 }

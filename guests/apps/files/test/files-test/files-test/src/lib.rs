@@ -1,30 +1,18 @@
-//! The files app's tests, in the reference's tester protocol: notes written through the app
-//! read back through it and straight from the vfs (with the drive's read capability from the
-//! manifest), and a direct write to the app's drive is refused without its write capability.
+//! The files app's tests, in the reference's tester protocol (`tester-protocol`): notes
+//! written through the app read back through it and straight from the vfs (with the drive's
+//! read capability from the manifest), and a direct write to the app's drive is refused
+//! without its write capability.
 use hyperware_process_lib::vfs::{
     File, VfsAction, VfsError, VfsResponse, parse_response, vfs_request,
 };
-use hyperware_process_lib::{Address, Message, Request, Response, await_message, call_init};
+use hyperware_process_lib::{Address, Request, call_init};
 use serde_json::{Value, json};
+use tester_protocol::{Failed, check, fail};
 
 wit_bindgen::generate!({
     path: "../../../../../../wit",
     world: "process-v1",
 });
-
-struct Failed {
-    line: u32,
-    column: u32,
-    what: String,
-}
-
-macro_rules! check {
-    ($condition:expr, $($what:tt)*) => {
-        if !$condition {
-            return Err(Failed { line: line!(), column: column!(), what: format!($($what)*) });
-        }
-    };
-}
 
 fn ask(our: &Address, body: Value) -> Result<Value, Failed> {
     let files = Address::new(our.node(), ("files", "files", "example.os"));
@@ -33,11 +21,7 @@ fn ask(our: &Address, body: Value) -> Result<Value, Failed> {
         .send_and_await_response(5)
     {
         Ok(Ok(message)) => Ok(serde_json::from_slice(message.body()).unwrap_or(Value::Null)),
-        _ => Err(Failed {
-            line: line!(),
-            column: column!(),
-            what: format!("no answer to {body}"),
-        }),
+        _ => Err(fail!("no answer to {body}")),
     }
 }
 
@@ -89,29 +73,5 @@ fn run(our: &Address) -> Result<(), Failed> {
 
 call_init!(init);
 fn init(our: Address) {
-    loop {
-        let Ok(message) = await_message() else {
-            continue;
-        };
-        let Message::Request { source, .. } = &message else {
-            continue;
-        };
-        if source.node() != our.node() {
-            continue;
-        }
-        match run(&our) {
-            Ok(()) => {
-                let _ = Response::new()
-                    .body(json!({"Run": {"Ok": null}}).to_string())
-                    .send();
-            }
-            Err(failed) => {
-                let err = json!({"Run": {"Err": {
-                    "test": "files-test", "file": file!(), "line": failed.line, "column": failed.column,
-                }}});
-                let _ = Response::new().body(err.to_string()).send();
-                panic!("files-test: {}", failed.what);
-            }
-        }
-    }
+    tester_protocol::serve(&our, "files-test", run);
 }
