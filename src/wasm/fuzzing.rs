@@ -77,6 +77,72 @@ pub fn lift_call(import: u8, memory: &[u8], args: &[u64], lift_len_max: u64) -> 
     decoded.is_some()
 }
 
+/// A WASI host for the fuzz target: a fixed clock, a counting random stream.
+struct FuzzHost {
+    now: crate::env::Timestamp,
+    drawn: u64,
+}
+
+impl super::wasi::WasiHost for FuzzHost {
+    fn now(&self) -> crate::env::Timestamp {
+        self.now
+    }
+
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        self.drawn += buf.len() as u64;
+        buf.fill(0x5a);
+    }
+}
+
+/// Serves WASI import number `import` (taken modulo the number of WASI imports) on `memory`
+/// with the core arguments `args` (padded with zeros or cut to the import's count), as a
+/// guest's call is served. Returns the errno it answers (`None` for `proc_exit` and for calls
+/// that hand control back).
+///
+/// # Panics
+/// Only on a kernel bug: an output line past its bound, more output than one call may take.
+pub fn wasi_call(import: u8, memory: &mut [u8], args: &[u64]) -> Option<i32> {
+    use super::wasi::{self, Served};
+    let table = &wasi::IMPORTS;
+    let import = &table[usize::from(import) % table.len()];
+    let count = import.core_type().params().len();
+    let mut args: Vec<u64> = args.iter().copied().take(count).collect();
+    args.resize(count, 0);
+    let mut host = FuzzHost {
+        now: crate::env::Timestamp(1_000_000_007),
+        drawn: 0,
+    };
+    let mut output = wasi::OutputLines::default();
+    let served = wasi::serve(&mut host, memory, &mut output, import.func, &args);
+    let mut lines = match &served {
+        Served::Output(lines, _) => lines.clone(),
+        _ => Vec::new(),
+    };
+    lines.extend(output.flush());
+    let bytes: usize = lines.iter().map(String::len).sum();
+    if lines
+        .iter()
+        .any(|l| l.len() > crate::kernel::PRINT_TEXT_MAX + 16)
+    {
+        crate::kernel_bug!("a WASI output line past its bound");
+    }
+    if bytes > 3 * (16 << 10) + lines.len() * 16 {
+        crate::kernel_bug!("one fd_write made {bytes} bytes of output");
+    }
+    if host.drawn > memory.len() as u64 {
+        crate::kernel_bug!("random_get filled more than the memory");
+    }
+    match served {
+        Served::Errno(errno) | Served::Output(_, errno) => Some(errno),
+        Served::Pause(..) | Served::Exit(_) => None,
+    }
+}
+
+/// How many WASI imports `wasi_call` chooses among.
+pub fn wasi_import_count() -> usize {
+    super::wasi::IMPORTS.len()
+}
+
 /// The number of imports `lift_call` chooses among.
 pub fn import_count() -> usize {
     wit::imports().len()
@@ -85,6 +151,37 @@ pub fn import_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_wasi_import_answers_an_errno_for_bad_pointers_and_never_panics() {
+        let mut memory = vec![0u8; 4096];
+        for import in 0..wasi_import_count() as u8 {
+            // Pointers past the end of memory.
+            let errno = wasi_call(import, &mut memory, &[1, u64::from(u32::MAX), 5000, 4095]);
+            let name = super::super::wasi::IMPORTS[usize::from(import)].name;
+            match name {
+                "proc_exit" | "sched_yield" => assert_eq!(errno, None, "{name}"),
+                "environ_get" => assert_eq!(errno, Some(0), "{name}"),
+                _ => assert!(matches!(errno, Some(8 | 21 | 28)), "{name}: {errno:?}"),
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..4000u32 {
+            for byte in memory.iter_mut().step_by(5) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            let args = [
+                state % 3,
+                state % 4096,
+                (state >> 20) % 8,
+                state >> 40 & 0xfff,
+            ];
+            wasi_call(round as u8, &mut memory, &args);
+        }
+    }
 
     #[test]
     fn every_import_lifts_from_zeroed_and_from_random_memory_without_panicking() {

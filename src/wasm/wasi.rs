@@ -254,9 +254,27 @@ pub(crate) enum Served {
     Exit(i32),
 }
 
+/// What the shim needs of the kernel: its clock and the run's random stream.
+pub(crate) trait WasiHost {
+    /// The kernel's time.
+    fn now(&self) -> Timestamp;
+    /// Fills `buf` from the run's own random stream.
+    fn fill_random(&mut self, buf: &mut [u8]);
+}
+
+impl WasiHost for ProcessContext<'_> {
+    fn now(&self) -> Timestamp {
+        ProcessContext::now(self)
+    }
+
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        ProcessContext::fill_random(self, buf);
+    }
+}
+
 /// Serves `func` with its raw core `args` on the guest's `memory`.
 pub(crate) fn serve(
-    ctx: &mut ProcessContext<'_>,
+    ctx: &mut impl WasiHost,
     memory: &mut [u8],
     output: &mut OutputLines,
     func: WasiFunc,
@@ -348,7 +366,7 @@ fn fd_write(
 }
 
 fn clock_time_get(
-    ctx: &ProcessContext<'_>,
+    ctx: &impl WasiHost,
     memory: &mut Memory<'_>,
     id: u32,
     time: u32,
@@ -396,7 +414,7 @@ fn read_subscriptions(
 /// Reads the subscriptions, writes the events of those that are due first, and returns the
 /// instant to sleep until (`None`: the events are ready now).
 fn poll_oneoff(
-    ctx: &ProcessContext<'_>,
+    ctx: &impl WasiHost,
     memory: &mut Memory<'_>,
     subscriptions: u32,
     events: u32,
