@@ -14,7 +14,8 @@
 //! kernel pass unchecked.
 //!
 //! Differences from the reference, all stricter: a file is at most [`FILE_LEN_MAX`] bytes;
-//! `AddZip` answers an `IOError` (no zip support).
+//! `AddZip` unpacks all or nothing, refuses entries that climb out of the drive, and bounds
+//! the entries ([`ZIP_ENTRIES_MAX`], [`ZIP_BYTES_MAX`]).
 
 use crate::process::{Flow, Process, ProcessContext, Wake};
 use crate::types::{Address, LazyLoadBlob, Message, PackageId, ProcessId, Request, Response};
@@ -349,7 +350,10 @@ impl VfsProcess {
             | VfsAction::RemoveDirAll
             | VfsAction::Rename { .. }
             | VfsAction::CopyFile { .. } => self.remove_or_move(ctx, path, action),
-            VfsAction::AddZip => Err(io("AddZip is not supported by this kernel")),
+            VfsAction::AddZip => {
+                add_zip(ctx, path, &blob.ok_or(VfsError::NoBlob)?)?;
+                Ok((VfsResponse::Ok, None))
+            }
         }
     }
 
@@ -618,6 +622,72 @@ impl VfsProcess {
             None => Err(not_found(&from_key)),
         }
     }
+}
+
+/// Most entries an `AddZip` archive may hold.
+pub const ZIP_ENTRIES_MAX: usize = 10_000;
+/// Most bytes its entries may hold unpacked, together (a small archive can claim gigabytes).
+pub const ZIP_BYTES_MAX: u64 = 64 << 20;
+
+/// `AddZip`: unpacks the archive in `zip` into the directory `path`, as the reference does,
+/// but checked first and all or nothing: every entry must stay inside the drive of `path` (a
+/// `../` that climbs out is a `ParseError` naming it, where the reference writes wherever it
+/// points), be a file or a directory (else `UnzipError`), and the entries are bounded in count,
+/// in each file's size and in bytes together.
+fn add_zip(ctx: &mut ProcessContext<'_>, path: &VfsPath, zip: &[u8]) -> Result<(), VfsError> {
+    let bad = |error: String| VfsError::ParseError {
+        error,
+        path: path.key(),
+    };
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| bad(e.to_string()))?;
+    if archive.len() > ZIP_ENTRIES_MAX {
+        return Err(bad(format!("more than {ZIP_ENTRIES_MAX} entries")));
+    }
+    let mut entries: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(archive.len());
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(|e| bad(e.to_string()))?;
+        let name = entry.name().map_err(|e| bad(e.to_string()))?.into_owned();
+        let inside = VfsPath::parse(&format!("{}/{name}", path.key()))
+            .ok()
+            .filter(|p| p.package == path.package && p.drive == path.drive)
+            .ok_or_else(|| bad(format!("entry {name:?} is outside the drive")))?;
+        if entry.is_dir() {
+            entries.push((inside.key(), None));
+            continue;
+        }
+        if !entry.is_file() {
+            return Err(VfsError::UnzipError);
+        }
+        let room = FILE_LEN_MAX.min(ZIP_BYTES_MAX - total);
+        let mut bytes = Vec::new();
+        use std::io::Read as _;
+        let read = (&mut entry)
+            .take(room + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("entry {name:?}: {e}")))?;
+        if read as u64 > room {
+            return Err(VfsError::IOError(format!(
+                "File too large: the archive unpacks past {} bytes",
+                room.min(FILE_LEN_MAX)
+            )));
+        }
+        total += read as u64;
+        entries.push((inside.key(), Some(bytes)));
+    }
+    debug_assert!(
+        total <= ZIP_BYTES_MAX,
+        "an archive unpacks within its bound"
+    );
+    ctx.vfs_write(&marker(&path.key()), Some(&[]));
+    for (key, bytes) in entries {
+        match bytes {
+            Some(bytes) => ctx.vfs_write(&key, Some(&bytes)),
+            None => ctx.vfs_write(&marker(&key), Some(&[])),
+        }
+    }
+    Ok(())
 }
 
 /// The root capability's params.

@@ -360,7 +360,11 @@ fn malformed_bodies_and_paths_are_the_references_errors_and_the_vfs_goes_on() {
         json!("AddZip"),
         Some(b"PK"),
     );
-    assert!(zip.0["Err"]["IOError"].is_string());
+    assert!(
+        zip.0["Err"]["ParseError"]["error"].is_string(),
+        "not a zip: {}",
+        zip.0
+    );
     assert_eq!(
         vfs(&mut world, &a, "/app:our.os/d", json!("CreateDrive"), None).0,
         json!("Ok")
@@ -384,4 +388,71 @@ fn the_vfs_is_registered_only_when_asked_for() {
     let (world, _, _) = setup();
     assert!(world.kernel.has_process(&pid("vfs:distro:sys")));
     world.kernel.check_invariants().unwrap();
+}
+
+/// A zip archive of `entries` (a name ending in `/` is a directory), deflated.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        if let Some(dir) = name.strip_suffix('/') {
+            writer.add_directory(dir, options).unwrap();
+        } else {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn add_zip_unpacks_an_archive_into_the_drive_all_or_nothing() {
+    let mut d = Drive::new();
+    let archive = zip_of(&[
+        ("site/", b""),
+        ("site/index.html", b"<p>hi</p>"),
+        ("top.txt", b"t"),
+    ]);
+    let body = d.send(false, "web", json!("AddZip"), Some(&archive)).0;
+    assert_eq!(body, json!("Ok"));
+    assert_eq!(
+        d.blob("web/site/index.html", json!("Read")).as_deref(),
+        Some(&b"<p>hi</p>"[..])
+    );
+    assert_eq!(
+        d.ask("web", json!("ReadDir")),
+        json!({"ReadDir": [
+            {"path": "app:our.os/data/web/site", "file_type": "Directory"},
+            {"path": "app:our.os/data/web/top.txt", "file_type": "File"},
+        ]})
+    );
+    // An entry that climbs out of the drive: refused, and nothing of the archive is written.
+    let escape = zip_of(&[
+        ("ok.txt", b"fine"),
+        ("../../../other:our.os/data/owned", b"x"),
+    ]);
+    let body = d.send(false, "web2", json!("AddZip"), Some(&escape)).0;
+    let error = body["Err"]["ParseError"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("outside the drive"), "{body}");
+    assert!(io_error(&d.ask("web2/ok.txt", json!("Read"))).contains("No such file"));
+    // Another package needs the drive's write capability to unpack into it.
+    let other = d.other("web3", json!("AddZip"), Some(&archive)).0;
+    assert_eq!(other, json!({"Err": "NoWriteCap"}));
+}
+
+#[test]
+fn add_zip_bounds_what_an_archive_unpacks_to() {
+    let mut d = Drive::new();
+    // 65 MiB of zeros deflate to a few kilobytes: the unpacked bytes are what count.
+    let zeros = vec![0u8; (hyperkernel::process::vfs::ZIP_BYTES_MAX + (1 << 20)) as usize];
+    let bomb = zip_of(&[("zeros", &zeros)]);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let body = d.send(false, "bomb", json!("AddZip"), Some(&bomb)).0;
+    assert!(io_error(&body).contains("File too large"), "{body}");
+    assert!(io_error(&d.ask("bomb/zeros", json!("Len"))).contains("No such file"));
+    d.world.kernel.check_invariants().unwrap();
 }
