@@ -15,8 +15,8 @@
 use crate::scenario::{Code, Invalid, ScenarioFile};
 use hyperkernel::package::{CapabilitySpec as PackageCap, Package};
 use hyperkernel::{
-    Address, Capability, Event, Flow, Kernel, KernelCommand, KernelResponse, LazyLoadBlob, Message,
-    Process, ProcessContext, ProcessId, Request, SendErrorKind, Wake,
+    Address, Capability, Event, Flow, Kernel, KernelCommand, KernelResponse, Message, Process,
+    ProcessContext, ProcessId, Request, SendErrorKind, Wake,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -306,24 +306,14 @@ impl Tester {
         Address::new(&ctx.our().node, ProcessId::kernel())
     }
 
-    fn command(
-        ctx: &mut ProcessContext<'_>,
-        command: &KernelCommand,
-        blob: Option<LazyLoadBlob>,
-        awaited: bool,
-    ) -> Result<(), String> {
+    /// Sends `command` to the kernel, awaiting its answer (`Flow::Await` follows).
+    fn command(ctx: &mut ProcessContext<'_>, command: &KernelCommand) -> Result<(), String> {
         let body = serde_json::to_vec(command).map_err(|e| e.to_string())?;
-        let mut request = Request::new(body);
+        let request = Request::new(body).expecting(5);
         let target = Self::kernel(ctx);
-        if awaited {
-            request.expects_response = Some(5);
-            ctx.send_and_await_response(target, request, blob)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        } else {
-            ctx.send_request(target, request, None, blob);
-            Ok(())
-        }
+        ctx.send_and_await_response(target, request, None)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Starts the next test, or returns once all have run.
@@ -333,8 +323,8 @@ impl Tester {
             return Flow::Return;
         };
         self.phase = Phase::Starting;
-        let started = test_id(&case.name)
-            .and_then(|id| Self::command(ctx, &KernelCommand::RunProcess(id), None, true));
+        let started =
+            test_id(&case.name).and_then(|id| Self::command(ctx, &KernelCommand::RunProcess(id)));
         match started {
             Ok(()) => Flow::Await,
             Err(why) => self.finish(ctx, Err(why)),
@@ -490,20 +480,18 @@ pub fn outcomes(kernel: &Kernel) -> (Vec<Outcome>, bool) {
     (outcomes, done)
 }
 
-/// The lines each process printed, in order.
-fn printed(kernel: &Kernel, process: &ProcessId) -> impl Iterator<Item = String> {
+/// The lines `process` printed, in order.
+fn printed<'k>(kernel: &'k Kernel, process: &'k ProcessId) -> impl Iterator<Item = &'k str> {
     kernel
         .trace()
         .records()
         .iter()
-        .filter_map(|record| match &record.event {
+        .filter_map(move |record| match &record.event {
             Event::Print {
                 process: p, text, ..
-            } if p == process => Some(text.clone()),
+            } if p == process => Some(text.as_str()),
             _ => None,
         })
-        .collect::<Vec<_>>()
-        .into_iter()
 }
 
 /// What of `file`'s `expect` section and tests the run in `kernel` did not show, one line
@@ -534,7 +522,7 @@ pub fn unmet(kernel: &Kernel, file: &ScenarioFile) -> Vec<String> {
         ) else {
             continue;
         };
-        let seen = printed(kernel, &process).any(|line| pattern.is_match(&line));
+        let seen = printed(kernel, &process).any(|line| pattern.is_match(line));
         match (seen, output.absent) {
             (false, false) => unmet.push(format!(
                 "{} printed no line matching /{}/",

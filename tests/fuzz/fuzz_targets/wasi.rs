@@ -7,6 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/args.rs"]
+mod args;
+
 fuzz_target!(|data: &[u8]| {
     let Some((&import, rest)) = data.split_first() else {
         return;
@@ -16,17 +19,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let (raw, memory) = rest.split_at(16);
     let mut memory = memory.to_vec();
-    let span = memory.len() as u64 + 16;
-    let args: Vec<u64> = raw
-        .chunks_exact(4)
-        .map(|word| {
-            let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-            if word >> 31 == 1 {
-                u64::from(word)
-            } else {
-                u64::from(word) % span
-            }
-        })
-        .collect();
+    let args = args::core_args(raw, memory.len());
     hyperkernel::wasm::fuzzing::wasi_call(import, &mut memory, &args);
 });
