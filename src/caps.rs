@@ -78,6 +78,24 @@ impl CapKey {
         })
     }
 
+    /// The key issued by `issuer` with `params` built as a JSON value: the one way runtime
+    /// modules make capabilities, so no text a process sent can change their shape (a drive
+    /// name that closes a string and adds a key stays one string).
+    pub fn from_params(issuer: Address, params: &serde_json::Value) -> Self {
+        // A `Value`'s maps are ordered and written compactly: this is the canonical form.
+        let text = params.to_string();
+        let key = Self {
+            issuer,
+            params: Arc::from(text.as_str()),
+        };
+        debug_assert!(
+            key.to_capability().canonical_params().as_deref() == Ok(&*key.params),
+            "params written from a value are canonical"
+        );
+        assert!(!key.params.is_empty(), "a value writes at least one byte");
+        key
+    }
+
     /// The canonical keys of `caps`, in order, duplicates kept. Keys of one issuer share its
     /// strings (the issuer of the key before is reused when equal), so the ordered maps they
     /// go into compare them by pointer: a 100 000-capability grant from one issuer spends

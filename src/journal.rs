@@ -18,6 +18,9 @@
 //! - `i` any other input: a varint length, the input's JSON without its blob, then `0` or
 //!   `1` and the blob (varint-length MIME, `0` for none or `1` and the text; varint-length
 //!   bytes);
+//! - `j` the same, with the body of the message the input carries taken out of the JSON and
+//!   written as varint-length bytes right after it (a body in JSON is an array of numbers at up
+//!   to four bytes a byte). Written since `j` was added; `i` is still read;
 //! - `c` checkpoint and `e` end: the live trace's event count (varint) and hash (u64 LE),
 //!   written every [`CHECKPOINT_STEPS`] steps, at a rotation and at a clean shutdown, so a
 //!   replay proves itself along the way and names where it parted;
@@ -174,6 +177,9 @@ pub enum JournalError {
     },
     /// There is no journal, or no such epoch, at this path.
     Missing(PathBuf),
+    /// An entry of this many bytes is over [`ENTRY_BYTES_MAX`]: it was not written (the
+    /// node bounds its inputs below that, so this is a refusal, never a panic).
+    EntryTooLarge(u64),
     /// An entry is damaged; everything before it is good.
     Damaged {
         /// The segment file.
@@ -192,6 +198,10 @@ impl std::fmt::Display for JournalError {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Missing(path) => write!(f, "{}: no journal there", path.display()),
+            Self::EntryTooLarge(bytes) => write!(
+                f,
+                "an entry of {bytes} bytes is over the journal's {ENTRY_BYTES_MAX}"
+            ),
             Self::Damaged {
                 file,
                 entry,
@@ -269,18 +279,22 @@ fn take_bytes<'a>(bytes: &mut &'a [u8], len: u64) -> Option<&'a [u8]> {
     Some(taken)
 }
 
-/// The payload of an `i` entry.
+/// The payload of a `j` entry (module docs).
 fn encode_input(input: &Input, out: &mut Vec<u8>) {
     let mut bare = input.clone();
     let blob = bare.take_blob();
+    let body = bare.take_body();
     // Inputs are plain data (strings, numbers, byte arrays): writing them cannot fail.
     let json = match serde_json::to_vec(&bare) {
         Ok(json) => json,
         Err(error) => crate::kernel_bug!("an input did not serialize: {error}"),
     };
-    out.push(b'i');
+    out.reserve(json.len() + body.len() + blob.as_ref().map_or(0, |b| b.bytes.len()) + 32);
+    out.push(b'j');
     put_varint(out, json.len() as u64);
     out.extend_from_slice(&json);
+    put_varint(out, body.len() as u64);
+    out.extend_from_slice(&body);
     let Some(blob) = blob else {
         out.push(0);
         return;
@@ -298,11 +312,18 @@ fn encode_input(input: &Input, out: &mut Vec<u8>) {
     out.extend_from_slice(&blob.bytes);
 }
 
-/// Decodes the payload of an `i` entry (after its kind byte).
-fn decode_input(mut bytes: &[u8]) -> Result<Input, Damage> {
+/// Decodes the payload of an `i` entry, or of a `j` entry (`with_body`).
+fn decode_input(mut bytes: &[u8], with_body: bool) -> Result<Input, Damage> {
     let len = take_varint(&mut bytes).ok_or(Damage::Payload("no JSON length"))?;
     let json = take_bytes(&mut bytes, len).ok_or(Damage::Payload("JSON cut short"))?;
     let mut input: Input = serde_json::from_slice(json).map_err(Damage::Json)?;
+    if with_body {
+        let len = take_varint(&mut bytes).ok_or(Damage::Payload("no body length"))?;
+        let body = take_bytes(&mut bytes, len).ok_or(Damage::Payload("body cut short"))?;
+        if !input.put_body(body.to_vec()) {
+            return Err(Damage::Payload("a body on an input that carries none"));
+        }
+    }
     let (&has_blob, mut rest) = bytes.split_first().ok_or(Damage::Payload("no blob mark"))?;
     if has_blob == 0 {
         return if rest.is_empty() {
@@ -383,16 +404,51 @@ mod tests {
                 bytes: vec![0, 255, 7],
             }),
         };
-        for input in [with_blob, Input::Receive { process }] {
+        for input in [with_blob, Input::Receive { process }, Input::Shutdown] {
             let mut out = Vec::new();
             encode_input(&input, &mut out);
-            assert_eq!(out[0], b'i');
-            assert_eq!(decode_input(&out[1..]).unwrap(), input);
+            assert_eq!(out[0], b'j');
+            assert_eq!(decode_input(&out[1..], true).unwrap(), input);
             // Every cut of the payload is refused, never misread.
             for cut in 1..out.len() {
-                assert!(decode_input(&out[1..cut]).is_err(), "cut at {cut}");
+                assert!(decode_input(&out[1..cut], true).is_err(), "cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn a_body_is_journaled_as_its_bytes_and_old_entries_still_read() {
+        let process: ProcessId = "client:test:our.os".parse().unwrap();
+        let body = vec![255u8; 1 << 20];
+        let input = Input::Send {
+            process: process.clone(),
+            target: Address::new("our.os", ProcessId::timer()),
+            request: Request::new(body.clone()),
+            context: None,
+            blob: None,
+        };
+        let mut out = Vec::new();
+        encode_input(&input, &mut out);
+        // Once an array of numbers: 4 MiB for this body.
+        assert!(out.len() < body.len() + 512, "{} bytes", out.len());
+        assert_eq!(decode_input(&out[1..], true).unwrap(), input);
+        // An `i` entry, as journals before `j` hold: the body inside the JSON.
+        let json = serde_json::to_vec(&input).unwrap();
+        let mut old = Vec::new();
+        put_varint(&mut old, json.len() as u64);
+        old.extend_from_slice(&json);
+        old.push(0);
+        assert_eq!(decode_input(&old, false).unwrap(), input);
+        // A body on an input that carries none is damage.
+        let mut wrong = Vec::new();
+        encode_input(&Input::Receive { process }, &mut wrong);
+        let json_len = usize::from(wrong[1]);
+        let mut forged = wrong[..2 + json_len].to_vec();
+        forged.extend_from_slice(&[3, 1, 2, 3, 0]);
+        assert!(matches!(
+            decode_input(&forged[1..], true),
+            Err(Damage::Payload(_))
+        ));
     }
 
     fn begin() -> Begin {
@@ -437,6 +493,34 @@ mod tests {
         let epoch = writer.epoch();
         writer.end(&trace).unwrap();
         epoch
+    }
+
+    #[test]
+    fn an_entry_over_the_bound_is_an_error_and_the_journal_reads_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("journal");
+        let store = dir.path().join("store");
+        std::fs::write(&store, b"image").unwrap();
+        let limits = Limits {
+            segment_bytes: 1 << 30,
+            journal_bytes: 1 << 30,
+        };
+        let mut writer = JournalWriter::begin(&root, &store, begin(), limits).unwrap();
+        let trace = crate::trace::Trace::new(crate::trace::TraceLevel::Hash);
+        let huge = Input::Send {
+            process: "client:test:our.os".parse().unwrap(),
+            target: Address::new("our.os", ProcessId::timer()),
+            request: Request::new(vec![0; ENTRY_BYTES_MAX as usize + 1]),
+            context: None,
+            blob: None,
+        };
+        let error = writer.append(&huge, &trace).unwrap_err();
+        assert!(matches!(error, JournalError::EntryTooLarge(n) if n > u64::from(ENTRY_BYTES_MAX)));
+        writer.append(&Input::Step, &trace).unwrap();
+        writer.end(&trace).unwrap();
+        let (entries, error) = read_all(&root);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(read_inputs(&entries), vec![Input::Step]);
     }
 
     fn read_all(root: &std::path::Path) -> (Vec<Entry>, Option<JournalError>) {

@@ -162,15 +162,53 @@ struct RawEntry {
     public: bool,
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, PackageError> {
-    std::fs::read(path).map_err(|source| PackageError::Io {
+/// Largest `metadata.json` or `manifest.json`.
+pub const PACKAGE_JSON_BYTES_MAX: u64 = 16 << 20;
+
+/// Reads `path` if it is a regular file of at most `max` bytes, checked on the opened file
+/// before a byte is read: a FIFO is opened without waiting for a writer and refused, a device
+/// (`/dev/zero`) is refused, a file larger than what is left of the bound is never read.
+fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, PackageError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| PackageError::Io {
         path: path.to_owned(),
         source,
-    })
+    };
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(PackageError::Invalid {
+            path: path.to_owned(),
+            place: "the file".into(),
+            problem: "not a regular file (a FIFO, a device or a directory)".into(),
+        });
+    }
+    let too_large = |len: u64| PackageError::TooLarge {
+        path: path.to_owned(),
+        problem: format!("{len} bytes, over the {max} left of the bound"),
+    };
+    if metadata.len() > max {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    // A file that grew while it was read.
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    debug_assert!(bytes.len() as u64 <= max, "a bounded read");
+    Ok(bytes)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, PackageError> {
-    let bytes = read_bytes(path)?;
+    let bytes = read_bytes(path, PACKAGE_JSON_BYTES_MAX)?;
     serde_json::from_slice(&bytes).map_err(|source| PackageError::Json {
         path: path.to_owned(),
         source,
@@ -365,9 +403,20 @@ fn read_files(package: &Path, pkg: &Path) -> Result<Vec<(String, Vec<u8>)>, Pack
                     place: "pkg/".into(),
                     problem: "a file name that is not UTF-8".into(),
                 })?;
-            let content = read_bytes(&path)?;
+            if files.len() >= PACKAGE_FILES_MAX {
+                return Err(PackageError::TooLarge {
+                    path: package.to_owned(),
+                    problem: format!("more than {PACKAGE_FILES_MAX} files in pkg/"),
+                });
+            }
+            // Checked before it is read, against what is left of the bound.
+            let content = read_bytes(&path, PACKAGE_BYTES_MAX - bytes)?;
             bytes += content.len() as u64;
             files.push((relative, content));
+            assert!(
+                bytes <= PACKAGE_BYTES_MAX,
+                "the bound is checked before each read"
+            );
             if files.len() > PACKAGE_FILES_MAX || bytes > PACKAGE_BYTES_MAX {
                 return Err(PackageError::TooLarge {
                     path: package.to_owned(),

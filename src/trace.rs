@@ -80,6 +80,10 @@ pub enum DropReason {
     NoPromptingMessage,
     /// Body, metadata and blob exceed `KernelConfig::message_len_max`.
     TooLarge,
+    /// A message from another node whose source claims our node (`Kernel::submit`).
+    SpoofedSource,
+    /// A message from another node for a third node: a node never relays.
+    Relay,
 }
 
 /// Why a process left the process table.
@@ -281,6 +285,16 @@ pub enum Event {
         process: ProcessId,
         /// When it wakes.
         until: Timestamp,
+    },
+    /// Capabilities another node attached to message `id` that name our node as issuer and
+    /// do not verify under our key: removed before the message went on.
+    CapabilitiesPruned {
+        /// The message.
+        id: u64,
+        /// Its (remote) source.
+        source: Address,
+        /// What was removed.
+        capabilities: Vec<Capability>,
     },
 }
 

@@ -14,7 +14,7 @@ use hyperkernel::{
     Input, Kernel, KernelBuilder, KernelConfig, RedbStorage, Time, Timestamp, TraceLevel,
     WasmConfig, WasmLoader,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a journal replay found.
 pub struct JournalRun {
@@ -36,26 +36,34 @@ pub struct JournalRun {
     pub damage: Option<JournalError>,
 }
 
-/// A scratch copy of the store image, removed when dropped (the journal's image is never
-/// written).
-struct ScratchStore(PathBuf);
-
-impl Drop for ScratchStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A scratch copy of the store image in a private directory (mode 0700, a random name made
+/// exclusively: nobody can plant a link there), removed with it when dropped. The journal's
+/// image is never written.
+struct ScratchStore {
+    /// Held for its `Drop`: the directory and the copy in it go when the replay is done.
+    _dir: tempfile::TempDir,
 }
 
 /// Boots the epoch's kernel on a scratch copy of its store image.
 fn boot(epoch: &hyperkernel::journal::Epoch) -> Result<(Kernel, ScratchStore), String> {
-    let scratch = ScratchStore(std::env::temp_dir().join(format!(
-        "hyperkernel-replay-{}-{:06}.redb",
-        std::process::id(),
-        epoch.begin.epoch
-    )));
-    std::fs::copy(&epoch.store, &scratch.0)
+    let dir = tempfile::Builder::new()
+        .prefix("hyperkernel-replay-")
+        .tempdir()
+        .map_err(|e| format!("a scratch directory: {e}"))?;
+    let copy = dir.path().join("store.redb");
+    // `create_new`: the file cannot exist yet, and a link is never followed.
+    let mut target = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&copy)
+        .map_err(|e| format!("{}: {e}", copy.display()))?;
+    let mut source =
+        std::fs::File::open(&epoch.store).map_err(|e| format!("{}: {e}", epoch.store.display()))?;
+    std::io::copy(&mut source, &mut target)
         .map_err(|e| format!("{}: {e}", epoch.store.display()))?;
-    let storage = RedbStorage::open(&scratch.0).map_err(|e| e.to_string())?;
+    drop(target);
+    let scratch = ScratchStore { _dir: dir };
+    let storage = RedbStorage::open(&copy).map_err(|e| e.to_string())?;
     let begin = &epoch.begin;
     let mut config = KernelConfig::new(&begin.node, begin.seed);
     config.signing_key = begin.signing_key;

@@ -187,7 +187,7 @@ fn kernel_command(
         message: Message::Request(Request::new(body)),
         lazy_load_blob: blob,
     };
-    kernel.submit(message).map_err(|e| e.to_string())?;
+    kernel.submit_local(message).map_err(|e| e.to_string())?;
     // Until the command is handled: a process that spins in `init` gets slices meanwhile
     // (`run_until` returns after each once it carries the clock on) but cannot stall setup.
     kernel.run_until(kernel.now());

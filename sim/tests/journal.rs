@@ -247,3 +247,38 @@ fn a_killed_nodes_journal_replays_up_to_its_cut_and_a_damaged_one_is_named() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no journal there"), "{out}");
 }
+
+/// SECURITY.md, journal replay: the scratch copy of the store once went to
+/// `$TMPDIR/hyperkernel-replay-PID-EPOCH.redb`, following a link planted there and
+/// overwriting its target. The replay runs in this process, so the name it once used is
+/// known: a link planted at it must leave its target untouched.
+#[test]
+fn a_replay_never_writes_through_a_link_planted_at_a_predictable_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut node = Node::start(&home);
+    node.send("top");
+    node.expect(|l| l.starts_with("timer:distro:sys"));
+    node.shutdown();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let planted = std::env::temp_dir().join(format!(
+        "hyperkernel-replay-{}-{:06}.redb",
+        std::process::id(),
+        1
+    ));
+    let _ = std::fs::remove_file(&planted);
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let how = hyperkernel_sim::replay::Replay {
+        until: None,
+        step: false,
+        json: false,
+    };
+    let mut input = std::io::empty();
+    let mut out = Vec::new();
+    let replayed =
+        hyperkernel_sim::journal_replay::replay_journal(&home, Some(1), &how, &mut input, &mut out);
+    let _ = std::fs::remove_file(&planted);
+    assert!(replayed.is_ok(), "{:?}", replayed.err());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}

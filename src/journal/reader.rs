@@ -238,7 +238,10 @@ impl JournalReader {
                 Entry::Input(Input::Time(self.last_time))
             }
             b's' if rest.is_empty() => Entry::Input(Input::Step),
-            b'i' => Entry::Input(decode_input(rest).map_err(|d| self.damaged(d))?),
+            b'i' | b'j' => {
+                let input = decode_input(rest, kind == b'j').map_err(|d| self.damaged(d))?;
+                Entry::Input(input)
+            }
             b'c' | b'e' | b'f' => {
                 let mark = decode_mark(rest).map_err(|d| self.damaged(d))?;
                 match kind {

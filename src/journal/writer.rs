@@ -138,11 +138,11 @@ impl JournalWriter {
     }
 
     fn write_entry(&mut self, payload: &[u8]) -> Result<(), JournalError> {
-        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        assert!(
-            len <= super::ENTRY_BYTES_MAX,
-            "a journal entry over its cap"
-        );
+        let len = match u32::try_from(payload.len()) {
+            Ok(len) if len <= super::ENTRY_BYTES_MAX => len,
+            _ => return Err(JournalError::EntryTooLarge(payload.len() as u64)),
+        };
+        debug_assert!(len > 0, "every entry has a kind byte");
         let path = || self.epoch_dir.join(segment_name(self.segment));
         let mut header = [0u8; 8];
         header[..4].copy_from_slice(&len.to_le_bytes());

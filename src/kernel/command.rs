@@ -7,6 +7,7 @@
 //! as `KernelResponse::Error`.
 
 use super::Kernel;
+use super::lifecycle::NewProcessError;
 use super::state::ProcessEntry;
 use crate::caps::CapKey;
 use crate::trace::{DropReason, Event};
@@ -184,29 +185,13 @@ impl Kernel {
             );
             return self.fail_command(message, error, reference);
         };
-        if let Err(error) = init.id.check() {
-            return self.fail_command(
-                message,
-                fail(CommandErrorKind::InvalidProcessId, error.to_string()),
-                reference,
-            );
-        }
-        if init.id.package() == "distro" && init.id.publisher() == "sys" {
-            let error = fail(
-                CommandErrorKind::KernelProcess,
-                format!(
-                    "{} is in distro:sys, the package of the kernel's own processes",
-                    init.id
-                ),
-            );
-            return self.fail_command(message, error, reference);
-        }
-        if self.table.contains_key(&init.id) || self.pending_restarts.contains_key(&init.id) {
-            let error = fail(
-                CommandErrorKind::ProcessExists,
-                format!("process {} already exists", init.id),
-            );
-            return self.fail_command(message, error, reference);
+        if let Err(error) = self.check_new_process_id(&init.id) {
+            let kind = match error {
+                NewProcessError::Invalid(_) => CommandErrorKind::InvalidProcessId,
+                NewProcessError::Reserved(_) => CommandErrorKind::KernelProcess,
+                NewProcessError::Exists(_) => CommandErrorKind::ProcessExists,
+            };
+            return self.fail_command(message, fail(kind, error.to_string()), reference);
         }
         let keys = match canonical_keys(&init.initial_capabilities) {
             Ok(keys) => keys,

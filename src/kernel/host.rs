@@ -402,20 +402,23 @@ impl<'k> ProcessContext<'k> {
 
     /// Runtime modules only: whether `process` holds the capability issued by us with
     /// `params`.
-    pub fn holds_our_capability(&self, process: &ProcessId, params: &str) -> bool {
-        let cap = Capability::new(self.our(), params);
-        CapKey::try_from_capability(&cap).is_ok_and(|key| self.kernel.caps.has(process, &key))
+    pub fn holds_our_capability(&self, process: &ProcessId, params: &serde_json::Value) -> bool {
+        let key = CapKey::from_params(self.our(), params);
+        self.kernel.caps.has(process, &key)
     }
 
     /// Runtime modules only: gives `process` the capability issued by us with `params` (as
     /// the vfs gives a drive's read and write capabilities to the package that creates it).
     /// Returns whether it is held now.
-    pub fn issue_capability(&mut self, process: &ProcessId, params: &str) -> bool {
+    /// `params` is a JSON value, never text: capability params are not assembled from strings.
+    pub fn issue_capability(&mut self, process: &ProcessId, params: &serde_json::Value) -> bool {
         self.assert_runtime_module("issue_capability");
-        let cap = Capability::new(self.our(), params);
-        let Ok(key) = CapKey::try_from_capability(&cap) else {
-            return false;
-        };
+        let key = CapKey::from_params(self.our(), params);
+        assert_eq!(
+            key.issuer().process,
+            self.process,
+            "a module issues its own capabilities"
+        );
         if !self.kernel.table.contains_key(process) {
             return false;
         }
@@ -834,9 +837,22 @@ impl Kernel {
         }
     }
 
-    /// The blob of the last message driven process `process` received.
+    /// The blob of the last message driven process `process` received with a blob (the
+    /// reference's `get_blob`: it outlives messages that carry none).
     pub fn last_blob_of(&self, process: &ProcessId) -> Option<LazyLoadBlob> {
         self.table.get(process)?.host.last_blob.clone()
+    }
+
+    /// The blob the last message `process` received carried itself: `None` when it carried
+    /// none, whatever came before. What a driven process's answer goes out with: one client's
+    /// blob never rides on another's answer.
+    pub fn own_blob_of(&self, process: &ProcessId) -> Option<LazyLoadBlob> {
+        let host = &self.table.get(process)?.host;
+        if !host.last_message_blobbed {
+            return None;
+        }
+        debug_assert!(host.last_blob.is_some(), "a blobbed message left its blob");
+        host.last_blob.clone()
     }
 }
 

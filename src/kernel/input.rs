@@ -29,7 +29,7 @@ pub enum Input {
     Time(Timestamp),
     /// One step of work chosen by the seeded scheduler.
     Step,
-    /// A raw message from outside, as if its source sent it.
+    /// A message from another node (`Kernel::submit`: never one whose source is on our node).
     Submit(Box<KernelMessage>),
     /// Registers a driven process (a terminal, an HTTP door, a test client).
     Register {
@@ -39,6 +39,10 @@ pub enum Input {
         capabilities: Vec<Capability>,
         /// Whether any process may message it.
         public: bool,
+        /// The node's own (its terminal, its door): commands from clients may not kill,
+        /// replace or reconfigure it, as runtime modules (absent in older journals: false).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        protected: bool,
     },
     /// A request sent as a driven process.
     Send {
@@ -83,6 +87,9 @@ pub enum Input {
         /// The process.
         process: ProcessId,
     },
+    /// The driver shuts the kernel down (the node's SIGTERM, Ctrl-C or `shutdown`), as the
+    /// `Shutdown` command does, without any process having to be alive to send it.
+    Shutdown,
 }
 
 impl Input {
@@ -97,8 +104,53 @@ impl Input {
             | Self::Step
             | Self::Register { .. }
             | Self::Receive { .. }
-            | Self::ClearState { .. } => None,
+            | Self::ClearState { .. }
+            | Self::Shutdown => None,
         }
+    }
+
+    /// Takes the body of the message this input carries out (for encoders that store bytes
+    /// as bytes, not as a JSON array of numbers at up to four bytes each); empty if none.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        match self {
+            Self::Send { request, .. } => std::mem::take(&mut request.body),
+            Self::Respond { response, .. } => std::mem::take(&mut response.body),
+            Self::Submit(message) => match &mut message.message {
+                crate::types::Message::Request(request) => std::mem::take(&mut request.body),
+                crate::types::Message::Response((response, _)) => {
+                    std::mem::take(&mut response.body)
+                }
+            },
+            Self::Time(_)
+            | Self::Step
+            | Self::Register { .. }
+            | Self::Command { .. }
+            | Self::Receive { .. }
+            | Self::ClearState { .. }
+            | Self::Shutdown => Vec::new(),
+        }
+    }
+
+    /// Puts a body back where `take_body` took it from; false if this input carries none
+    /// (and `body` is not empty).
+    pub fn put_body(&mut self, body: Vec<u8>) -> bool {
+        let slot = match self {
+            Self::Send { request, .. } => &mut request.body,
+            Self::Respond { response, .. } => &mut response.body,
+            Self::Submit(message) => match &mut message.message {
+                crate::types::Message::Request(request) => &mut request.body,
+                crate::types::Message::Response((response, _)) => &mut response.body,
+            },
+            Self::Time(_)
+            | Self::Step
+            | Self::Register { .. }
+            | Self::Command { .. }
+            | Self::Receive { .. }
+            | Self::ClearState { .. }
+            | Self::Shutdown => return body.is_empty(),
+        };
+        *slot = body;
+        true
     }
 
     /// Takes the blob out (for encoders that store blob bytes apart from the rest).
@@ -112,7 +164,8 @@ impl Input {
             | Self::Step
             | Self::Register { .. }
             | Self::Receive { .. }
-            | Self::ClearState { .. } => None,
+            | Self::ClearState { .. }
+            | Self::Shutdown => None,
         }
     }
 
@@ -131,7 +184,8 @@ impl Input {
             | Self::Step
             | Self::Register { .. }
             | Self::Receive { .. }
-            | Self::ClearState { .. } => false,
+            | Self::ClearState { .. }
+            | Self::Shutdown => false,
         }
     }
 }
@@ -139,7 +193,7 @@ impl Input {
 /// What the kernel answers an [`Input`].
 #[derive(Debug)]
 pub enum Output {
-    /// The input was taken (`Time`, `Submit`, `Register`, `Respond`).
+    /// The input was taken (`Time`, `Submit`, `Register`, `Respond`, `Shutdown`).
     Taken,
     /// What the step did.
     Stepped(Step),
@@ -174,9 +228,14 @@ impl Kernel {
                 process,
                 capabilities,
                 public,
-            } => self
-                .register_driven(&process, &capabilities, public)
-                .map(|()| Output::Taken),
+                protected,
+            } => {
+                self.register_driven(&process, &capabilities, public)?;
+                if protected {
+                    self.protect(&process);
+                }
+                Ok(Output::Taken)
+            }
             Input::Send {
                 process,
                 target,
@@ -203,7 +262,9 @@ impl Kernel {
                 .map(|()| Output::Taken),
             Input::Receive { process } => {
                 let received = self.receive_as(&process)?;
-                let blob = received.as_ref().and_then(|_| self.last_blob_of(&process));
+                // The message's own blob, never an earlier one (`get_blob` semantics would hand
+                // one client's file to whoever the driven process hears from next).
+                let blob = received.as_ref().and_then(|_| self.own_blob_of(&process));
                 debug_assert!(
                     received.is_some() || blob.is_none(),
                     "a blob comes only with a message"
@@ -211,6 +272,12 @@ impl Kernel {
                 Ok(Output::Received(received.map(|r| Box::new((r, blob)))))
             }
             Input::ClearState { process } => self.clear_state(&process).map(Output::Cleared),
+            Input::Shutdown => {
+                if !self.shut_down {
+                    self.shutdown();
+                }
+                Ok(Output::Taken)
+            }
         }
     }
 }

@@ -7,11 +7,13 @@
 //! before any runs, so the first ones find the later ones; all of it is one commit.
 
 use super::Kernel;
+use super::lifecycle::NewProcessError;
 use super::persist::KernelFailure;
 use super::state::ProcessEntry;
 use crate::caps::CapKey;
 use crate::package::{CapabilitySpec, Package};
 use crate::process::Process;
+use crate::process::vfs::DriveCap;
 use crate::storage::Table;
 use crate::types::{Capability, ProcessId};
 use std::fmt;
@@ -84,8 +86,15 @@ impl Kernel {
                     name: entry.process_name.clone(),
                     reason,
                 })?;
-            if self.table.contains_key(&id) || self.pending_restarts.contains_key(&id) {
-                return Err(InstallError::Exists(id));
+            match self.check_new_process_id(&id) {
+                Ok(()) => {}
+                Err(NewProcessError::Exists(id)) => return Err(InstallError::Exists(id)),
+                Err(error) => {
+                    return Err(InstallError::BadName {
+                        name: entry.process_name.clone(),
+                        reason: error.to_string(),
+                    });
+                }
             }
             let Some(code) = package.module(entry) else {
                 kernel_bug!("Package::read checked that {id}'s module exists");
@@ -147,9 +156,8 @@ impl Kernel {
             caps.push(Capability::network(&self.our));
         }
         let vfs = self.address_of(&crate::process::vfs::vfs_id());
-        for kind in ["read", "write"] {
-            let params = format!("{{\"kind\":\"{kind}\",\"drive\":\"{drive}\"}}");
-            caps.push(Capability::new(vfs.clone(), params));
+        for kind in [DriveCap::Read, DriveCap::Write] {
+            caps.push(CapKey::from_params(vfs.clone(), &kind.params(drive)).to_capability());
         }
         debug_assert!(caps.len() >= 3, "itself and its drive at least");
         caps

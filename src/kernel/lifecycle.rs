@@ -393,6 +393,61 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// The one rule for a process that a client (`InitializeProcess`), a package
+    /// (`install_package`) or a parent (`spawn`) brings into being: a hypermap-safe id, not
+    /// in `distro:sys` (the package of the kernel's own processes, whose drives and names they
+    /// would own), and not taken. Only the kernel's own doors (`register_native`,
+    /// `register_driven`) make processes in `distro:sys`.
+    ///
+    /// # Errors
+    /// Which part of the rule `id` breaks.
+    pub(crate) fn check_new_process_id(&self, id: &ProcessId) -> Result<(), NewProcessError> {
+        id.check().map_err(NewProcessError::Invalid)?;
+        if id.package() == "distro" && id.publisher() == "sys" {
+            return Err(NewProcessError::Reserved(id.clone()));
+        }
+        if self.table.contains_key(id) || self.pending_restarts.contains_key(id) {
+            return Err(NewProcessError::Exists(id.clone()));
+        }
+        debug_assert!(!id.is_kernel(), "the kernel's id is in distro:sys");
+        Ok(())
+    }
+}
+
+/// Why a new process may not have the id it asked for (`Kernel::check_new_process_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewProcessError {
+    /// The id is not hypermap-safe.
+    Invalid(crate::types::AddressParseError),
+    /// The id is in `distro:sys`, the package of the kernel's own processes.
+    Reserved(ProcessId),
+    /// A process with the id exists, or waits to restart.
+    Exists(ProcessId),
+}
+
+impl std::fmt::Display for NewProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(error) => write!(f, "{error}"),
+            Self::Reserved(id) => write!(
+                f,
+                "{id} is in distro:sys, the package of the kernel's own processes"
+            ),
+            Self::Exists(id) => write!(f, "process {id} already exists"),
+        }
+    }
+}
+
+impl std::error::Error for NewProcessError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Invalid(error) => Some(error),
+            Self::Reserved(_) | Self::Exists(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

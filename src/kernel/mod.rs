@@ -1,13 +1,14 @@
 //! The kernel: a deterministic, single-threaded state machine.
 //!
-//! Inputs enter through `submit` (a raw `KernelMessage`), the driven-process calls
+//! Inputs enter through `submit` (a message from another node, checked by `remote`), the
+//! driven-process calls
 //! (`send_as`, `respond_as`, `command_as`), the `Clock` and the seeded `Entropy`. `step` does one
 //! piece of work chosen by the seeded scheduler: route one message from the inbox, run one ready
 //! process until it blocks, or fire one due timer. Everything observable goes to the trace.
 //!
 //! Submodules: `state` (process table entries and lifecycle states), `routing` (our
 //! substitution, the one capability check, delivery into mailboxes), `command` (one handler
-//! per `KernelCommand`), `host` (the syscalls behind `ProcessContext`), `lifecycle` (start,
+//! per `KernelCommand`), `remote` (the door for other nodes' messages), `host` (the syscalls behind `ProcessContext`), `lifecycle` (start,
 //! exit, on-exit, restart backoff, kill), `schedule` (ready set, timers, `step`).
 
 mod boot;
@@ -19,6 +20,7 @@ mod inspect;
 mod install;
 mod lifecycle;
 mod persist;
+mod remote;
 mod routing;
 mod schedule;
 mod spawn;
@@ -32,8 +34,8 @@ pub use input::{Input, Output};
 pub use inspect::{MessageView, OutstandingView, ProcessView, TimerView, WorldView};
 pub use install::InstallError;
 pub use lifecycle::{
-    RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS, RESTART_HEALTHY_MAX_NANOS,
-    RESTART_HEALTHY_MULTIPLIER,
+    NewProcessError, RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS,
+    RESTART_HEALTHY_MAX_NANOS, RESTART_HEALTHY_MULTIPLIER,
 };
 pub use persist::{CodeHash, KernelFailure, PersistedProcess};
 pub use schedule::Step;
@@ -498,31 +500,30 @@ impl Kernel {
     /// Whether `process` is the kernel itself or one of its runtime modules, which commands
     /// from clients may not kill, replace or reconfigure.
     pub fn is_runtime_process(&self, process: &ProcessId) -> bool {
-        process.is_kernel() || self.table.get(process).is_some_and(|e| e.runtime_module)
+        process.is_kernel()
+            || self
+                .table
+                .get(process)
+                .is_some_and(|e| e.runtime_module || e.protected)
+    }
+
+    /// Makes driven process `process` the node's own (`Input::Register`'s `protected`):
+    /// commands from clients may no longer kill, replace or reconfigure it.
+    pub(crate) fn protect(&mut self, process: &ProcessId) {
+        let Some(entry) = self.table.get_mut(process) else {
+            crate::kernel_bug!("{process} was protected before it was registered");
+        };
+        assert!(entry.driven, "only a driven process is protected");
+        entry.protected = true;
+        debug_assert!(
+            self.is_runtime_process(process),
+            "a protected process is the kernel's own"
+        );
     }
 
     /// Whether the kernel has shut down.
     pub fn is_shut_down(&self) -> bool {
         self.shut_down
-    }
-
-    /// Puts a raw message in the inbox, as if `message.source` sent it: for messages from
-    /// other nodes, runtime modules, or replayed inputs. It passes the same checks as any other.
-    ///
-    /// # Errors
-    /// `ShutDown`, or `InboxFull` (backpressure: nothing was queued).
-    pub fn submit(&mut self, message: KernelMessage) -> Result<(), KernelError> {
-        if self.shut_down {
-            return Err(KernelError::ShutDown);
-        }
-        if self.durable.failure.is_some() {
-            return Err(KernelError::Stopped);
-        }
-        if self.inbox.len() >= self.config.inbox_len_max {
-            return Err(KernelError::InboxFull);
-        }
-        self.enqueue_inbox(Box::new(message));
-        Ok(())
     }
 
     /// Registers a runtime module: a native process that runs at once (no `InitializeProcess`,

@@ -231,11 +231,12 @@ impl Kernel {
             if !known || !self.caps.has_network(&target.process) {
                 return Err(DropReason::RemoteTargetRefused);
             }
-            return Ok(if self.is_ours(&target.node) {
-                Route::Local
-            } else {
-                Route::Remote
-            });
+            // A node never relays: `submit` refuses such messages, and this holds for any
+            // other way a remote-sourced message could reach the inbox.
+            if !self.is_ours(&target.node) {
+                return Err(DropReason::Relay);
+            }
+            return Ok(Route::Local);
         }
         let unchecked = has_unchecked_name(&source.process)
             && self

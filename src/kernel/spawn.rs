@@ -12,6 +12,7 @@
 
 use super::Kernel;
 use super::host::SyscallError;
+use super::lifecycle::NewProcessError;
 use super::persist::KernelFailure;
 use super::state::ProcessEntry;
 use crate::caps::CapKey;
@@ -87,8 +88,11 @@ impl Kernel {
         request: SpawnRequest,
     ) -> Result<Result<ProcessId, SpawnError>, SyscallError> {
         let child = self.spawn_name(parent, request.name)?;
-        if self.table.contains_key(&child) || self.pending_restarts.contains_key(&child) {
-            return Ok(Err(SpawnError::NameTaken));
+        match self.check_new_process_id(&child) {
+            Ok(()) => {}
+            Err(NewProcessError::Exists(_)) => return Ok(Err(SpawnError::NameTaken)),
+            // A child of a process in distro:sys: the rule holds for spawned ones too.
+            Err(error) => return Err(SyscallError::InvalidName(error.to_string())),
         }
         let Some(code) = self
             .spawn_code(parent, &request.wasm_path)

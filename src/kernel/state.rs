@@ -220,6 +220,9 @@ pub(crate) struct ProcessEntry {
     /// `timer:distro:sys`): no command may kill it, replace it, set its on-exit or drop its
     /// capabilities, and only runtime modules may carry the reference's unchecked names.
     pub(crate) runtime_module: bool,
+    /// A driven process of the node itself (its terminal, its door): protected from client
+    /// commands as runtime modules are (`Kernel::protect`).
+    pub(crate) protected: bool,
     /// Its place in the kernel's ready set while it is ready (`ReadySet`).
     pub(crate) ready_slot: Option<usize>,
 }
@@ -268,6 +271,7 @@ impl ProcessEntry {
             runtime: None,
             driven: false,
             runtime_module: false,
+            protected: false,
             ready_slot: None,
         }
     }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 /// Largest file, in bytes.
 pub const FILE_LEN_MAX: u64 = 64 << 20;
-/// Most open files with a cursor.
+/// Most open files with a cursor (each name at most [`PATH_LEN_MAX`] bytes).
 const CURSORS_MAX: usize = 4096;
 
 /// The id of the vfs.
@@ -163,8 +163,32 @@ struct VfsPath {
     rest: Vec<String>,
 }
 
+/// Longest request path, in bytes (Linux's `PATH_MAX`): with [`CURSORS_MAX`], the open
+/// files' cursors hold at most 16 MiB of names.
+pub const PATH_LEN_MAX: usize = 4096;
+/// Longest drive name, in bytes.
+pub const DRIVE_LEN_MAX: usize = 128;
+
+/// Whether `name` may name a drive: ASCII letters, digits, `-`, `_` and `.`, not only dots,
+/// at most [`DRIVE_LEN_MAX`] bytes. A drive name ends up inside capability params and store
+/// keys; nothing else may.
+pub fn is_drive_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= DRIVE_LEN_MAX
+        && name.bytes().any(|b| b != b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 impl VfsPath {
     fn parse(path: &str) -> Result<Self, VfsError> {
+        if path.len() > PATH_LEN_MAX {
+            return Err(VfsError::ParseError {
+                error: format!("the path is {} bytes, past {PATH_LEN_MAX}", path.len()),
+                path: path.chars().take(64).collect(),
+            });
+        }
         let mut parts: Vec<&str> = Vec::new();
         for part in path.split('/') {
             match part {
@@ -181,6 +205,12 @@ impl VfsPath {
             return Err(VfsError::MalformedRequest);
         }
         let package: PackageId = parts[0].parse().map_err(|_| VfsError::MalformedRequest)?;
+        if package.check().is_err() || !is_drive_name(parts[1]) {
+            return Err(VfsError::ParseError {
+                error: "not a package id and drive name".into(),
+                path: path.to_owned(),
+            });
+        }
         let path = Self {
             package,
             drive: parts[1].to_owned(),
@@ -189,6 +219,10 @@ impl VfsPath {
         debug_assert!(
             !path.key().ends_with('/'),
             "a file key has no trailing slash"
+        );
+        debug_assert!(
+            path.key().len() <= PATH_LEN_MAX,
+            "normalizing never lengthens"
         );
         Ok(path)
     }
@@ -305,7 +339,7 @@ impl VfsProcess {
         source: &ProcessId,
         path: &str,
     ) -> Answer {
-        if !ctx.holds_our_capability(source, ROOT) {
+        if !ctx.holds_our_capability(source, &root_params()) {
             return Err(VfsError::NoReadCap);
         }
         let prefix = match path.trim_matches('/') {
@@ -370,9 +404,8 @@ impl VfsProcess {
             VfsAction::CreateDrive => {
                 ctx.vfs_write(&marker(&path.drive()), Some(&[]));
                 let drive = path.drive();
-                for kind in ["read", "write"] {
-                    let params = format!("{{\"kind\":\"{kind}\",\"drive\":\"{drive}\"}}");
-                    if !ctx.issue_capability(source, &params) {
+                for kind in [DriveCap::Read, DriveCap::Write] {
+                    if !ctx.issue_capability(source, &kind.params(&drive)) {
                         return Err(VfsError::AddCapFailed);
                     }
                 }
@@ -690,8 +723,35 @@ fn add_zip(ctx: &mut ProcessContext<'_>, path: &VfsPath, zip: &[u8]) -> Result<(
     Ok(())
 }
 
-/// The root capability's params.
-const ROOT: &str = "{\"root\":true}";
+/// A drive's two capabilities, issued by the vfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriveCap {
+    /// `{"kind":"read","drive":"/package:publisher/drive"}`.
+    Read,
+    /// `{"kind":"write","drive":"/package:publisher/drive"}`.
+    Write,
+}
+
+impl DriveCap {
+    /// The capability's params, built as a JSON value (never as text: a drive name is data,
+    /// and no name can add a key).
+    pub fn params(self, drive: &str) -> serde_json::Value {
+        debug_assert!(
+            drive.starts_with('/'),
+            "a drive is /package:publisher/drive"
+        );
+        let kind = match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        };
+        serde_json::json!({ "kind": kind, "drive": drive })
+    }
+}
+
+/// The root capability's params, `{"root":true}`.
+pub fn root_params() -> serde_json::Value {
+    serde_json::json!({ "root": true })
+}
 
 fn storage(_: crate::kernel::SyscallError) -> VfsError {
     io("the kernel's store failed")
@@ -776,16 +836,13 @@ fn check_caps(
 ) -> Result<(), VfsError> {
     let own = source.package() == path.package.package_name
         && source.publisher() == path.package.publisher_node;
-    let holds = |kind: &str, drive: &str| {
-        ctx.holds_our_capability(
-            source,
-            &format!("{{\"kind\":\"{kind}\",\"drive\":\"{drive}\"}}"),
-        ) || ctx.holds_our_capability(source, ROOT)
-    };
+    let root = ctx.holds_our_capability(source, &root_params());
+    let holds =
+        |kind: DriveCap, drive: &str| root || ctx.holds_our_capability(source, &kind.params(drive));
     let drive = path.drive();
     match action {
         VfsAction::CreateDrive => {
-            if own || ctx.holds_our_capability(source, ROOT) {
+            if own || root {
                 Ok(())
             } else {
                 Err(VfsError::NoWriteCap)
@@ -800,7 +857,7 @@ fn check_caps(
         | VfsAction::Hash
         | VfsAction::Metadata
         | VfsAction::Len => {
-            if own || holds("read", &drive) {
+            if own || holds(DriveCap::Read, &drive) {
                 Ok(())
             } else {
                 Err(VfsError::NoReadCap)
@@ -813,14 +870,16 @@ fn check_caps(
             if own && to_own {
                 return Ok(());
             }
-            if holds("write", &drive) && (to.drive() == drive || holds("write", &to.drive())) {
+            if holds(DriveCap::Write, &drive)
+                && (to.drive() == drive || holds(DriveCap::Write, &to.drive()))
+            {
                 Ok(())
             } else {
                 Err(VfsError::NoWriteCap)
             }
         }
         _ => {
-            if own || holds("write", &drive) {
+            if own || holds(DriveCap::Write, &drive) {
                 Ok(())
             } else {
                 Err(VfsError::NoWriteCap)

@@ -331,7 +331,7 @@ fn a_failed_sync_stops_the_kernel() {
     assert_eq!(
         world
             .kernel
-            .submit(hyperkernel_message(&world))
+            .submit_local(hyperkernel_message(&world))
             .unwrap_err(),
         KernelError::Stopped
     );

@@ -202,3 +202,46 @@ fn the_terminal_edits_lines_keeps_history_across_boots_and_stops_on_ctrl_c() {
     tty.keys(CTRL_C);
     assert_eq!(tty.exit(), (0, true));
 }
+
+/// SECURITY.md, terminal: a history that is a FIFO (the editor waited on it for ever), a
+/// device (/dev/zero: read until memory ran out) or one over-long line is not read; the node
+/// says why, keeps no history, and takes lines.
+#[test]
+fn a_history_that_is_a_fifo_a_device_or_too_large_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut tty = Tty::start(&home);
+    tty.line("shutdown");
+    tty.expect("shut down");
+    assert_eq!(tty.exit(), (0, true));
+    let history = home.join("history");
+    let big = vec![b'x'; 5 << 20];
+    for (make, reason) in [
+        (0, "not a regular file"),
+        (1, "not a regular file"),
+        (2, "over the bound"),
+    ] {
+        let _ = std::fs::remove_file(&history);
+        match make {
+            0 => assert!(
+                Command::new("mkfifo")
+                    .arg(&history)
+                    .status()
+                    .unwrap()
+                    .success()
+            ),
+            1 => std::os::unix::fs::symlink("/dev/zero", &history).unwrap(),
+            _ => std::fs::write(&history, &big).unwrap(),
+        }
+        let mut tty = Tty::start(&home);
+        // Said before the prompt, or after it.
+        if !tty.screen.contains(reason) {
+            tty.expect(reason);
+        }
+        tty.line("top");
+        tty.expect("kernel:distro:sys");
+        tty.line("shutdown");
+        tty.expect("shut down");
+        assert_eq!(tty.exit(), (0, true), "{reason}");
+    }
+}

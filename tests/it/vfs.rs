@@ -456,3 +456,75 @@ fn add_zip_bounds_what_an_archive_unpacks_to() {
     assert!(io_error(&d.ask("bomb/zeros", json!("Len"))).contains("No such file"));
     d.world.kernel.check_invariants().unwrap();
 }
+
+/// SECURITY.md, vfs class 1: a drive name that closes the params' JSON string and adds a
+/// second `"drive"` key once earned read and write capabilities for another package's drive.
+#[test]
+fn a_drive_name_cannot_forge_capabilities_for_another_drive() {
+    let (mut world, a, b) = setup();
+    let other = "/other:our.os/pkg";
+    assert_eq!(
+        vfs(&mut world, &b, other, json!("CreateDrive"), None).0,
+        json!("Ok")
+    );
+    let code = format!("{other}/code.wasm");
+    assert_eq!(
+        vfs(&mut world, &b, &code, json!("Write"), Some(b"\0asm")).0,
+        json!("Ok")
+    );
+    // `x","drive":"\/other:our.os\/pkg`: no `/`, so one path component.
+    let forged = r#"/app:our.os/x","drive":"\/other:our.os\/pkg"#;
+    let answer = vfs(&mut world, &a, forged, json!("CreateDrive"), None).0;
+    assert!(answer["Err"]["ParseError"].is_object(), "{answer}");
+    for name in ["a b", "x\"y", "...", "a\\b", &"d".repeat(129)] {
+        let path = format!("/app:our.os/{name}/f");
+        let answer = vfs(&mut world, &a, &path, json!("CreateDrive"), None).0;
+        assert!(
+            answer["Err"]["ParseError"].is_object(),
+            "{name:?}: {answer}"
+        );
+    }
+    for cap in world.kernel.capabilities_of(&a) {
+        assert!(!cap.params.contains("other:our.os"), "forged: {cap:?}");
+    }
+    assert_eq!(
+        vfs(&mut world, &a, &code, json!("Read"), None).0,
+        json!({"Err": "NoReadCap"})
+    );
+    assert_eq!(
+        vfs(&mut world, &a, &code, json!("RemoveFile"), None).0,
+        json!({"Err": "NoWriteCap"})
+    );
+    // Valid names still make drives, with exactly their own capabilities.
+    for name in ["data", "Chat_History-2", "v1.0"] {
+        let path = format!("/app:our.os/{name}");
+        assert_eq!(
+            vfs(&mut world, &a, &path, json!("CreateDrive"), None).0,
+            json!("Ok")
+        );
+    }
+    world.kernel.check_invariants().unwrap();
+}
+
+/// SECURITY.md, vfs class 14: paths are bounded in bytes before anything keeps them (60
+/// `OpenFile`s with 10 MB names once held 1.7 GB of cursors).
+#[test]
+fn an_over_long_path_is_refused_before_it_is_kept() {
+    let mut d = Drive::new();
+    let long = format!(
+        "{DRIVE}/{}",
+        "n".repeat(hyperkernel::process::vfs::PATH_LEN_MAX)
+    );
+    let answer = d.ask(&long, json!({"OpenFile": {"create": true}}));
+    assert!(
+        answer["Err"]["ParseError"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("past 4096")),
+        "{answer}"
+    );
+    let fits = format!("{DRIVE}/{}", "n".repeat(200));
+    assert_eq!(
+        d.ask(&fits, json!({"OpenFile": {"create": true}})),
+        json!("Ok")
+    );
+}

@@ -8,15 +8,18 @@
 //! before the editor takes it and put back on every way out. Piped stdin is read line by line.
 
 use crate::Outside;
+use crate::bounded::LINE_BYTES_MAX;
 use rustyline::error::ReadlineError;
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
 
 /// History entries kept, the oldest dropped first.
 pub(crate) const HISTORY_MAX: usize = 1000;
+/// Largest history file read (1000 lines of up to 4 KiB).
+const HISTORY_BYTES_MAX: u64 = 4 << 20;
 /// The prompt.
 const PROMPT: &str = "> ";
 
@@ -86,15 +89,35 @@ pub(crate) fn on_terminal() -> bool {
 /// history file `history` on a terminal, else plainly.
 pub(crate) fn read_lines(tx: &mpsc::Sender<Outside>, history: PathBuf) {
     if on_terminal() {
-        match editor(&history) {
-            Ok(editor) => return edit_lines(editor, tx, &history),
+        let history = match is_usable_history(&history) {
+            Ok(()) => Some(history),
+            Err(reason) => {
+                esay(&format!(
+                    "error: the history {}: {reason}; lines are not kept",
+                    history.display()
+                ));
+                None
+            }
+        };
+        match editor(history.as_deref()) {
+            Ok(editor) => return edit_lines(editor, tx, history.as_deref()),
             Err(error) => esay(&format!(
                 "error: the line editor: {error}; reading plain lines"
             )),
         }
     }
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
+    let mut stdin = std::io::stdin().lock();
+    while let Ok(Some(line)) = crate::bounded::read_line(&mut stdin, LINE_BYTES_MAX) {
+        let line = match line {
+            Ok(line) => line,
+            Err(bytes) => {
+                esay(&format!(
+                    "error: a line of {bytes} bytes was refused; a line is at most \
+                     {LINE_BYTES_MAX}"
+                ));
+                continue;
+            }
+        };
         if tx.send(Outside::Line(line)).is_err() {
             return;
         }
@@ -102,18 +125,34 @@ pub(crate) fn read_lines(tx: &mpsc::Sender<Outside>, history: PathBuf) {
     let _ = tx.send(Outside::Eof);
 }
 
+/// Whether `history` may be read and appended to: missing, or a regular file (not a FIFO
+/// or a device the editor would wait on or read for ever) of at most [`HISTORY_BYTES_MAX`].
+fn is_usable_history(history: &Path) -> Result<(), String> {
+    match std::fs::metadata(history) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error.to_string()),
+        Ok(metadata) if !metadata.is_file() => Err("not a regular file".into()),
+        Ok(metadata) if metadata.len() > HISTORY_BYTES_MAX => Err(format!(
+            "{} bytes, over the bound of {HISTORY_BYTES_MAX}",
+            metadata.len()
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// The editor, its history loaded and its printer installed; the terminal's mode saved.
-fn editor(history: &PathBuf) -> Result<DefaultEditor, ReadlineError> {
+fn editor(history: Option<&Path>) -> Result<DefaultEditor, ReadlineError> {
     let config = Config::builder()
         .max_history_size(HISTORY_MAX)?
         .history_ignore_dups(true)?
         .auto_add_history(true)
         .build();
     let mut editor = DefaultEditor::with_config(config)?;
-    match editor.load_history(history) {
-        Ok(()) => {}
-        Err(ReadlineError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => esay(&format!(
+    match history.map(|history| (history, editor.load_history(history))) {
+        None | Some((_, Ok(()))) => {}
+        Some((_, Err(ReadlineError::Io(error))))
+            if error.kind() == std::io::ErrorKind::NotFound => {}
+        Some((history, Err(error))) => esay(&format!(
             "error: the history {}: {error}; starting with none",
             history.display()
         )),
@@ -126,12 +165,20 @@ fn editor(history: &PathBuf) -> Result<DefaultEditor, ReadlineError> {
     Ok(editor)
 }
 
-fn edit_lines(mut editor: DefaultEditor, tx: &mpsc::Sender<Outside>, history: &PathBuf) {
+fn edit_lines(mut editor: DefaultEditor, tx: &mpsc::Sender<Outside>, history: Option<&Path>) {
     let mut history_failed = false;
     loop {
         let sent = match editor.readline(PROMPT) {
+            Ok(line) if line.len() > LINE_BYTES_MAX => {
+                esay(&format!(
+                    "error: a line of {} bytes was refused; a line is at most {LINE_BYTES_MAX}",
+                    line.len()
+                ));
+                true
+            }
             Ok(line) => {
-                if let Err(error) = editor.append_history(history)
+                if let Some(history) = history
+                    && let Err(error) = editor.append_history(history)
                     && !history_failed
                 {
                     history_failed = true;

@@ -12,6 +12,14 @@
 //!   [`Limits::body_bytes`] (413), whole within [`Limits::body_seconds`] (408), and the
 //!   bodies being read at once share a budget of [`Limits::bodies_bytes`] (503 when it is
 //!   spent).
+//! - A whole head must arrive within [`Limits::timeout`] of its first byte, however it
+//!   trickles in (a byte every few seconds once held a slot for ever).
+//! - A connection's slot is released by a guard, on every way out of its thread (a panic in a
+//!   handler once leaked it), and a handler waiting for an answer can ask whether its client
+//!   hung up (`HttpRequest::is_gone`) and free the slot at once.
+//! - One `Content-Length`, digits only: two different ones or a signed one is a 400 (RFC
+//!   9112 §6.3), never a guess.
+//! - An answer may be written as it is made (`StreamedBody`), with its exact length first.
 //! - The accept loop outlives accept errors (a full file table, say): it waits and goes on.
 
 use std::io::{Read, Write};
@@ -19,6 +27,21 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+#[expect(
+    clippy::disallowed_types,
+    reason = "the door bounds a client's time on the wall clock; the kernel never sees it"
+)]
+type Instant = std::time::Instant;
+
+/// The wall clock, for the door's bounds on a client's time.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the door bounds a client's time on the wall clock; the kernel never sees it"
+)]
+fn wall_now() -> Instant {
+    Instant::now()
+}
 
 /// Largest request head (request line and headers).
 pub(crate) const HEAD_MAX: usize = 16 << 10;
@@ -43,7 +66,6 @@ pub(crate) struct Limits {
 }
 
 /// One request as the door's handler sees it.
-#[derive(Debug)]
 pub(crate) struct HttpRequest {
     /// `POST`, `GET`, …
     pub(crate) method: String,
@@ -51,17 +73,53 @@ pub(crate) struct HttpRequest {
     pub(crate) path: String,
     /// The body.
     pub(crate) body: Vec<u8>,
+    /// Its headers (names lowercase), as sent.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// Whether the client hung up (looks at the socket without reading the next request).
+    pub(crate) is_gone: Box<dyn Fn() -> bool>,
+}
+
+impl HttpRequest {
+    /// The value of header `name` (lowercase), if sent once or more (the first).
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        debug_assert_eq!(
+            name,
+            name.to_ascii_lowercase(),
+            "header names are lowercase"
+        );
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A body written out as it is made: `write_to` must write the same bytes every time (its
+/// length is taken by writing it once to a counter).
+pub(crate) trait StreamedBody: Send {
+    /// Writes the body to `out`.
+    ///
+    /// # Errors
+    /// `out` failed.
+    fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()>;
+}
+
+/// A response's body.
+pub(crate) enum Body {
+    /// Bytes at hand.
+    Bytes(Vec<u8>),
+    /// Written as it is made.
+    Streamed(Box<dyn StreamedBody>),
 }
 
 /// The handler's answer.
-#[derive(Debug)]
 pub(crate) struct HttpResponse {
     /// The status code.
     pub(crate) status: u16,
     /// Whether the body is JSON (else plain text).
     pub(crate) json: bool,
     /// The body.
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Body,
 }
 
 impl HttpResponse {
@@ -70,8 +128,41 @@ impl HttpResponse {
         Self {
             status,
             json: false,
-            body: text.into().into_bytes(),
+            body: Body::Bytes(text.into().into_bytes()),
         }
+    }
+
+    /// A 200 with a JSON body written as it is made.
+    pub(crate) fn streamed(body: impl StreamedBody + 'static) -> Self {
+        Self {
+            status: 200,
+            json: true,
+            body: Body::Streamed(Box::new(body)),
+        }
+    }
+}
+
+/// Counts the bytes written to it.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Releases a connection's slot when its thread ends, however it ends.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let before = self.0.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(before > 0, "a connection ends once");
     }
 }
 
@@ -164,9 +255,8 @@ where
         reason = "each connection waits for its answers on a thread of its own"
     )]
     std::thread::spawn(move || {
+        let _slot = Slot(&shared.connections);
         connection(&shared, stream);
-        let before = shared.connections.fetch_sub(1, Ordering::SeqCst);
-        debug_assert!(before > 0, "a connection ends once");
     });
 }
 
@@ -178,6 +268,7 @@ type Refusal = (u16, String);
 struct Head {
     method: String,
     path: String,
+    headers: Vec<(String, Vec<u8>)>,
     length: u64,
     keep_alive: bool,
     taken: usize,
@@ -190,7 +281,7 @@ where
 {
     let mut buffer = Vec::new();
     loop {
-        let head = match read_head(&mut stream, &mut buffer) {
+        let head = match read_head(&mut stream, &mut buffer, shared.limits.timeout) {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err((status, reason)) => {
@@ -206,10 +297,14 @@ where
                 return;
             }
         };
+        let probe = stream.try_clone();
+        let timeout = shared.limits.timeout;
         let request = HttpRequest {
             method: head.method,
             path: head.path,
             body,
+            headers: head.headers,
+            is_gone: Box::new(move || probe.as_ref().is_ok_and(|s| is_gone(s, timeout))),
         };
         let response = (shared.handler)(request);
         if write_response(&stream, &response, head.keep_alive).is_err() || !head.keep_alive {
@@ -218,10 +313,46 @@ where
     }
 }
 
+/// Whether the client of `stream` hung up: a peek that finds the end of the stream (or an
+/// error) says so; bytes of a next request, or none yet, say it is there. The read timeout is
+/// put back to `timeout`.
+fn is_gone(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    if stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .is_err()
+    {
+        return true;
+    }
+    let gone = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted
+        ),
+    };
+    gone || stream.set_read_timeout(Some(timeout)).is_err()
+}
+
 /// Reads until `buffer` holds a whole head and parses it. `Ok(None)`: the client closed or
-/// went idle between requests.
-fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Option<Head>, Refusal> {
+/// went idle between requests. The whole head must come within `deadline` of its first byte.
+fn read_head(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    deadline: Duration,
+) -> Result<Option<Head>, Refusal> {
+    let mut started: Option<Instant> = (!buffer.is_empty()).then(wall_now);
     loop {
+        if started.is_some_and(|start| start.elapsed() >= deadline) {
+            let seconds = deadline.as_secs_f64();
+            return Err((
+                408,
+                format!("the request stalled: no whole head within {seconds} s"),
+            ));
+        }
         if !buffer.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
             let mut request = httparse::Request::new(&mut headers);
@@ -240,7 +371,9 @@ fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Option<Head
         match read_some(stream, buffer, (HEAD_MAX + 1).saturating_sub(buffer.len())) {
             Ok(0) if buffer.is_empty() => return Ok(None),
             Ok(0) => return Err((400, "the connection ended mid-request".into())),
-            Ok(_) => {}
+            Ok(_) => {
+                started.get_or_insert_with(wall_now);
+            }
             Err(_) if buffer.is_empty() => return Ok(None),
             Err(error) => return Err((408, format!("the request stalled: {error}"))),
         }
@@ -262,12 +395,7 @@ fn head(request: &httparse::Request<'_, '_>, taken: usize) -> Result<Head, Refus
             "send the body with a Content-Length, not chunked".into(),
         ));
     }
-    let length = match header("content-length") {
-        None => 0,
-        Some(value) => value
-            .parse::<u64>()
-            .map_err(|_| (400, format!("Content-Length {value:?} is not a length")))?,
-    };
+    let length = content_length(request)?;
     let version = request.version.unwrap_or(1);
     let keep_alive = match header("connection").as_deref() {
         Some("close") => false,
@@ -275,13 +403,41 @@ fn head(request: &httparse::Request<'_, '_>, taken: usize) -> Result<Head, Refus
         _ => version >= 1,
     };
     debug_assert!(taken > 0, "a complete head took bytes");
+    let headers = request
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+        .collect();
     Ok(Head {
         method: request.method.unwrap_or_default().to_owned(),
         path: request.path.unwrap_or_default().to_owned(),
+        headers,
         length,
         keep_alive,
         taken,
     })
+}
+
+/// The body's length: every `Content-Length` must be digits only and all must agree (RFC
+/// 9112 §6.3: anything else is unrecoverable, a 400); none is 0.
+fn content_length(request: &httparse::Request<'_, '_>) -> Result<u64, Refusal> {
+    let mut length: Option<u64> = None;
+    for header in request.headers.iter() {
+        if !header.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let value = String::from_utf8_lossy(header.value).trim().to_owned();
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        let parsed = value.parse::<u64>().ok().filter(|_| digits);
+        let Some(parsed) = parsed else {
+            return Err((400, format!("Content-Length {value:?} is not a length")));
+        };
+        if length.is_some_and(|before| before != parsed) {
+            return Err((400, "two different Content-Length headers".into()));
+        }
+        length = Some(parsed);
+    }
+    Ok(length.unwrap_or(0))
 }
 
 /// Reads a body of `length` bytes, the start of it perhaps in `buffer` already; what is past
@@ -303,12 +459,7 @@ fn read_body<H>(
         ));
     };
     let length = usize::try_from(length).map_err(|_| (413, "the body is too large".into()))?;
-    #[expect(
-        clippy::disallowed_methods,
-        clippy::disallowed_types,
-        reason = "the door bounds a client's time on the wall clock; the kernel never sees it"
-    )]
-    let start = std::time::Instant::now();
+    let start = wall_now();
     while buffer.len() < length {
         if start.elapsed().as_secs() >= limits.body_seconds {
             let seconds = limits.body_seconds;
@@ -350,8 +501,10 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
+        401 => "Unauthorized",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
+        499 => "Client Closed Request",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -368,18 +521,61 @@ fn write_response(
         "text/plain; charset=utf-8"
     };
     let connection = if keep_alive { "keep-alive" } else { "close" };
+    let length = match &response.body {
+        Body::Bytes(bytes) => bytes.len() as u64,
+        Body::Streamed(body) => {
+            let mut counter = Counter(0);
+            body.write_to(&mut counter)?;
+            counter.0
+        }
+    };
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: \
+        "HTTP/1.1 {} {}\r\nContent-Type: {kind}\r\nContent-Length: {length}\r\nConnection: \
          {connection}\r\n\r\n",
         response.status,
         reason(response.status),
-        response.body.len()
     );
-    // One write: a head and body sent apart would wait out the peer's delayed ACK.
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    stream.write_all(&bytes)?;
+    match &response.body {
+        Body::Bytes(body) => {
+            // One write: a head and body sent apart would wait out the peer's delayed ACK.
+            let mut bytes = head.into_bytes();
+            bytes.extend_from_slice(body);
+            stream.write_all(&bytes)?;
+        }
+        Body::Streamed(body) => {
+            let mut out = std::io::BufWriter::with_capacity(CHUNK, stream);
+            out.write_all(head.as_bytes())?;
+            let mut counted = Counted {
+                out: &mut out,
+                bytes: 0,
+            };
+            body.write_to(&mut counted)?;
+            assert_eq!(
+                counted.bytes, length,
+                "a streamed body writes the same bytes twice"
+            );
+            out.flush()?;
+        }
+    }
     stream.flush()
+}
+
+/// Passes writes on, counting them.
+struct Counted<'a, W: Write> {
+    out: &'a mut W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]
@@ -424,7 +620,25 @@ mod tests {
         assert!(!closing.keep_alive);
         let chunked = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(chunked.err().map(|e| e.0), Some(411));
-        let bad = parse(b"POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n");
-        assert_eq!(bad.err().map(|e| e.0), Some(400));
+        for bad in [
+            &b"POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
+        ] {
+            let refused = parse(bad);
+            assert_eq!(
+                refused.err().map(|e| e.0),
+                Some(400),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let twice = parse(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!(
+            twice.ok().map(|h| h.length),
+            Some(3),
+            "the same length twice is one"
+        );
     }
 }

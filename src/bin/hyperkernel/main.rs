@@ -17,6 +17,7 @@
     reason = "the node talks to its operator on stdout and stderr"
 )]
 
+mod bounded;
 mod console;
 mod home;
 mod http;
@@ -61,7 +62,9 @@ enum Command {
         /// port of 127.0.0.1 (0: any free port; the node prints which).
         #[arg(long)]
         http_port: Option<u16>,
-        /// Serve the HTTP door on every interface, not only 127.0.0.1.
+        /// Serve the HTTP door on every interface, not only 127.0.0.1. Requests must then carry
+        /// `Authorization: Bearer TOKEN`, the token in the home's `http-token` (made on first
+        /// use, mode 0600): the door can send the kernel any command.
         #[arg(long)]
         http_expose: bool,
         /// Seconds the HTTP door waits for a client that stalls mid-request or idles on a
@@ -111,6 +114,18 @@ fn terminal_id() -> ProcessId {
     ProcessId::new("terminal", "terminal", "sys").unwrap_or_else(|_| ProcessId::kernel())
 }
 
+/// The reason a kernel's refusal carries in its metadata (the reference's answers, such as
+/// `"InitializeProcessError"`, have no room for one), as ` (reason)`; empty if none.
+fn reason_of(metadata: Option<&str>) -> String {
+    let Some(metadata) = metadata else {
+        return String::new();
+    };
+    match serde_json::from_str::<hyperkernel::CommandError>(metadata) {
+        Ok(error) => format!(" ({})", error.message),
+        Err(_) => String::new(),
+    }
+}
+
 /// The HTTP door's process: the reference's `http-server:distro:sys`, the source of what
 /// comes through the door.
 fn door_id() -> ProcessId {
@@ -157,9 +172,14 @@ fn run(
     door: Option<Door>,
     journaled: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    // The door first: a port in use refuses the node before its home is touched.
+    // The name and the door first: neither may fail after the home is touched.
+    if let Some(name) = name {
+        check_name(name)?;
+    }
     let server = door
-        .map(|door| http::bind(door.port, door.expose).map(|listener| (listener, door.timeout)))
+        .map(|door| {
+            http::bind(door.port, door.expose).map(|listener| (listener, door.timeout, door.expose))
+        })
         .transpose()?;
     let home = Home::open(dir)?;
     let storage = home.store()?;
@@ -171,6 +191,7 @@ fn run(
         (Some(stored), _) => stored.clone(),
         (None, name) => name.unwrap_or(DEFAULT_NAME).to_owned(),
     };
+    debug_assert!(check_name(&our).is_ok(), "a stored or checked name");
     let (kernel, journal) = boot(&home, &our, stored.is_none(), Box::new(storage), journaled)?;
     // The operator's console: messaging to the kernel and to every process the node holds
     // (a process it loads later gives it messaging too, as `InitializeProcess` does for its
@@ -194,10 +215,12 @@ fn run(
         interactive: std::io::stdin().is_terminal(),
     };
     for process in [terminal_id(), door_id()] {
+        // The node's own processes: no client command may kill or reconfigure them.
         node.feed(Input::Register {
             process,
             capabilities: caps.clone(),
             public: true,
+            protected: true,
         })?;
     }
     let what = if home.existed { "booted" } else { "created" };
@@ -206,13 +229,50 @@ fn run(
         home.dir.display()
     );
     let (tx, inputs) = inputs(home.dir.join(home::HISTORY))?;
-    if let Some((listener, timeout)) = server {
-        let bound = http::serve(listener, &our, timeout, move |delivery| {
-            tx.send(Outside::Rpc(delivery)).is_ok()
-        })?;
-        say!("http door on {bound}{}", http::PATH);
+    if let Some((listener, timeout, expose)) = server {
+        open_door(&home, &our, listener, timeout, expose, tx)?;
     }
     node.run(&inputs)
+}
+
+/// The rule every address's node follows: a name the node could never boot with again
+/// (`a@b`, an empty one) is refused before anything is created.
+fn check_name(name: &str) -> Result<(), String> {
+    hyperkernel::Address::new(name, ProcessId::kernel())
+        .check()
+        .map_err(|error| format!("--name {name:?}: {error} (a node name is [a-z0-9-.]+)"))
+}
+
+/// Serves the HTTP door on `listener`, its requests sent to the loop through `tx`; an
+/// exposed door takes the home's token and the operator is warned what it can do.
+fn open_door(
+    home: &Home,
+    our: &str,
+    listener: std::net::TcpListener,
+    timeout: Duration,
+    expose: bool,
+    tx: mpsc::Sender<Outside>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // An exposed door is reachable by anyone on the network: it takes a token.
+    let token = expose.then(|| home.door_token()).transpose()?;
+    assert!(
+        token.is_some() == expose,
+        "an exposed door has a token, loopback none"
+    );
+    let bound = http::serve(listener, our, timeout, token, move |delivery| {
+        tx.send(Outside::Rpc(delivery)).is_ok()
+    })?;
+    say!("http door on {bound}{}", http::PATH);
+    if expose {
+        esay!(
+            "warning: the HTTP door listens on every interface. Whoever sends it the token in \
+             {} (as `Authorization: Bearer TOKEN`) can message every process and send the \
+             kernel any command: install persistent code, kill processes, grant capabilities. \
+             Keep the token secret; without it the door answers 401.",
+            home.dir.join(home::DOOR_TOKEN).display()
+        );
+    }
+    Ok(())
 }
 
 /// Builds the kernel of node `our` on `storage` with driven time (the node gives it its
@@ -517,11 +577,15 @@ impl Node {
         }
     }
 
+    /// Shuts the kernel down through the driver's own input: it needs no process alive.
     fn stop(&mut self) {
         if !self.stopping {
             self.stopping = true;
-            self.command(&KernelCommand::Shutdown, None, None);
+            if let Err(error) = self.feed(Input::Shutdown) {
+                esay!("error: {error}");
+            }
         }
+        debug_assert!(self.stopping, "a stop is remembered");
     }
 
     fn command(
@@ -610,7 +674,10 @@ impl Node {
     }
 
     fn load(&mut self, path: &std::path::Path, id: ProcessId) {
-        let bytes = match std::fs::read(path) {
+        // A regular file within a message's bound, checked before a byte is read: a FIFO
+        // once hung the loop, /dev/zero filled memory, 170 MB overflowed the journal's entry.
+        let max = http::MESSAGE_BYTES_MAX;
+        let bytes = match bounded::read_regular(path, max) {
             Ok(bytes) => bytes,
             Err(error) => return say!("error: {}: {error}", path.display()),
         };
@@ -668,8 +735,9 @@ impl Node {
             let _ = match received {
                 Ok((source, Message::Response((response, _)))) => writeln!(
                     out,
-                    "< {source}: {}",
-                    String::from_utf8_lossy(&response.body)
+                    "< {source}: {}{}",
+                    String::from_utf8_lossy(&response.body),
+                    reason_of(response.metadata.as_deref())
                 ),
                 Ok((source, Message::Request(request))) => writeln!(
                     out,
