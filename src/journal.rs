@@ -177,6 +177,13 @@ pub enum JournalError {
     },
     /// There is no journal, or no such epoch, at this path.
     Missing(PathBuf),
+    /// The store image is over half the journal's cap: this boot cannot be journaled.
+    StoreTooLarge {
+        /// The store's (apparent) size.
+        store_bytes: u64,
+        /// The journal's cap.
+        journal_bytes: u64,
+    },
     /// An entry of this many bytes is over [`ENTRY_BYTES_MAX`]: it was not written (the
     /// node bounds its inputs below that, so this is a refusal, never a panic).
     EntryTooLarge(u64),
@@ -198,6 +205,14 @@ impl std::fmt::Display for JournalError {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Missing(path) => write!(f, "{}: no journal there", path.display()),
+            Self::StoreTooLarge {
+                store_bytes,
+                journal_bytes,
+            } => write!(
+                f,
+                "the store is {store_bytes} bytes, over half the journal's cap of \
+                 {journal_bytes}: its image cannot begin an epoch"
+            ),
             Self::EntryTooLarge(bytes) => write!(
                 f,
                 "an entry of {bytes} bytes is over the journal's {ENTRY_BYTES_MAX}"
@@ -236,6 +251,27 @@ impl JournalError {
             source,
         }
     }
+}
+
+/// The directory name of epoch `epoch`: its number, at least six digits wide (`000001`, …,
+/// `999999`, `1000000`). The one naming rule: [`parse_epoch_name`] takes exactly these names.
+pub(crate) fn epoch_name(epoch: u64) -> String {
+    format!("{epoch:06}")
+}
+
+/// The epoch an epoch directory's name stands for, if it is one: digits only, of any width,
+/// written as [`epoch_name`] writes its number (so `0000001` is no second name for 1).
+pub(crate) fn parse_epoch_name(name: &str) -> Option<u64> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number: u64 = name.parse().ok()?;
+    let canonical = epoch_name(number) == name;
+    debug_assert!(
+        !canonical || name.len() >= 6,
+        "names are at least six digits"
+    );
+    canonical.then_some(number)
 }
 
 /// The checksum of a payload.
@@ -493,6 +529,66 @@ mod tests {
         let epoch = writer.epoch();
         writer.end(&trace).unwrap();
         epoch
+    }
+
+    #[test]
+    fn a_store_over_half_the_cap_is_refused_before_anything_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("journal");
+        let store = dir.path().join("store");
+        std::fs::write(&store, b"image").unwrap();
+        let limits = Limits {
+            segment_bytes: 1 << 20,
+            journal_bytes: 1 << 20,
+        };
+        let first = JournalWriter::begin(&root, &store, begin(), limits).unwrap();
+        let trace = crate::trace::Trace::new(crate::trace::TraceLevel::Hash);
+        first.end(&trace).unwrap();
+        // Sparse: its apparent size is what a copy would write.
+        std::fs::File::options()
+            .write(true)
+            .open(&store)
+            .unwrap()
+            .set_len(6 << 30)
+            .unwrap();
+        let Err(error) = JournalWriter::begin(&root, &store, begin(), limits) else {
+            panic!("a 6 GB store began an epoch of a 1 MiB journal");
+        };
+        assert!(
+            matches!(error, JournalError::StoreTooLarge { .. }),
+            "{error}"
+        );
+        assert_eq!(epochs(&root).unwrap(), vec![1], "the older epoch is kept");
+    }
+
+    #[test]
+    fn epochs_are_named_by_one_rule_past_six_digits() {
+        for (name, number) in [("000001", Some(1)), ("999999", Some(999_999))] {
+            assert_eq!(parse_epoch_name(name), number);
+        }
+        assert_eq!(parse_epoch_name("1000000"), Some(1_000_000));
+        for other in ["0000001", "12345", "", "00001a", "-00001", "+000001"] {
+            assert_eq!(parse_epoch_name(other), None, "{other:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("journal");
+        let store = dir.path().join("store");
+        std::fs::write(&store, b"image").unwrap();
+        std::fs::create_dir_all(root.join("999999")).unwrap();
+        let mut made = Vec::new();
+        for _ in 0..2 {
+            let writer = JournalWriter::begin(&root, &store, begin(), Limits::default()).unwrap();
+            made.push(writer.epoch());
+            let trace = crate::trace::Trace::new(crate::trace::TraceLevel::Hash);
+            writer.end(&trace).unwrap();
+        }
+        assert_eq!(made, vec![1_000_000, 1_000_001]);
+        assert_eq!(epochs(&root).unwrap(), vec![999_999, 1_000_000, 1_000_001]);
+        let (latest, _) = open_epoch(&root, None).unwrap();
+        assert_eq!(
+            latest.begin.epoch, 1_000_001,
+            "the latest, not the widest-sorted"
+        );
     }
 
     #[test]

@@ -379,6 +379,9 @@ mod hex_u64 {
 
 /// Most records a trace keeps undrained by default (`Trace::bounded` sets another bound).
 pub const TRACE_RECORDS_MAX: usize = 1 << 24;
+/// Most bytes of print text a trace keeps undrained: prints past it are counted as
+/// overflowed like any record past the bound (300 000 prints of 16 KiB once kept 4.9 GB).
+pub const TRACE_PRINT_BYTES_MAX: u64 = 64 << 20;
 
 /// The running trace: the kernel's one output sink. Its records wait here until the driver
 /// drains them; it keeps at most its bound of them, counting the rest as overflowed (the hash
@@ -393,6 +396,8 @@ pub struct Trace {
     // Invariant: at most `records_max` records.
     records: Vec<TraceRecord>,
     records_max: usize,
+    // Invariant: the bytes of print text in `records`, at most `TRACE_PRINT_BYTES_MAX`.
+    print_bytes: u64,
     overflowed: u64,
     scratch: Vec<u8>,
 }
@@ -405,6 +410,7 @@ impl Default for Trace {
             hash: 0,
             records: Vec::new(),
             records_max: TRACE_RECORDS_MAX,
+            print_bytes: 0,
             overflowed: 0,
             scratch: Vec::new(),
         }
@@ -532,9 +538,20 @@ impl Trace {
     /// Appends `event` at time `at`.
     pub fn push(&mut self, at: Timestamp, event: Event) {
         let hash = chain_hash(self.hash, self.seq, at, &event, &mut self.scratch);
-        if self.level == TraceLevel::Full && self.records.len() >= self.records_max {
+        let print_bytes = match &event {
+            Event::Print { text, .. } => text.len() as u64,
+            _ => 0,
+        };
+        let full = self.records.len() >= self.records_max
+            || self.print_bytes + print_bytes > TRACE_PRINT_BYTES_MAX;
+        if self.level == TraceLevel::Full && full {
             self.overflowed += 1;
         } else if self.level == TraceLevel::Full {
+            self.print_bytes += print_bytes;
+            debug_assert!(
+                self.print_bytes <= TRACE_PRINT_BYTES_MAX,
+                "prints kept in bound"
+            );
             self.records.push(TraceRecord {
                 seq: self.seq,
                 at,
@@ -570,6 +587,7 @@ impl Trace {
     /// again from zero.
     pub fn drain(&mut self) -> Vec<TraceRecord> {
         self.overflowed = 0;
+        self.print_bytes = 0;
         let records = std::mem::take(&mut self.records);
         debug_assert!(
             records.len() <= self.records_max,

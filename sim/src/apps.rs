@@ -194,6 +194,17 @@ pub fn load(path: &Path, file: &ScenarioFile) -> Result<Loaded, String> {
                 entry.process_wasm_path
             ));
         };
+        // Tests run as `NAME:tester:sys`: a test named like the tester (or twice the same)
+        // would be the tester's own id, and report PASS then FAIL.
+        let id = test_id(&entry.process_name)?;
+        if id.as_str() == TESTER || loaded.tests.iter().any(|t| t.name == entry.process_name) {
+            return Err(format!(
+                "{}: pkg/manifest.json: a test may not be named {:?}: its id {id} is taken by \
+                 the tester or another test",
+                dir.display(),
+                entry.process_name
+            ));
+        }
         loaded.tests.push(TestCase {
             name: entry.process_name.clone(),
             module: Arc::from(module),
@@ -480,6 +491,32 @@ pub fn outcomes(kernel: &Kernel) -> (Vec<Outcome>, bool) {
     (outcomes, done)
 }
 
+/// How test `name`'s process ended, if it did, as ` (it trapped: …)` or ` (it returned
+/// without answering)`: a test that never answered `Run` says why, not only that the answer
+/// did not come.
+fn exit_of(kernel: &Kernel, name: &str) -> String {
+    let Ok(id) = test_id(name) else {
+        return String::new();
+    };
+    let reason = kernel
+        .trace()
+        .records()
+        .iter()
+        .find_map(|record| match &record.event {
+            Event::Exited { process, reason } if *process == id => Some(reason.clone()),
+            _ => None,
+        });
+    match reason {
+        // One clause: the summary line ends at the first "; ".
+        Some(hyperkernel::ExitReason::Failed(why)) => {
+            format!(" (it failed: {})", why.replace("; ", ", "))
+        }
+        Some(hyperkernel::ExitReason::Returned) => " (it returned without answering)".into(),
+        Some(hyperkernel::ExitReason::Killed) => " (it was killed)".into(),
+        Some(hyperkernel::ExitReason::Shutdown) | None => String::new(),
+    }
+}
+
 /// The lines `process` printed, in order.
 fn printed<'k>(kernel: &'k Kernel, process: &'k ProcessId) -> impl Iterator<Item = &'k str> {
     kernel
@@ -502,7 +539,8 @@ pub fn unmet(kernel: &Kernel, file: &ScenarioFile) -> Vec<String> {
         let (outcomes, done) = outcomes(kernel);
         for outcome in &outcomes {
             if let Some(why) = &outcome.failure {
-                unmet.push(format!("test {} failed: {why}", outcome.name));
+                let exit = exit_of(kernel, &outcome.name);
+                unmet.push(format!("test {} failed: {why}{exit}", outcome.name));
             }
         }
         if !done {

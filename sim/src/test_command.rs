@@ -139,8 +139,86 @@ fn run_group(
     Ok(!explain.is_empty())
 }
 
+/// What one seed's run showed of one test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    Passed,
+    Failed(String),
+    /// It never ran to its end: setup failed, or an earlier test never finished.
+    NotRun(String),
+}
+
+/// What `failure` (a seed's failure, `None`: all met) says of test `index`, named `name`: a
+/// test passes in a seed only when the seed shows it ran (no failure; or other tests failed
+/// and the tests finished, or finished past it).
+fn seen_in(index: usize, name: &str, failure: Option<&str>) -> Seen {
+    let Some(failure) = failure else {
+        return Seen::Passed;
+    };
+    let marker = format!("test {name} failed: ");
+    if let Some(rest) = failure.split(&marker).nth(1) {
+        return Seen::Failed(rest.split("; ").next().unwrap_or_default().to_owned());
+    }
+    const UNFINISHED: &str = "the tests did not finish within the run (";
+    if let Some(rest) = failure.split(UNFINISHED).nth(1) {
+        let ran: usize = rest
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        return if index < ran {
+            Seen::Passed
+        } else {
+            Seen::NotRun("the tests before it did not finish within the run".into())
+        };
+    }
+    if failure.contains("test ") && failure.contains(" failed: ") {
+        return Seen::Passed;
+    }
+    // Nothing of the tests: the run failed before or around them.
+    Seen::NotRun(failure.split("; ").next().unwrap_or_default().to_owned())
+}
+
+/// Test `index` (`name`)'s line over `results`, and the first seed that did not pass it.
+fn case_verdict(
+    index: usize,
+    name: &str,
+    results: &[SeedResult],
+    total: u64,
+) -> (String, Option<u64>) {
+    let seen: Vec<(u64, Seen)> = results
+        .iter()
+        .map(|r| (r.seed, seen_in(index, name, r.failure.as_deref())))
+        .collect();
+    let pick = |failed: bool| -> Vec<(u64, &str)> {
+        seen.iter()
+            .filter_map(|(seed, s)| match s {
+                Seen::Failed(why) if failed => Some((*seed, why.as_str())),
+                Seen::NotRun(why) if !failed => Some((*seed, why.as_str())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (failed, not_run) = (pick(true), pick(false));
+    debug_assert!(seen.len() == results.len(), "one verdict a seed");
+    if let Some((seed, why)) = failed.first() {
+        let count = failed.len();
+        let line = format!("FAIL {name}   {count} of {total} seeds, first seed {seed}: {why}");
+        return (line, Some(*seed));
+    }
+    if let Some((seed, why)) = not_run.first() {
+        let count = not_run.len();
+        let line = format!(
+            "FAIL {name}   did not run in {count} of {total} seeds, first seed {seed}: {why}"
+        );
+        return (line, Some(*seed));
+    }
+    (format!("PASS {name}   {total} seeds"), None)
+}
+
 /// PASS or FAIL for each test over `results`, then any other failure; the first seed of each
-/// failure, in order, without repeats (empty: all passed).
+/// failure, in order, without repeats (empty: all passed). A test passes only if every seed
+/// shows it ran and passed: one that never ran (a setup that failed) is a FAIL that says so.
 fn report_tests(
     out: &mut dyn Write,
     loaded: &apps::Loaded,
@@ -149,32 +227,14 @@ fn report_tests(
 ) -> anyhow::Result<Vec<u64>> {
     let mut explain: Vec<u64> = Vec::new();
     let marker = |name: &str| format!("test {name} failed: ");
-    for case in &loaded.tests {
-        let marker = marker(&case.name);
-        let failing: Vec<&SeedResult> = results
-            .iter()
-            .filter(|r| r.failure.as_deref().is_some_and(|f| f.contains(&marker)))
-            .collect();
-        let Some(first) = failing.first() else {
-            writeln!(out, "PASS {}   {total} seeds", case.name)?;
-            continue;
-        };
-        if !explain.contains(&first.seed) {
-            explain.push(first.seed);
+    for (index, case) in loaded.tests.iter().enumerate() {
+        let (line, first) = case_verdict(index, &case.name, results, total);
+        writeln!(out, "{line}")?;
+        if let Some(seed) = first
+            && !explain.contains(&seed)
+        {
+            explain.push(seed);
         }
-        let why = first
-            .failure
-            .as_deref()
-            .and_then(|f| f.split(&marker).nth(1))
-            .and_then(|rest| rest.split("; ").next())
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "FAIL {}   {} of {total} seeds, first seed {}: {why}",
-            case.name,
-            failing.len(),
-            first.seed
-        )?;
     }
     // Anything else that failed a seed: a setup error, a kernel invariant, a divergence, a
     // test run that did not finish.
@@ -230,4 +290,82 @@ pub(crate) fn build(packages: &[PathBuf], features: &[String]) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(seed: u64, failure: Option<&str>) -> SeedResult {
+        SeedResult {
+            seed,
+            hash: 0,
+            simulated: 0,
+            failure: failure.map(str::to_owned),
+            divergence: None,
+        }
+    }
+
+    fn loaded(names: &[&str]) -> apps::Loaded {
+        apps::Loaded {
+            packages: Vec::new(),
+            tests: names
+                .iter()
+                .map(|name| apps::TestCase {
+                    name: (*name).to_owned(),
+                    module: std::sync::Arc::from(&[][..]),
+                    request: Vec::new(),
+                    grant: Vec::new(),
+                })
+                .collect(),
+            timeout_secs: 5,
+        }
+    }
+
+    fn report(names: &[&str], results: &[SeedResult]) -> (String, Vec<u64>) {
+        let mut out = Vec::new();
+        let explain = report_tests(&mut out, &loaded(names), results, results.len() as u64);
+        (
+            String::from_utf8(out).unwrap_or_default(),
+            explain.unwrap_or_default(),
+        )
+    }
+
+    /// SECURITY.md, sim test: every seed failing at setup once printed `PASS echo-test`.
+    #[test]
+    fn a_test_that_never_ran_is_a_fail_that_says_so() {
+        let setup = "setup: app:app:our.os does not load: not wasm";
+        let results = [result(0, Some(setup)), result(1, Some(setup))];
+        let (text, explain) = report(&["echo-test"], &results);
+        assert!(!text.contains("PASS"), "{text}");
+        assert!(
+            text.contains("FAIL echo-test   did not run in 2 of 2 seeds, first seed 0: setup"),
+            "{text}"
+        );
+        assert_eq!(explain, vec![0]);
+    }
+
+    #[test]
+    fn tests_after_one_that_never_finished_did_not_run_and_others_keep_their_verdicts() {
+        let results = [
+            result(0, None),
+            result(
+                1,
+                Some(
+                    "test b failed: no answer; the tests did not finish within the run (2 of them ran)",
+                ),
+            ),
+            result(2, Some("test a failed: boom")),
+        ];
+        let (text, _) = report(&["a", "b", "c"], &results);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "FAIL a   1 of 3 seeds, first seed 2: boom");
+        assert_eq!(lines[1], "FAIL b   1 of 3 seeds, first seed 1: no answer");
+        assert!(
+            lines[2].starts_with("FAIL c   did not run in 1 of 3 seeds, first seed 1"),
+            "{text}"
+        );
+        let (text, explain) = report(&["a"], &[result(0, None), result(1, None)]);
+        assert_eq!((text.as_str(), explain), ("PASS a   2 seeds\n", vec![]));
+    }
 }

@@ -243,6 +243,27 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
         format!("[{test_entry}]"),
     )
     .unwrap();
+    // A test named like the tester would be the tester's own process.
+    let named_tester = test_entry.replace("\"app-test\"", "\"tester\"");
+    std::fs::write(
+        d.join("app-test/pkg/manifest.json"),
+        format!("[{named_tester}]"),
+    )
+    .unwrap();
+    refused(&tests, "a test may not be named \"tester\"");
+    std::fs::write(
+        d.join("app-test/pkg/manifest.json"),
+        format!("[{test_entry}]"),
+    )
+    .unwrap();
     // A module that is no real app: it does not load, and the install says which.
     refused(&tests, "app:app:t.os does not load");
+    // Its test never ran: never a PASS (SECURITY.md, sim test).
+    let out = sim(&["test", tests.to_str().unwrap(), "--seeds", "0..3"]);
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("PASS"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL app-test   did not run in 3 of 3 seeds"),
+        "{stdout}"
+    );
 }

@@ -21,10 +21,7 @@ pub fn epochs(root: &Path) -> Result<Vec<u64>, JournalError> {
         let entry = entry.map_err(JournalError::io(root))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 6
-            && name.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(number) = name.parse()
-        {
+        if let Some(number) = super::parse_epoch_name(name) {
             found.push(number);
         }
     }
@@ -56,12 +53,12 @@ pub fn open_epoch(root: &Path, epoch: Option<u64>) -> Result<(Epoch, JournalRead
     let numbers = epochs(root)?;
     let number = match epoch {
         Some(number) if numbers.contains(&number) => number,
-        Some(number) => return Err(JournalError::Missing(root.join(format!("{number:06}")))),
+        Some(number) => return Err(JournalError::Missing(root.join(super::epoch_name(number)))),
         None => *numbers
             .last()
             .ok_or_else(|| JournalError::Missing(root.to_owned()))?,
     };
-    let dir = root.join(format!("{number:06}"));
+    let dir = root.join(super::epoch_name(number));
     let mut reader = JournalReader::new(dir.clone())?;
     let begin = match reader.next_entry()? {
         Some(Entry::Begin(begin)) if begin.epoch == number => begin,

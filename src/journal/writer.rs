@@ -31,10 +31,6 @@ pub struct JournalWriter {
     scratch: Vec<u8>,
 }
 
-fn epoch_name(epoch: u64) -> String {
-    format!("{epoch:06}")
-}
-
 pub(super) fn segment_name(segment: u64) -> String {
     format!("{segment:04}.log")
 }
@@ -59,20 +55,35 @@ impl JournalWriter {
     /// the kernel is about to boot from) into it and writes `begin` (its `epoch` is set here).
     /// Older epochs are removed while the journal is over its cap.
     ///
+    /// A store image over half the journal's cap is refused before anything is made or
+    /// removed (its apparent size: a sparse 6 GB store once went into a 1 GiB journal whole,
+    /// removing the older epochs to make room).
+    ///
     /// # Errors
-    /// A directory or file could not be made, copied or written.
+    /// The store is too large to journal, or a directory or file could not be made, copied or
+    /// written.
     pub fn begin(
         root: &Path,
         store: &Path,
         mut begin: Begin,
         limits: Limits,
     ) -> Result<Self, JournalError> {
+        let store_bytes = std::fs::metadata(store)
+            .map_err(JournalError::io(store))?
+            .len();
+        if store_bytes > limits.journal_bytes / 2 {
+            return Err(JournalError::StoreTooLarge {
+                store_bytes,
+                journal_bytes: limits.journal_bytes,
+            });
+        }
         std::fs::create_dir_all(root).map_err(JournalError::io(root))?;
         let epoch = super::epochs(root)?.last().map_or(1, |last| last + 1);
-        let epoch_dir = root.join(epoch_name(epoch));
+        let epoch_dir = root.join(super::epoch_name(epoch));
         std::fs::create_dir(&epoch_dir).map_err(JournalError::io(&epoch_dir))?;
         let image = epoch_dir.join(STORE_IMAGE);
-        std::fs::copy(store, &image).map_err(JournalError::io(&image))?;
+        let copied = std::fs::copy(store, &image).map_err(JournalError::io(&image))?;
+        debug_assert!(copied <= limits.journal_bytes, "the image fits the journal");
         let file = Self::create_segment(&epoch_dir, 0)?;
         begin.epoch = epoch;
         let mut writer = Self {
@@ -116,7 +127,7 @@ impl JournalWriter {
             if epoch == self.epoch || dir_bytes(&self.root)? <= self.limits.journal_bytes {
                 break;
             }
-            let dir = self.root.join(epoch_name(epoch));
+            let dir = self.root.join(super::epoch_name(epoch));
             std::fs::remove_dir_all(&dir).map_err(JournalError::io(&dir))?;
         }
         Ok(())

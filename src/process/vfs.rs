@@ -17,6 +17,11 @@
 //! `AddZip` unpacks all or nothing, refuses entries that climb out of the drive, and bounds
 //! the entries ([`ZIP_ENTRIES_MAX`], [`ZIP_BYTES_MAX`]).
 
+mod archive;
+
+use archive::add_zip;
+pub use archive::{ZIP_BYTES_MAX, ZIP_ENTRIES_MAX};
+
 use crate::process::{Flow, Process, ProcessContext, Wake};
 use crate::types::{Address, LazyLoadBlob, Message, PackageId, ProcessId, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -637,10 +642,25 @@ impl VfsProcess {
                 }
                 Ok(())
             }
+            // As rename(2): onto itself a no-op (a move that wrote each file onto itself and
+            // then removed it once emptied the directory); onto a file `ENOTDIR`; onto a
+            // directory that holds anything `ENOTEMPTY`.
+            Some(FileType::Directory) if moving && to_key == from_key => Ok(()),
             Some(FileType::Directory) if moving => {
                 if to_key.starts_with(&marker(&from_key)) {
                     return Err(io("Invalid argument: a directory cannot move into itself"));
                 }
+                match exists(ctx, &to_key)? {
+                    Some(FileType::File) => return Err(io("Not a directory")),
+                    Some(_) => {
+                        let inside = ctx.vfs_paths(&marker(&to_key)).map_err(storage)?;
+                        if inside.iter().any(|p| *p != marker(&to_key)) {
+                            return Err(io("Directory not empty"));
+                        }
+                    }
+                    None => {}
+                }
+                debug_assert!(to_key != from_key, "a move onto itself returned above");
                 for inside in ctx.vfs_paths(&marker(&from_key)).map_err(storage)? {
                     let moved = format!("{to_key}{}", &inside[from_key.len()..]);
                     if let Some(bytes) = ctx.vfs_read(&inside).map_err(storage)? {
@@ -655,72 +675,6 @@ impl VfsProcess {
             None => Err(not_found(&from_key)),
         }
     }
-}
-
-/// Most entries an `AddZip` archive may hold.
-pub const ZIP_ENTRIES_MAX: usize = 10_000;
-/// Most bytes its entries may hold unpacked, together (a small archive can claim gigabytes).
-pub const ZIP_BYTES_MAX: u64 = 64 << 20;
-
-/// `AddZip`: unpacks the archive in `zip` into the directory `path`, as the reference does,
-/// but checked first and all or nothing: every entry must stay inside the drive of `path` (a
-/// `../` that climbs out is a `ParseError` naming it, where the reference writes wherever it
-/// points), be a file or a directory (else `UnzipError`), and the entries are bounded in count,
-/// in each file's size and in bytes together.
-fn add_zip(ctx: &mut ProcessContext<'_>, path: &VfsPath, zip: &[u8]) -> Result<(), VfsError> {
-    let bad = |error: String| VfsError::ParseError {
-        error,
-        path: path.key(),
-    };
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| bad(e.to_string()))?;
-    if archive.len() > ZIP_ENTRIES_MAX {
-        return Err(bad(format!("more than {ZIP_ENTRIES_MAX} entries")));
-    }
-    let mut entries: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(archive.len());
-    let mut total = 0u64;
-    for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(|e| bad(e.to_string()))?;
-        let name = entry.name().map_err(|e| bad(e.to_string()))?.into_owned();
-        let inside = VfsPath::parse(&format!("{}/{name}", path.key()))
-            .ok()
-            .filter(|p| p.package == path.package && p.drive == path.drive)
-            .ok_or_else(|| bad(format!("entry {name:?} is outside the drive")))?;
-        if entry.is_dir() {
-            entries.push((inside.key(), None));
-            continue;
-        }
-        if !entry.is_file() {
-            return Err(VfsError::UnzipError);
-        }
-        let room = FILE_LEN_MAX.min(ZIP_BYTES_MAX - total);
-        let mut bytes = Vec::new();
-        use std::io::Read as _;
-        let read = (&mut entry)
-            .take(room + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("entry {name:?}: {e}")))?;
-        if read as u64 > room {
-            return Err(VfsError::IOError(format!(
-                "File too large: the archive unpacks past {} bytes",
-                room.min(FILE_LEN_MAX)
-            )));
-        }
-        total += read as u64;
-        entries.push((inside.key(), Some(bytes)));
-    }
-    debug_assert!(
-        total <= ZIP_BYTES_MAX,
-        "an archive unpacks within its bound"
-    );
-    ctx.vfs_write(&marker(&path.key()), Some(&[]));
-    for (key, bytes) in entries {
-        match bytes {
-            Some(bytes) => ctx.vfs_write(&key, Some(&bytes)),
-            None => ctx.vfs_write(&marker(&key), Some(&[])),
-        }
-    }
-    Ok(())
 }
 
 /// A drive's two capabilities, issued by the vfs.

@@ -53,6 +53,12 @@ pub(crate) enum Next {
     End(Flow),
 }
 
+/// Fuel every host call costs, whatever it does (a guest making millions of empty calls
+/// pays for them).
+pub(crate) const HOST_CALL_FUEL: u64 = 64;
+/// Bytes of host work one unit of fuel pays for.
+pub(crate) const HOST_BYTES_PER_FUEL: u64 = 4;
+
 /// A wasm process (see the module docs).
 pub struct WasmProcess {
     store: Store<HostData>,
@@ -72,6 +78,9 @@ pub struct WasmProcess {
     suspensions: u64,
     /// Fuel burnt over its life.
     fuel_total: u64,
+    /// Fuel the host's work cost beyond what the guest had left, paid from later grants
+    /// (`charge_host`): a call that touches 60 MB is paid for in full, slice by slice.
+    debt: u64,
     /// What the guest wrote to fds 1 and 2 and has not ended with a newline (`wasi.rs`).
     output: super::wasi::OutputLines,
 }
@@ -123,6 +132,7 @@ impl WasmProcess {
             trap_at: None,
             suspensions: 0,
             fuel_total: 0,
+            debt: 0,
             output: super::wasi::OutputLines::default(),
         })
     }
@@ -144,9 +154,32 @@ impl WasmProcess {
         if let Some(point) = self.trap_at {
             self.granted = self.granted.min(point.saturating_sub(self.burnt).max(1));
         }
+        // Host work not yet paid for comes out of the grant (counted as burnt when settled),
+        // never out of what the next instruction needs.
+        let paid = self.debt.min(self.granted.saturating_sub(at_least));
+        self.debt -= paid;
+        debug_assert!(paid <= self.granted, "a debt is paid from the grant");
         self.store
-            .set_fuel(self.granted)
+            .set_fuel(self.granted - paid)
             .map_err(|e| format!("fuel: {e}"))
+    }
+
+    /// Charges the guest for host work: [`HOST_CALL_FUEL`] per call and one fuel per
+    /// [`HOST_BYTES_PER_FUEL`] bytes the call touched (lifted, filled, printed), taken from
+    /// its fuel now and, past what it has, from its next grants. So host work is bounded per
+    /// step like guest work (a 60 MB `random_get` in a loop once made one step endless) and is
+    /// charged as time.
+    fn charge_host(&mut self, bytes: u64) {
+        let cost = HOST_CALL_FUEL.saturating_add(bytes / HOST_BYTES_PER_FUEL);
+        let left = self.store.get_fuel().unwrap_or(0);
+        let taken = cost.min(left);
+        // Setting fuel on a store with fuel metering on cannot fail.
+        let _ = self.store.set_fuel(left - taken);
+        self.debt = self.debt.saturating_add(cost - taken);
+        debug_assert!(
+            self.store.get_fuel().unwrap_or(0) <= left,
+            "a charge never adds fuel"
+        );
     }
 
     /// Adds what the guest burnt of its last grant to `burnt`.
@@ -411,8 +444,17 @@ impl WasmProcess {
     /// Serves WASI call `func` (`wasi.rs`): output is printed and remembered, `proc_exit`
     /// ends the run with its code.
     fn serve_wasi(&mut self, ctx: &mut ProcessContext<'_>, func: WasiFunc, args: &[u64]) -> Next {
+        let touched = match func {
+            WasiFunc::RandomGet => args.get(1).copied().unwrap_or(0),
+            _ => 0,
+        };
         let memory = self.memory.data_mut(&mut self.store);
         let served = wasi::serve(ctx, memory, &mut self.output, func, args);
+        let printed = match &served {
+            wasi::Served::Output(lines, _) => lines.iter().map(|l| l.len() as u64).sum(),
+            _ => 0,
+        };
+        self.charge_host(touched.saturating_add(printed));
         let errno = |errno: i32| vec![wasmi::Val::I32(errno)];
         match served {
             wasi::Served::Errno(value) => Next::Resume(errno(value)),
@@ -461,6 +503,8 @@ impl WasmProcess {
         } else {
             abi::lift_flat(mem, &import.params, &mut FlatArgs::new(args), budget)
         };
+        let used = budget.used();
+        self.charge_host(used);
         let params = match lifted.map_err(|e| format!("{}: {e}", import.name))? {
             Val::Record(params) => params,
             _ => return Err("parameters are not a record".into()),

@@ -528,3 +528,87 @@ fn an_over_long_path_is_refused_before_it_is_kept() {
         json!("Ok")
     );
 }
+
+/// SECURITY.md, vfs class 19: `Rename` of a directory onto itself once answered Ok and
+/// deleted every file in it; onto a file it left a path that was both.
+#[test]
+fn renaming_a_directory_behaves_as_rename_2() {
+    let mut d = Drive::new();
+    assert_eq!(d.ask("dir", json!("CreateDir")), json!("Ok"));
+    d.put("dir/a", json!("Write"), b"a");
+    d.put("dir/b", json!("Write"), b"b");
+    for onto in [
+        format!("{DRIVE}/dir"),
+        format!("{DRIVE}/./dir"),
+        "/app:our.os/data/x/../dir".to_owned(),
+    ] {
+        assert_eq!(
+            d.ask("dir", json!({"Rename": {"new_path": onto}})),
+            json!("Ok"),
+            "{onto}"
+        );
+        assert_eq!(
+            d.blob("dir/a", json!("Read")).as_deref(),
+            Some(&b"a"[..]),
+            "{onto}"
+        );
+    }
+    d.put("file", json!("Write"), b"f");
+    let onto_file = d.ask(
+        "dir",
+        json!({"Rename": {"new_path": format!("{DRIVE}/file")}}),
+    );
+    assert!(
+        io_error(&onto_file).contains("Not a directory"),
+        "{onto_file}"
+    );
+    assert_eq!(d.blob("file", json!("Read")).as_deref(), Some(&b"f"[..]));
+    assert_eq!(d.ask("other", json!("CreateDir")), json!("Ok"));
+    d.put("other/keep", json!("Write"), b"k");
+    let onto_full = d.ask(
+        "dir",
+        json!({"Rename": {"new_path": format!("{DRIVE}/other")}}),
+    );
+    assert!(
+        io_error(&onto_full).contains("Directory not empty"),
+        "{onto_full}"
+    );
+    // An ordinary move still moves.
+    let moved = d.ask(
+        "dir",
+        json!({"Rename": {"new_path": format!("{DRIVE}/moved")}}),
+    );
+    assert_eq!(moved, json!("Ok"));
+    assert_eq!(d.blob("moved/b", json!("Read")).as_deref(), Some(&b"b"[..]));
+    assert!(io_error(&d.ask("dir/b", json!("Read"))).contains("No such file"));
+    d.world.kernel.check_invariants().unwrap();
+}
+
+/// SECURITY.md, vfs class 21: an archive entry named `.` once turned the directory it
+/// unpacked into into a file; the bound's error once said "past 0 bytes".
+#[test]
+fn add_zip_never_makes_a_path_both_a_file_and_a_directory() {
+    let mut d = Drive::new();
+    assert_eq!(d.ask("web", json!("CreateDir")), json!("Ok"));
+    d.put("web/old", json!("Write"), b"o");
+    for archive in [
+        zip_of(&[(".", b"dot")]),
+        zip_of(&[("a", b"file"), ("a/b", b"under a file")]),
+        zip_of(&[("old/x", b"under an existing file")]),
+    ] {
+        let body = d.send(false, "web", json!("AddZip"), Some(&archive)).0;
+        assert!(body["Err"]["ParseError"]["error"].is_string(), "{body}");
+    }
+    assert_eq!(d.blob("web/old", json!("Read")).as_deref(), Some(&b"o"[..]));
+    assert_eq!(
+        d.ask("web", json!("Metadata"))["Metadata"]["file_type"],
+        json!("Directory")
+    );
+    // Two entries that fill the bound and one byte more: the error names the bound.
+    let max = hyperkernel::process::vfs::ZIP_BYTES_MAX as usize;
+    let full = vec![1u8; max];
+    let archive = zip_of(&[("full", &full), ("one", b"1")]);
+    let body = d.send(false, "web", json!("AddZip"), Some(&archive)).0;
+    let error = io_error(&body);
+    assert!(error.contains(&format!("past {max} bytes")), "{error}");
+}

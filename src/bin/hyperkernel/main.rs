@@ -307,16 +307,23 @@ fn boot(
         time_start: Timestamp(0),
         vfs: config.vfs,
     };
-    let journal = journaled
-        .then(|| {
-            JournalWriter::begin(
-                &home.dir.join(home::JOURNAL),
-                &home.dir.join(home::STORE),
-                begin,
-                Limits::default(),
-            )
-        })
-        .transpose()?;
+    let journal = match journaled.then(|| {
+        JournalWriter::begin(
+            &home.dir.join(home::JOURNAL),
+            &home.dir.join(home::STORE),
+            begin,
+            Limits::default(),
+        )
+    }) {
+        None => None,
+        Some(Ok(journal)) => Some(journal),
+        // The node serves on; this boot just cannot be replayed.
+        Some(Err(error @ hyperkernel::journal::JournalError::StoreTooLarge { .. })) => {
+            esay!("warning: this boot is not journaled: {error}");
+            None
+        }
+        Some(Err(error)) => return Err(error.into()),
+    };
     let loader = WasmLoader::new(WasmConfig::default())?;
     let kernel = KernelBuilder::new(our, config.seed)
         .config(config)

@@ -273,3 +273,107 @@ fn a_wasi_run_is_the_same_trace_for_the_same_seed() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+/// A WASI guest of raw imports in a loop: `random_get` of 16 MiB, or `fd_write` of a 16 KiB
+/// line, for ever.
+fn flooding(call: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+             (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+             (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 300)
+             ;; One iovec at 16: 16 KiB of 'x' ending in a newline, at 1024.
+             (data (i32.const 16) "\00\04\00\00\00\40\00\00")
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 65536)
+             (func (export "init") (param i32 i32)
+               (memory.fill (i32.const 1024) (i32.const 120) (i32.const 16383))
+               (i32.store8 (i32.const 17407) (i32.const 10))
+               (loop $again {call} (br $again))))"#
+    ))
+    .unwrap()
+}
+
+/// Runs `code` as a process for `steps` kernel steps on a thread of its own (a step that
+/// never ends fails the test instead of hanging it); the fuel it was charged and the print
+/// bytes the trace kept.
+fn run_steps(code: Vec<u8>, steps: usize) -> (u64, u64) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "an endless step must fail the test"
+    )]
+    std::thread::spawn(move || {
+        let mut world = World::new(3);
+        let id: ProcessId = "flood:test:our.os".parse().unwrap();
+        let init = hyperkernel::KernelCommand::InitializeProcess {
+            id: id.clone(),
+            wasm_bytes_handle: "/test:our.os/pkg/flood.wasm".into(),
+            wit_version: Some(1),
+            on_exit: OnExit::None,
+            initial_capabilities: vec![],
+            public: false,
+        };
+        let blob = hyperkernel::LazyLoadBlob {
+            mime: None,
+            bytes: code,
+        };
+        world.command_with_blob(&init, Some(5), Some(blob));
+        let client = world.client.clone();
+        let run = hyperkernel::KernelCommand::RunProcess(id.clone());
+        world
+            .kernel
+            .command_as(&client, &run, Some(5), None)
+            .unwrap();
+        for _ in 0..steps {
+            world.kernel.step();
+        }
+        let view = world.kernel.view();
+        let fuel = view
+            .processes
+            .iter()
+            .find(|p| p.id == id)
+            .and_then(|p| p.runtime.as_ref())
+            .map_or(0, |stats| stats.fuel);
+        let kept: u64 = world
+            .kernel
+            .trace()
+            .records()
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Print { text, .. } => Some(text.len() as u64),
+                _ => None,
+            })
+            .sum();
+        let _ = tx.send((fuel, kept));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(180))
+        .expect("a kernel step never ended")
+}
+
+/// SECURITY.md, WASI: host work is charged as fuel by the bytes it touches. A `random_get` of
+/// 16 MiB in a loop once cost a few fuel a call, so one step never ended.
+#[test]
+fn host_work_is_charged_as_fuel_so_every_step_ends() {
+    let random = "(drop (call $random (i32.const 65536) (i32.const 16777216)))";
+    let (fuel, _) = run_steps(flooding(random), 40);
+    // 16 MiB a call at 4 bytes a fuel: every step pays its slice of the host's work.
+    assert!(fuel >= 30 * 1_000_000, "charged {fuel} fuel");
+}
+
+/// SECURITY.md, WASI: prints are paid for by their bytes and the trace keeps a bounded number
+/// of their bytes (16 KiB lines 300 000 times once kept every one until the host aborted).
+#[test]
+fn a_flood_of_output_is_paid_for_and_kept_bounded() {
+    let write = "(drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 32)))";
+    // About 240 lines of 16 KiB a step: 40 steps print some 160 MB.
+    let (fuel, kept) = run_steps(flooding(write), 40);
+    assert!(fuel >= 30 * 1_000_000, "charged {fuel} fuel");
+    assert!(
+        kept <= hyperkernel::trace::TRACE_PRINT_BYTES_MAX,
+        "kept {kept} bytes of prints"
+    );
+    assert!(
+        kept >= hyperkernel::trace::TRACE_PRINT_BYTES_MAX / 2,
+        "kept {kept}"
+    );
+}
