@@ -15,6 +15,7 @@ pub mod invariants;
 pub mod journal_replay;
 pub mod kit;
 pub mod network;
+pub mod provenance;
 pub mod reboot;
 pub mod replay;
 pub mod run;
