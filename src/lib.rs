@@ -36,12 +36,14 @@ macro_rules! kernel_bug {
 pub(crate) use kernel_bug;
 
 pub mod caps;
+pub mod door;
 pub mod env;
 pub mod journal;
 pub mod kernel;
 pub mod package;
 pub mod process;
 pub mod storage;
+pub mod terminal;
 pub mod trace;
 pub mod types;
 pub mod wasm;

@@ -168,7 +168,7 @@ struct VfsPath {
     rest: Vec<String>,
 }
 
-/// Longest request path, in bytes (Linux's `PATH_MAX`): with [`CURSORS_MAX`], the open
+/// Longest request path, in bytes (Linux's `PATH_MAX`): with the bound on open files, the open
 /// files' cursors hold at most 16 MiB of names.
 pub const PATH_LEN_MAX: usize = 4096;
 /// Longest drive name, in bytes.

@@ -22,6 +22,7 @@
 //! - An answer may be written as it is made (`StreamedBody`), with its exact length first.
 //! - The accept loop outlives accept errors (a full file table, say): it waits and goes on.
 
+use hyperkernel::door::{HEAD_MAX, Head, Refusal, parse_head};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -43,10 +44,6 @@ fn wall_now() -> Instant {
     Instant::now()
 }
 
-/// Largest request head (request line and headers).
-pub(crate) const HEAD_MAX: usize = 16 << 10;
-/// Most headers in a head.
-pub(crate) const HEADERS_MAX: usize = 32;
 /// Bytes read from a socket at a time.
 const CHUNK: usize = 64 << 10;
 
@@ -260,20 +257,6 @@ where
     });
 }
 
-/// Why a request is refused before the handler sees it: the status and the reason.
-type Refusal = (u16, String);
-
-/// A parsed head: the request without its body, the body's length, whether the connection
-/// stays open after it, and how many bytes of the buffer it took.
-struct Head {
-    method: String,
-    path: String,
-    headers: Vec<(String, Vec<u8>)>,
-    length: u64,
-    keep_alive: bool,
-    taken: usize,
-}
-
 /// Serves the requests of one connection until it closes, fails or times out.
 fn connection<H>(shared: &Shared<H>, mut stream: TcpStream)
 where
@@ -353,20 +336,10 @@ fn read_head(
                 format!("the request stalled: no whole head within {seconds} s"),
             ));
         }
-        if !buffer.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
-            let mut request = httparse::Request::new(&mut headers);
-            match request.parse(buffer) {
-                Ok(httparse::Status::Complete(taken)) => return head(&request, taken).map(Some),
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err((431, format!("more than {HEADERS_MAX} headers")));
-                }
-                Err(error) => return Err((400, format!("not an HTTP request: {error}"))),
-            }
-            if buffer.len() >= HEAD_MAX {
-                return Err((431, format!("the head is over {HEAD_MAX} bytes")));
-            }
+        if !buffer.is_empty()
+            && let Some(head) = parse_head(buffer)?
+        {
+            return Ok(Some(head));
         }
         match read_some(stream, buffer, (HEAD_MAX + 1).saturating_sub(buffer.len())) {
             Ok(0) if buffer.is_empty() => return Ok(None),
@@ -378,66 +351,6 @@ fn read_head(
             Err(error) => return Err((408, format!("the request stalled: {error}"))),
         }
     }
-}
-
-/// The head of a complete parse.
-fn head(request: &httparse::Request<'_, '_>, taken: usize) -> Result<Head, Refusal> {
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    if header("transfer-encoding").is_some() {
-        return Err((
-            411,
-            "send the body with a Content-Length, not chunked".into(),
-        ));
-    }
-    let length = content_length(request)?;
-    let version = request.version.unwrap_or(1);
-    let keep_alive = match header("connection").as_deref() {
-        Some("close") => false,
-        Some("keep-alive") => true,
-        _ => version >= 1,
-    };
-    debug_assert!(taken > 0, "a complete head took bytes");
-    let headers = request
-        .headers
-        .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
-        .collect();
-    Ok(Head {
-        method: request.method.unwrap_or_default().to_owned(),
-        path: request.path.unwrap_or_default().to_owned(),
-        headers,
-        length,
-        keep_alive,
-        taken,
-    })
-}
-
-/// The body's length: every `Content-Length` must be digits only and all must agree (RFC
-/// 9112 §6.3: anything else is unrecoverable, a 400); none is 0.
-fn content_length(request: &httparse::Request<'_, '_>) -> Result<u64, Refusal> {
-    let mut length: Option<u64> = None;
-    for header in request.headers.iter() {
-        if !header.name.eq_ignore_ascii_case("content-length") {
-            continue;
-        }
-        let value = String::from_utf8_lossy(header.value).trim().to_owned();
-        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-        let parsed = value.parse::<u64>().ok().filter(|_| digits);
-        let Some(parsed) = parsed else {
-            return Err((400, format!("Content-Length {value:?} is not a length")));
-        };
-        if length.is_some_and(|before| before != parsed) {
-            return Err((400, "two different Content-Length headers".into()));
-        }
-        length = Some(parsed);
-    }
-    Ok(length.unwrap_or(0))
 }
 
 /// Reads a body of `length` bytes, the start of it perhaps in `buffer` already; what is past
@@ -598,47 +511,6 @@ mod tests {
         assert!(
             hold(&counter, 100, 100).is_some(),
             "exactly the budget fits"
-        );
-    }
-
-    #[test]
-    fn heads_parse_with_their_length_and_keep_alive() {
-        let parse = |text: &[u8]| {
-            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
-            let mut request = httparse::Request::new(&mut headers);
-            let Ok(httparse::Status::Complete(taken)) = request.parse(text) else {
-                panic!("a complete head");
-            };
-            head(&request, taken)
-        };
-        let ok = parse(b"POST /a HTTP/1.1\r\nContent-Length: 12\r\n\r\nbody").unwrap();
-        assert_eq!((ok.method.as_str(), ok.path.as_str()), ("POST", "/a"));
-        assert_eq!((ok.length, ok.keep_alive, ok.taken), (12, true, 40));
-        let old = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        assert!(!old.keep_alive, "HTTP/1.0 closes unless asked");
-        let closing = parse(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap();
-        assert!(!closing.keep_alive);
-        let chunked = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
-        assert_eq!(chunked.err().map(|e| e.0), Some(411));
-        for bad in [
-            &b"POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n"[..],
-            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-        ] {
-            let refused = parse(bad);
-            assert_eq!(
-                refused.err().map(|e| e.0),
-                Some(400),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        let twice = parse(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n");
-        assert_eq!(
-            twice.ok().map(|h| h.length),
-            Some(3),
-            "the same length twice is one"
         );
     }
 }

@@ -22,11 +22,11 @@ mod console;
 mod home;
 mod http;
 mod httpd;
-mod terminal;
 
 use clap::{Parser, Subcommand};
 use home::Home;
 use hyperkernel::journal::{Begin, JOURNAL_FORMAT, JournalWriter, Limits};
+use hyperkernel::terminal::{self, Line};
 use hyperkernel::trace::Event;
 use hyperkernel::{
     Capability, Input, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelError,
@@ -39,7 +39,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
-use terminal::Line;
 
 #[derive(Parser)]
 #[command(name = "hyperkernel", about = "The hyperkernel node")]

@@ -1,13 +1,14 @@
 //! The node's terminal lines: what a user types, parsed into a [`Line`], or a [`LineError`]
 //! saying what is wrong with it. Nothing here touches the kernel.
 
-use hyperkernel::{Address, KernelCommand, ProcessId};
+use crate::types::{Address, ProcessId};
+use crate::wire::KernelCommand;
 use std::fmt;
 use std::path::PathBuf;
 
 /// One terminal line, understood.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Line {
+pub enum Line {
     /// Nothing typed.
     Empty,
     /// `help`.
@@ -44,7 +45,7 @@ pub(crate) enum Line {
 
 /// Why a line was not understood.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum LineError {
+pub enum LineError {
     /// The first word is no command.
     Unknown(String),
     /// The command lacks an argument.
@@ -76,7 +77,7 @@ impl fmt::Display for LineError {
 impl std::error::Error for LineError {}
 
 /// What `help` prints.
-pub(crate) const HELP: &str = "\
+pub const HELP: &str = "\
 m ADDRESS BODY       send BODY (text or JSON) to ADDRESS and print the answer
 top [PROCESS]        the process map, or one process
 caps PROCESS         the capabilities PROCESS holds
@@ -94,7 +95,7 @@ fn process(command: &'static str, word: Option<&str>) -> Result<ProcessId, LineE
         needs: "a process id",
     })?;
     word.parse()
-        .map_err(|e: hyperkernel::AddressParseError| LineError::Bad {
+        .map_err(|e: crate::types::AddressParseError| LineError::Bad {
             what: "a process id",
             why: e.to_string(),
         })
@@ -104,7 +105,7 @@ fn process(command: &'static str, word: Option<&str>) -> Result<ProcessId, LineE
 ///
 /// # Errors
 /// What is wrong with it.
-pub(crate) fn parse(line: &str) -> Result<Line, LineError> {
+pub fn parse(line: &str) -> Result<Line, LineError> {
     let line = line.trim();
     if line.is_empty() {
         return Ok(Line::Empty);
@@ -151,7 +152,7 @@ pub(crate) fn parse(line: &str) -> Result<Line, LineError> {
             }
             let to = to
                 .parse()
-                .map_err(|e: hyperkernel::AddressParseError| LineError::Bad {
+                .map_err(|e: crate::types::AddressParseError| LineError::Bad {
                     what: "an address",
                     why: e.to_string(),
                 })?;
