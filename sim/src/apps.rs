@@ -605,3 +605,42 @@ pub fn last_output(kernel: &Kernel, count: usize) -> Vec<(ProcessId, Vec<String>
         .map(|(process, kept)| (process, kept.into_iter().collect()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperkernel::{Flow, KernelBuilder, NativeLoader, Wake};
+
+    /// SECURITY.md, sim test: a test that trapped or returned after `Run` was reported only as
+    /// "no answer within 5 s"; its exit is named now.
+    #[test]
+    fn a_test_that_ended_without_answering_says_how() {
+        let mut kernel = KernelBuilder::new("our.os", 1)
+            .loader(Box::new(NativeLoader::new()))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failing = Box::new(|_: &mut hyperkernel::ProcessContext<'_>, _: Wake| {
+            Flow::Fail("trap: unreachable; last printed: a | b".into())
+        });
+        let returning = Box::new(|_: &mut hyperkernel::ProcessContext<'_>, _: Wake| Flow::Return);
+        for (name, runtime) in [
+            ("trapper", failing as Box<dyn hyperkernel::Process>),
+            ("quitter", returning),
+        ] {
+            let id = test_id(name).unwrap_or_else(|e| panic!("{e}"));
+            kernel
+                .register_native(&id, runtime, &[], false)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        kernel.run_until_idle();
+        assert_eq!(
+            exit_of(&kernel, "trapper"),
+            " (it failed: trap: unreachable, last printed: a | b)"
+        );
+        assert_eq!(
+            exit_of(&kernel, "quitter"),
+            " (it returned without answering)"
+        );
+        assert_eq!(exit_of(&kernel, "never-ran"), "");
+    }
+}

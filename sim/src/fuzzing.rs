@@ -64,9 +64,10 @@ fn saver() -> Box<dyn hyperkernel::Process> {
 }
 
 /// A node with the vfs, the door's process (holding messaging to every process, as the
-/// node's does), `a` of package `app:our.os`, `b` of `other:our.os` with its drive made, an
-/// echo and a networked saver.
-fn node() -> Kernel {
+/// node's does), `a` of package `app:our.os`, `b` of `other:our.os` with its drive
+/// `/other:our.os/pkg` made, an echo `echo:echo:our.os` and a networked saver
+/// `saver:saver:our.os` that saves whatever comes attached to a request.
+pub fn node() -> Kernel {
     let mut config = KernelConfig::new(OUR, 7);
     config.vfs = true;
     config.trace_level = TraceLevel::Hash;
@@ -109,7 +110,9 @@ fn node() -> Kernel {
     kernel
 }
 
-fn vfs_request(kernel: &mut Kernel, from: &str, path: &str, action: serde_json::Value) {
+/// `from` (driven) asks the vfs `action` on `path`, with a small blob; runs until idle and
+/// takes the answer.
+pub fn vfs_request(kernel: &mut Kernel, from: &str, path: &str, action: serde_json::Value) {
     let body = serde_json::json!({"path": path, "action": action}).to_string();
     let blob = LazyLoadBlob {
         mime: None,

@@ -8,8 +8,7 @@
 
 use hyperkernel::process::vfs::DriveCap;
 use hyperkernel::{
-    Address, CapKey, Capability, Flow, Kernel, KernelBuilder, KernelConfig, KernelMessage,
-    LazyLoadBlob, Message, NativeLoader, ProcessContext, ProcessId, Request, Wake,
+    Address, CapKey, Capability, Kernel, KernelMessage, Message, ProcessId, Request,
 };
 use hyperkernel_sim::provenance::Provenance;
 use proptest::prelude::*;
@@ -24,69 +23,14 @@ fn on(process: &str) -> Address {
     Address::new(OUR, pid(process))
 }
 
-/// Saves every capability that comes attached to a request.
-fn saver() -> Box<dyn hyperkernel::Process> {
-    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
-        if let Wake::Received(Ok((_, Message::Request(request)))) = wake {
-            let caps: Vec<Capability> = request
-                .capabilities
-                .iter()
-                .map(|(c, _)| c.clone())
-                .collect();
-            let _ = ctx.save_capabilities(&caps);
-        }
-        Flow::Receive
-    })
-}
-
-/// A node with the vfs, processes `a` (package app:our.os) and `b` (other:our.os), and a
-/// networked `saver` other nodes write to.
-fn kernel(seed: u64) -> Kernel {
-    let mut config = KernelConfig::new(OUR, seed);
-    config.vfs = true;
-    let mut kernel = KernelBuilder::new(OUR, seed)
-        .config(config)
-        .loader(Box::new(NativeLoader::new()))
-        .build()
-        .unwrap();
-    let vfs = Capability::messaging(on("vfs:distro:sys"));
-    for id in ["a:app:our.os", "b:other:our.os"] {
-        kernel
-            .register_driven(&pid(id), std::slice::from_ref(&vfs), false)
-            .unwrap();
-    }
-    let network = Capability::network(OUR);
-    kernel
-        .register_native(&pid("saver:saver:our.os"), saver(), &[network], false)
-        .unwrap();
-    // b made its drive, holding the code it runs, before the run began.
-    vfs_request(
-        &mut kernel,
-        "b:other:our.os",
-        "/other:our.os/pkg",
-        serde_json::json!("CreateDrive"),
-    );
-    kernel
+/// The hostile node of the fuzz targets (`hyperkernel_sim::fuzzing::node`). Its seed is
+/// fixed; the property still draws one, so its persisted cases keep drawing the same steps.
+fn kernel(_seed: u64) -> Kernel {
+    hyperkernel_sim::fuzzing::node()
 }
 
 fn vfs_request(kernel: &mut Kernel, from: &str, path: &str, action: serde_json::Value) {
-    let body = serde_json::json!({"path": path, "action": action}).to_string();
-    let blob = LazyLoadBlob {
-        mime: None,
-        bytes: b"data".to_vec(),
-    };
-    let from = pid(from);
-    kernel
-        .send_as(
-            &from,
-            on("vfs:distro:sys"),
-            Request::new(body).expecting(5),
-            None,
-            Some(blob),
-        )
-        .unwrap();
-    kernel.run_until_idle();
-    while kernel.receive_as(&from).unwrap().is_some() {}
+    hyperkernel_sim::fuzzing::vfs_request(kernel, from, path, action);
 }
 
 /// Path components an attacker would try.

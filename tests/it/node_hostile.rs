@@ -84,6 +84,18 @@ fn the_door_cannot_kill_the_nodes_own_processes_and_sigterm_still_stops_it() {
     assert_eq!(node.exit_code(), 0);
 }
 
+/// Everything the node wrote to stderr (read once it has shut down and closed it).
+fn stderr_of(node: &mut Node) -> String {
+    let mut stderr = String::new();
+    node.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
 /// Starts a node with an exposed door; the node, its URL on loopback, and its home.
 fn exposed(home: &Path) -> (Node, String) {
     let mut node = Node::start_with(home, "test.os", &["--http-port", "0", "--http-expose"]);
@@ -126,13 +138,7 @@ fn an_exposed_door_answers_only_with_its_token_and_warns_what_it_can_do() {
     assert_eq!(post_with(&url, fire, Some(&format!("Bearer {token}"))), 200);
     node.send("shutdown");
     node.expect(|l| l == "shut down");
-    let mut stderr = String::new();
-    node.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut node);
     assert!(
         stderr.contains("warning: the HTTP door listens on every interface"),
         "{stderr}"
@@ -441,13 +447,7 @@ fn an_endless_line_on_stdin_is_refused_and_the_node_goes_on() {
     node.expect(|l| l.starts_with("kernel:distro:sys"));
     node.send("shutdown");
     node.expect(|l| l == "shut down");
-    let mut stderr = String::new();
-    node.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut node);
     assert!(
         stderr.contains("a line of 3145728 bytes was refused"),
         "{stderr}"
