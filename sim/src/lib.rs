@@ -23,3 +23,4 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 pub mod summary;
+pub mod world;

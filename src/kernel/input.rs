@@ -87,6 +87,9 @@ pub enum Input {
         /// The process.
         process: ProcessId,
     },
+    /// The network could not carry this message of ours (its node is unknown, down or cut
+    /// off): it is dropped as unreachable and its sender hears `Offline`.
+    Unreachable(Box<KernelMessage>),
     /// The driver shuts the kernel down (the node's SIGTERM, Ctrl-C or `shutdown`), as the
     /// `Shutdown` command does, without any process having to be alive to send it.
     Shutdown,
@@ -99,7 +102,7 @@ impl Input {
             Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
                 blob.as_ref()
             }
-            Self::Submit(message) => message.lazy_load_blob.as_ref(),
+            Self::Submit(message) | Self::Unreachable(message) => message.lazy_load_blob.as_ref(),
             Self::Time(_)
             | Self::Step
             | Self::Register { .. }
@@ -115,7 +118,7 @@ impl Input {
         match self {
             Self::Send { request, .. } => std::mem::take(&mut request.body),
             Self::Respond { response, .. } => std::mem::take(&mut response.body),
-            Self::Submit(message) => match &mut message.message {
+            Self::Submit(message) | Self::Unreachable(message) => match &mut message.message {
                 crate::types::Message::Request(request) => std::mem::take(&mut request.body),
                 crate::types::Message::Response((response, _)) => {
                     std::mem::take(&mut response.body)
@@ -137,7 +140,7 @@ impl Input {
         let slot = match self {
             Self::Send { request, .. } => &mut request.body,
             Self::Respond { response, .. } => &mut response.body,
-            Self::Submit(message) => match &mut message.message {
+            Self::Submit(message) | Self::Unreachable(message) => match &mut message.message {
                 crate::types::Message::Request(request) => &mut request.body,
                 crate::types::Message::Response((response, _)) => &mut response.body,
             },
@@ -159,7 +162,7 @@ impl Input {
             Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
                 blob.take()
             }
-            Self::Submit(message) => message.lazy_load_blob.take(),
+            Self::Submit(message) | Self::Unreachable(message) => message.lazy_load_blob.take(),
             Self::Time(_)
             | Self::Step
             | Self::Register { .. }
@@ -176,7 +179,7 @@ impl Input {
                 *blob = Some(new);
                 true
             }
-            Self::Submit(message) => {
+            Self::Submit(message) | Self::Unreachable(message) => {
                 message.lazy_load_blob = Some(new);
                 true
             }
@@ -213,15 +216,7 @@ impl Kernel {
     /// the process is not driven, the id is taken.
     pub fn input(&mut self, input: Input) -> Result<Output, KernelError> {
         match input {
-            Input::Time(reading) => {
-                let before = self.clock.now();
-                self.clock.read(reading);
-                assert!(
-                    self.clock.now() >= before,
-                    "a clock reading moved time back"
-                );
-                Ok(Output::Taken)
-            }
+            Input::Time(reading) => Ok(self.input_time(reading)),
             Input::Step => Ok(Output::Stepped(self.step())),
             Input::Submit(message) => self.submit(*message).map(|()| Output::Taken),
             Input::Register {
@@ -260,18 +255,12 @@ impl Kernel {
             } => self
                 .respond_as(&process, response, blob)
                 .map(|()| Output::Taken),
-            Input::Receive { process } => {
-                let received = self.receive_as(&process)?;
-                // The message's own blob, never an earlier one (`get_blob` semantics would hand
-                // one client's file to whoever the driven process hears from next).
-                let blob = received.as_ref().and_then(|_| self.own_blob_of(&process));
-                debug_assert!(
-                    received.is_some() || blob.is_none(),
-                    "a blob comes only with a message"
-                );
-                Ok(Output::Received(received.map(|r| Box::new((r, blob)))))
-            }
+            Input::Receive { process } => self.input_receive(&process),
             Input::ClearState { process } => self.clear_state(&process).map(Output::Cleared),
+            Input::Unreachable(message) => {
+                self.unreachable(*message);
+                Ok(Output::Taken)
+            }
             Input::Shutdown => {
                 if !self.shut_down {
                     self.shutdown();
@@ -279,5 +268,27 @@ impl Kernel {
                 Ok(Output::Taken)
             }
         }
+    }
+
+    fn input_time(&mut self, reading: Timestamp) -> Output {
+        let before = self.clock.now();
+        self.clock.read(reading);
+        assert!(
+            self.clock.now() >= before,
+            "a clock reading moved time back"
+        );
+        Output::Taken
+    }
+
+    /// `Receive`: the message with its own blob, never an earlier one (`get_blob` semantics
+    /// would hand one client's file to whoever the driven process hears from next).
+    fn input_receive(&mut self, process: &ProcessId) -> Result<Output, KernelError> {
+        let received = self.receive_as(process)?;
+        let blob = received.as_ref().and_then(|_| self.own_blob_of(process));
+        debug_assert!(
+            received.is_some() || blob.is_none(),
+            "a blob comes only with a message"
+        );
+        Ok(Output::Received(received.map(|r| Box::new((r, blob)))))
     }
 }
