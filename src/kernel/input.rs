@@ -112,17 +112,14 @@ impl Input {
         }
     }
 
-    /// Takes the body of the message this input carries out (for encoders that store bytes
-    /// as bytes, not as a JSON array of numbers at up to four bytes each); empty if none.
-    pub fn take_body(&mut self) -> Vec<u8> {
+    /// The body of the message this input carries, if it carries one.
+    fn body_slot(&mut self) -> Option<&mut Vec<u8>> {
         match self {
-            Self::Send { request, .. } => std::mem::take(&mut request.body),
-            Self::Respond { response, .. } => std::mem::take(&mut response.body),
+            Self::Send { request, .. } => Some(&mut request.body),
+            Self::Respond { response, .. } => Some(&mut response.body),
             Self::Submit(message) | Self::Unreachable(message) => match &mut message.message {
-                crate::types::Message::Request(request) => std::mem::take(&mut request.body),
-                crate::types::Message::Response((response, _)) => {
-                    std::mem::take(&mut response.body)
-                }
+                crate::types::Message::Request(request) => Some(&mut request.body),
+                crate::types::Message::Response((response, _)) => Some(&mut response.body),
             },
             Self::Time(_)
             | Self::Step
@@ -130,30 +127,26 @@ impl Input {
             | Self::Command { .. }
             | Self::Receive { .. }
             | Self::ClearState { .. }
-            | Self::Shutdown => Vec::new(),
+            | Self::Shutdown => None,
         }
+    }
+
+    /// Takes the body of the message this input carries out (for encoders that store bytes
+    /// as bytes, not as a JSON array of numbers at up to four bytes each); empty if none.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        self.body_slot().map(std::mem::take).unwrap_or_default()
     }
 
     /// Puts a body back where `take_body` took it from; false if this input carries none
     /// (and `body` is not empty).
     pub fn put_body(&mut self, body: Vec<u8>) -> bool {
-        let slot = match self {
-            Self::Send { request, .. } => &mut request.body,
-            Self::Respond { response, .. } => &mut response.body,
-            Self::Submit(message) | Self::Unreachable(message) => match &mut message.message {
-                crate::types::Message::Request(request) => &mut request.body,
-                crate::types::Message::Response((response, _)) => &mut response.body,
-            },
-            Self::Time(_)
-            | Self::Step
-            | Self::Register { .. }
-            | Self::Command { .. }
-            | Self::Receive { .. }
-            | Self::ClearState { .. }
-            | Self::Shutdown => return body.is_empty(),
-        };
-        *slot = body;
-        true
+        match self.body_slot() {
+            Some(slot) => {
+                *slot = body;
+                true
+            }
+            None => body.is_empty(),
+        }
     }
 
     /// Takes the blob out (for encoders that store blob bytes apart from the rest).

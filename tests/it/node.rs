@@ -302,14 +302,18 @@ pub(crate) fn with_door(home: &Path) -> (Node, String) {
     (node, url)
 }
 
+/// An HTTP client that reports every status and waits at most `timeout`.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
 /// POSTs `body` to the door; the status and the body.
 pub(crate) fn post(url: &str, body: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(WAIT))
-        .build()
-        .into();
-    let mut response = agent
+    let mut response = agent(WAIT)
         .post(url)
         .header("Content-Type", "application/json")
         .send(body)

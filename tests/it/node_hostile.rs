@@ -2,7 +2,7 @@
 //! on real sockets, the built binary, crafted homes and files. One test or more per class of
 //! SECURITY.md's node rows; each failed on the code before its fix.
 
-use crate::node::{Node, WAIT, counter_wasm, load_counter, post, stall, with_door};
+use crate::node::{Node, WAIT, agent, counter_wasm, load_counter, post, stall, with_door};
 use base64::Engine;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -108,12 +108,7 @@ fn exposed(home: &Path) -> (Node, String) {
 }
 
 fn post_with(url: &str, body: &str, authorization: Option<&str>) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(WAIT))
-        .build()
-        .into();
-    let mut request = agent.post(url);
+    let mut request = agent(WAIT).post(url);
     if let Some(value) = authorization {
         request = request.header("Authorization", value);
     }
@@ -231,12 +226,10 @@ fn clients_that_hang_up_or_trickle_their_heads_free_their_slots() {
 
 /// `post` with no bound on the answer's size.
 fn post_large(url: &str, body: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
-    let mut response = agent.post(url).send(body).unwrap();
+    let mut response = agent(Duration::from_secs(120))
+        .post(url)
+        .send(body)
+        .unwrap();
     let status = response.status().as_u16();
     let text = response
         .body_mut()

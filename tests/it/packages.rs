@@ -34,17 +34,14 @@ fn package(package_name: &str, publisher: &str) -> Package {
 fn a_package_may_not_install_processes_under_the_kernels_own_publisher() {
     let mut world = World::new(1);
     // `InitializeProcess` refuses `distro:sys`; so does every other way a process is made.
-    let (name, publisher) = ("distro", "sys");
-    {
-        let error = world
-            .kernel
-            .install_package(&package(name, publisher), true)
-            .unwrap_err();
-        let InstallError::BadName { reason, .. } = &error else {
-            panic!("{error}");
-        };
-        assert!(reason.contains("distro:sys"), "{reason}");
-    }
+    let error = world
+        .kernel
+        .install_package(&package("distro", "sys"), true)
+        .unwrap_err();
+    let InstallError::BadName { reason, .. } = &error else {
+        panic!("{error}");
+    };
+    assert!(reason.contains("distro:sys"), "{reason}");
     assert!(
         !world.kernel.has_process(&pid("vfs:distro:sys")),
         "nothing was installed"
