@@ -106,15 +106,7 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
     );
     let sampled = plan.fresh_every > 0 && seed.is_multiple_of(plan.fresh_every);
     if divergence.is_none() && sampled {
-        match fresh_hash(&scenario.path, seed, plan.options) {
-            Ok(fresh) if fresh == format!("{hash:016x}") => {}
-            Ok(fresh) => {
-                divergence = Some(format!(
-                    "a fresh process got trace hash {fresh}, this one {hash:016x}"
-                ))
-            }
-            Err(error) => divergence = Some(format!("the fresh-process rerun failed: {error}")),
-        }
+        divergence = fresh_divergence(&scenario.path, seed, plan.options, hash);
     }
     SeedResult {
         seed,
@@ -125,12 +117,32 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
     }
 }
 
+/// How a run of `path` with `seed` in a fresh `sim` process differs from `hash`, if it does.
+pub fn fresh_divergence(path: &Path, seed: u64, options: Options, hash: u64) -> Option<String> {
+    match fresh_hash(path, seed, options) {
+        Ok(fresh) if fresh == format!("{hash:016x}") => None,
+        Ok(fresh) => Some(format!(
+            "a fresh process got trace hash {fresh}, this one {hash:016x}"
+        )),
+        Err(error) => Some(format!("the fresh-process rerun failed: {error}")),
+    }
+}
+
 /// Runs every seed of `plan` on `plan.jobs` threads; `progress(done, failed)` is called after
 /// each seed. Results come back in seed order.
 pub fn explore(
     scenario: &Scenario,
     plan: &Exploration,
     progress: &(dyn Fn(u64, u64) + Sync),
+) -> Vec<SeedResult> {
+    explore_with(plan, progress, &|seed| explore_seed(scenario, seed, plan))
+}
+
+/// [`explore`] of any kind of scenario: `one(seed)` explores one seed.
+pub fn explore_with(
+    plan: &Exploration,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    one: &(dyn Fn(u64) -> SeedResult + Sync),
 ) -> Vec<SeedResult> {
     // Seeds are taken by index, so a range that ends at u64::MAX never wraps around.
     let total = plan.seeds.end.saturating_sub(plan.seeds.start);
@@ -146,8 +158,8 @@ pub fn explore(
                     let seed = plan.seeds.start + index;
                     debug_assert!(plan.seeds.contains(&seed), "seed {seed} is in the range");
                     // A panic (a kernel bug) fails its seed; the other seeds go on.
-                    let result = crate::run::catch(|| explore_seed(scenario, seed, plan))
-                        .unwrap_or_else(|message| SeedResult {
+                    let result =
+                        crate::run::catch(|| one(seed)).unwrap_or_else(|message| SeedResult {
                             seed,
                             hash: 0,
                             simulated: 0,

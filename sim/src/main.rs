@@ -13,6 +13,7 @@ use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
 mod test_command;
+mod world_command;
 
 #[derive(Parser)]
 #[command(name = "sim", about = "Deterministic simulation of the hyperkernel")]
@@ -176,7 +177,7 @@ fn refuse_overwriting(output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
 
 /// Writes `text` to `path` atomically: a temporary file of a name no other file has (created
 /// new, never truncating an existing file), synced, then renamed over `path`.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
@@ -309,8 +310,12 @@ fn explore_scenario(
     jobs: Option<usize>,
     options: run::Options,
 ) -> anyhow::Result<bool> {
-    let scenario = Scenario::load(path)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if world_command::is_world_file(path) {
+        let progress = progress_line(seeds.end - seeds.start);
+        return world_command::explore(path, seeds, jobs, &progress);
+    }
+    let scenario = Scenario::load(path)?;
     let plan = Exploration {
         seeds: seeds.clone(),
         jobs,
@@ -363,6 +368,9 @@ fn run_scenario(
 ) -> anyhow::Result<bool> {
     if let Some(trace) = &trace {
         refuse_overwriting(trace, &[path])?;
+    }
+    if world_command::is_world_file(path) {
+        return world_command::run(path, seed, trace);
     }
     let scenario = Scenario::load(path)?;
     let outcome = run::run(&scenario, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -231,6 +231,8 @@ pub struct Boot<'a> {
     pub at: Timestamp,
     /// Which boot this is (1 for the first reboot).
     pub number: u64,
+    /// Whether the node runs on driven time (a node of a world).
+    pub driven: bool,
 }
 
 impl Boot<'_> {
@@ -251,7 +253,11 @@ impl Boot<'_> {
         let storage = self.store.open().map_err(BootError::Storage)?;
         KernelBuilder::new(&config.our, config.seed)
             .config(config)
-            .time(Time::Simulated(self.at))
+            .time(if self.driven {
+                Time::Driven(self.at)
+            } else {
+                Time::Simulated(self.at)
+            })
             .loader(self.loader)
             .storage(storage)
             .continuing(trace, counters)
@@ -294,6 +300,8 @@ pub struct Node {
     pub down: Option<String>,
     /// Whether reboots can happen (images are kept only then).
     watch: bool,
+    /// Whether the node runs on driven time (a node of a world).
+    driven_time: bool,
 }
 
 impl Node {
@@ -307,7 +315,15 @@ impl Node {
             reboots: 0,
             down: None,
             watch,
+            driven_time: false,
         }
+    }
+
+    /// The node runs on driven time (a node of a world): it boots on it again.
+    #[must_use]
+    pub fn on_driven_time(mut self) -> Self {
+        self.driven_time = true;
+        self
     }
 
     /// Setup is done: syncs it, and keeps its image as the first one a reboot may come back
@@ -387,6 +403,7 @@ impl Node {
                 store: &self.store,
                 at: at.plus_millis(u64::from(attempt)),
                 number: self.reboots,
+                driven: self.driven_time,
             };
             match boot.boot(trace.clone(), counters) {
                 Ok(booted) => {

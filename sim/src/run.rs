@@ -10,7 +10,7 @@ use crate::scenario::{Code, Scenario, StorageKind, WorkSpec};
 use hyperkernel::{
     Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelMessage,
     LazyLoadBlob, Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response,
-    Step, Timestamp, Wake, WasmConfig, WasmLoader,
+    Step, Time, Timestamp, Wake, WasmConfig, WasmLoader,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -709,7 +709,7 @@ fn natives(apps: &Arc<crate::apps::Loaded>) -> NativeLoader {
 }
 
 /// The kernel configuration of `scenario`'s node.
-fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
+pub(crate) fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
     let mut config = KernelConfig::new(&scenario.file.node, seed);
     config.planted_bug = options.planted_bug;
     config.network = scenario.file.network.is_some();
@@ -721,7 +721,7 @@ fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
 
 /// The store of `scenario`'s node for `seed`: its disk's faults begin once setup is done
 /// (`drive` sets them with the kernel's).
-fn store(scenario: &Scenario, seed: u64) -> Store {
+pub(crate) fn store(scenario: &Scenario, seed: u64) -> Store {
     let disk = scenario.file.storage == StorageKind::Disk
         || scenario
             .file
@@ -732,14 +732,38 @@ fn store(scenario: &Scenario, seed: u64) -> Store {
 }
 
 fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Kernel, RunError> {
+    build_on(scenario, config, store, Time::Simulated(Timestamp(0)))
+}
+
+/// The loader of `scenario`'s node: wasm on this thread's shared engine, and the natives.
+///
+/// # Errors
+/// The wasm engine could not be made.
+pub(crate) fn node_loader(
+    apps: &Arc<crate::apps::Loaded>,
+) -> Result<Box<dyn hyperkernel::ProcessLoader>, RunError> {
+    Ok(Box::new(wasm_loader()?.with_native(natives(apps))))
+}
+
+/// Boots `scenario`'s node on `store` with `time` and sets up its packages and processes.
+///
+/// # Errors
+/// The store did not open, the kernel did not boot, or setup failed.
+pub(crate) fn build_on(
+    scenario: &Scenario,
+    config: KernelConfig,
+    store: &Store,
+    time: Time,
+) -> Result<Kernel, RunError> {
     let apps = scenario.apps().map_err(RunError::Setup)?;
-    let loader = wasm_loader()?.with_native(natives(&apps));
+    let loader = node_loader(&apps)?;
     let storage = store
         .open()
         .map_err(|e| RunError::Setup(format!("the store did not open: {e}")))?;
     let mut kernel = KernelBuilder::new(&scenario.file.node, config.seed)
         .config(config)
-        .loader(Box::new(loader))
+        .time(time)
+        .loader(loader)
         .storage(storage)
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
@@ -748,7 +772,9 @@ fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Ker
 }
 
 /// The driven processes of `scenario` with their capabilities (resolved already by setup).
-fn driven_specs(scenario: &Scenario) -> Vec<(ProcessId, Vec<hyperkernel::Capability>, bool)> {
+pub(crate) fn driven_specs(
+    scenario: &Scenario,
+) -> Vec<(ProcessId, Vec<hyperkernel::Capability>, bool)> {
     let node = &scenario.file.node;
     scenario
         .processes

@@ -107,7 +107,7 @@ fn echoed(world: &World, index: usize) -> Vec<String> {
 fn a_request_crosses_to_another_kernel_and_its_answer_comes_back() {
     let mut world = two_nodes(1, NetConfig::default());
     send(&mut world, 0, "b.os@echo:echo:sys.os", "hello b", Some(5));
-    world.run_until_idle(10_000);
+    world.run_until_idle(10_000).unwrap();
     assert_eq!(
         received(&mut world, 0),
         vec![("b.os@echo:echo:sys.os".into(), "hello b".into())]
@@ -138,7 +138,7 @@ fn messages_between_a_pair_arrive_in_the_order_they_were_sent() {
     for body in &bodies {
         send(&mut world, 0, "b.os@echo:echo:sys.os", body, None);
     }
-    world.run_until_idle(100_000);
+    world.run_until_idle(100_000).unwrap();
     assert_eq!(echoed(&world, 1), bodies);
 }
 
@@ -152,7 +152,7 @@ fn a_message_for_a_node_the_world_does_not_know_is_offline() {
         "anyone?",
         Some(5),
     );
-    world.run_until_idle(10_000);
+    world.run_until_idle(10_000).unwrap();
     assert_eq!(
         received(&mut world, 0),
         vec![("nobody.os@echo:echo:sys.os".into(), "Offline".into())]
@@ -183,7 +183,7 @@ fn exchange(seed: u64) -> (u64, Vec<u64>, Timestamp) {
             Some(5),
         );
     }
-    world.run_until_idle(100_000);
+    world.run_until_idle(100_000).unwrap();
     assert_eq!(received(&mut world, 0).len(), 10);
     let hashes = world
         .nodes()
@@ -236,7 +236,7 @@ fn a_hostile_node_is_refused_by_the_network_and_by_the_receiving_kernel() {
         message.source = Address::new("a.os", message.source.process.clone());
     });
     send(&mut world, evil, "b.os@echo:echo:sys.os", "i am a", None);
-    world.run_until_idle(10_000);
+    world.run_until_idle(10_000).unwrap();
     assert!(
         echoed(&world, 1).is_empty(),
         "a spoofed message reached b's echo"
@@ -260,7 +260,7 @@ fn a_hostile_node_is_refused_by_the_network_and_by_the_receiving_kernel() {
         }
     });
     send(&mut world, evil, "b.os@echo:echo:sys.os", "take this", None);
-    world.run_until_idle(10_000);
+    world.run_until_idle(10_000).unwrap();
     assert_eq!(
         echoed(&world, 1),
         vec!["take this"],

@@ -236,6 +236,9 @@ pub struct Kernel {
     shut_down: bool,
     /// Simulated nanoseconds the running process has used (`ProcessContext::charge_time`).
     run_cost: u64,
+    /// Under driven time: the nanoseconds of computation charged so far, which the clock did
+    /// not take (its driver's does).
+    time_charged: u64,
     /// Processes started (`Wake::Init`) since this kernel was built: part of each run's
     /// random key, so two runs of one process never draw the same bytes.
     starts: u64,
@@ -391,6 +394,7 @@ impl KernelBuilder {
             pending_restarts: BTreeMap::new(),
             shut_down: false,
             run_cost: 0,
+            time_charged: 0,
             starts: 0,
             map_dirty: std::collections::BTreeSet::new(),
             durable: persist::Durable::default(),
@@ -445,6 +449,14 @@ impl Kernel {
     /// The kernel's current time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Under driven time, the nanoseconds of computation its processes were charged so far
+    /// (fuel burnt, host calls), which its clock did not take: a driver adds the growth after a
+    /// step to its own clock, so time spent computing is not lost. Always 0 under simulated
+    /// time, whose clock takes the charge itself.
+    pub fn time_charged(&self) -> u64 {
+        self.time_charged
     }
 
     /// The trace.

@@ -459,7 +459,13 @@ impl Kernel {
         let cost = std::mem::take(&mut self.run_cost);
         if cost > 0 {
             let until = Timestamp(self.clock.now().0.saturating_add(cost));
-            self.clock.advance_to(until);
+            if !self.clock.advance_to(until) {
+                // Driven time: the driver learns what was burnt (`Kernel::time_charged`) and
+                // carries its own clock on; ours moves only by its readings.
+                let before = self.time_charged;
+                self.time_charged = self.time_charged.saturating_add(cost);
+                debug_assert!(self.time_charged >= before, "charged time only grows");
+            }
         }
         let Some(entry) = self.table.get_mut(process) else {
             return;

@@ -1,6 +1,7 @@
 //! Ping-pong driver: a request `N process:package:publisher` makes it send N `ping` requests to
-//! that process on our node, one at a time, each awaiting its response through `receive`;
-//! then it answers the request that started it with the number of responses it got.
+//! that process on our node (`N node@process:package:publisher`: on that node), one at a time,
+//! each awaiting its response through `receive`; then it answers the request that started it
+//! with the number of responses it got (an `Offline` or a timeout counts as none).
 use hyperkernel_guest::{self as hk, Guest, Message};
 
 struct PingPong;
@@ -8,9 +9,17 @@ struct PingPong;
 fn parse(body: &[u8]) -> Option<(u64, hk::Address)> {
     let text = std::str::from_utf8(body).ok()?;
     let (count, target) = text.split_once(' ')?;
+    let (node, target) = match target.split_once('@') {
+        Some((node, process)) => (Some(node), process),
+        None => (None, target),
+    };
     let mut parts = target.splitn(3, ':');
     let (process, package, publisher) = (parts.next()?, parts.next()?, parts.next()?);
-    Some((count.parse().ok()?, hk::local(process, package, publisher)))
+    let mut address = hk::local(process, package, publisher);
+    if let Some(node) = node {
+        address.node = node.to_owned();
+    }
+    Some((count.parse().ok()?, address))
 }
 
 impl Guest for PingPong {

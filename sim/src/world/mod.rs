@@ -1,41 +1,85 @@
 //! A world: several kernels on one simulated clock, joined by a network with the reference's
-//! guarantees (`net.rs`). The first slice of the worlds issue: the world owns time and its
-//! nodes, each node's kernel runs on driven time and is driven only through `Kernel::input`
-//! (clock readings, steps, messages from the network, `Offline`s), its messages for other
-//! nodes are carried after every step, and each node draws from its own seed, derived from the
-//! world's and its name.
+//! guarantees and the best simulators' faults (`net.rs`). The world owns time and its nodes;
+//! each node's kernel runs on driven time and is driven only through `Kernel::input` (clock
+//! readings, steps, messages from the network, `Offline`s); its messages for other nodes are
+//! carried after every step, and each node draws from its own seed, derived from the world's
+//! and its name. A node's computation is charged to the world's clock: after a step that
+//! burnt fuel, the node is busy for that long and what it sent leaves when it is done.
 //!
-//! One pass of [`World::step`]: deliver every message due by now (a full inbox holds its link
-//! back), then give one step to a node with work, picked by the world's seeded stream among
-//! those that have some; when none has, time moves to the earliest due message or timer.
+//! One pass of [`World::step`]: nodes whose downtime is over come up; refusals and messages
+//! due by now are delivered (a full inbox holds its link back); then one node with work steps,
+//! picked by the world's seeded stream among those that have some; when none has, time moves
+//! to the earliest due message, refusal, timer, busy node or boot. Scenario files of worlds,
+//! their faults and the tools on them live beside this module (`spec`, `draw`, `drive`).
 //!
-//! Invariants: the world's clock never goes back and every kernel's clock is the world's after
-//! each step; a message is delivered only to the node its target names, through the kernel's
-//! remote door, which drops any source on the receiver's node (see SECURITY.md).
+//! World invariants, checked on every network event (`check.rs`): no spoofed delivery (W2); per
+//! ordered pair and connection, arrivals are an in-order prefix of sends (W3, waived by a
+//! beyond-reference fault); nothing is delivered to a down node (W4); `Offline` only for an
+//! unknown node, or one down or cut off when a connection had to be made (W5). Each node's
+//! own checks run after every one of its steps (its `NodeLife`).
 
+pub mod check;
+pub mod draw;
+pub mod drive;
 pub mod net;
+pub mod spec;
+pub mod trace;
 
 use hyperkernel::{
     Input, Kernel, KernelBuilder, KernelConfig, KernelError, KernelMessage, Output, ProcessLoader,
     Step, Time, Timestamp,
 };
-use net::{LossReason, Net, NetConfig, Sent};
+use net::{LossReason, Net, NetConfig, OfflineReason, Sent};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use serde::Serialize;
 
 /// A node's own seed: the world's seed mixed with its name (splitmix64 of the seed xor the
 /// name's FNV-1a hash), so two nodes never draw the same ids or keys, and a node's draws do
 /// not depend on which other nodes are in the world.
 pub fn node_seed(world_seed: u64, name: &str) -> u64 {
+    mix(world_seed ^ fnv(name.as_bytes()))
+}
+
+/// FNV-1a of `bytes`.
+fn fnv(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
+    for byte in bytes {
+        hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let mut z = (world_seed ^ hash).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    hash
+}
+
+/// splitmix64's finalizer.
+fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// What the harness does around one node's life: its checks after each step, and a crash
+/// followed by a boot from its store.
+pub trait NodeLife {
+    /// After each of the node's steps: its checks.
+    ///
+    /// # Errors
+    /// What broke.
+    fn after_step(&mut self, kernel: &mut Kernel) -> Result<(), String>;
+
+    /// The node crashes now and comes back `downtime_ms` later from its store: `kernel` is
+    /// replaced by the booted one, whose clock starts then.
+    ///
+    /// # Errors
+    /// It did not come back in a committed state, or did not boot.
+    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<(), String>;
+
+    /// At quiescence, the node's final checks.
+    ///
+    /// # Errors
+    /// What broke.
+    fn finish(&mut self, kernel: &Kernel) -> Result<(), String>;
 }
 
 /// One node of a world.
@@ -44,12 +88,22 @@ pub struct Node {
     pub name: String,
     /// Its kernel (driven time: the world gives it every clock reading).
     pub kernel: Kernel,
+    /// Down until this time (crashed).
+    down_until: Option<Timestamp>,
+    /// Busy computing until this time (the fuel its last step burnt).
+    busy_until: Timestamp,
+    /// `Kernel::time_charged` as last read.
+    charged: u64,
+    /// Trace records already in the world's lines.
+    seen: u64,
+    life: Option<Box<dyn NodeLife>>,
 }
 
-/// Something that happened between nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something that happened between nodes (node indices).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NetEvent {
-    /// A message left `from` for `to` (node indices), due at `due`.
+    /// A message left `from` for `to`, due at `due`.
     Sent {
         /// Sending node.
         from: usize,
@@ -62,26 +116,98 @@ pub enum NetEvent {
     },
     /// It reached its node.
     Delivered {
+        /// Sending node.
+        from: usize,
         /// Receiving node.
         to: usize,
         /// Message id.
         id: u64,
     },
-    /// Its node is not in the world: its sender heard `Offline`.
+    /// It could not reach its node (`to`: none in the world); its sender hears `Offline` at
+    /// `at`.
     Offline {
         /// Sending node.
         from: usize,
+        /// Its node, if in the world.
+        to: Option<usize>,
         /// Message id.
         id: u64,
+        /// Why.
+        reason: OfflineReason,
     },
     /// A connection broke, losing `count` messages.
     Lost {
         /// Sending node.
         from: usize,
+        /// Receiving node.
+        to: usize,
         /// Why.
         reason: LossReason,
         /// How many.
         count: usize,
+    },
+    /// A partition began.
+    Cut {
+        /// One side.
+        from: Vec<usize>,
+        /// The other.
+        to: Vec<usize>,
+        /// Only from the first to the second.
+        one_way: bool,
+    },
+    /// Every cut healed.
+    Heal,
+    /// Links of these nodes (a pair: their link; one: its interface) hold messages until
+    /// `until`.
+    Clog {
+        /// The nodes.
+        nodes: Vec<usize>,
+        /// Until when.
+        until: Timestamp,
+    },
+    /// The connection between two nodes was reset, losing `count` messages.
+    Reset {
+        /// One node.
+        a: usize,
+        /// The other.
+        b: usize,
+        /// Messages lost.
+        count: usize,
+    },
+    /// A node crashed, losing `count` messages in flight on its connections.
+    Crash {
+        /// The node.
+        node: usize,
+        /// How long it stays down.
+        downtime_ms: u64,
+        /// Messages lost.
+        count: usize,
+    },
+    /// A node came up again.
+    Boot {
+        /// The node.
+        node: usize,
+    },
+    /// Faults stopped: cuts healed, clogs ended.
+    FaultsStopped,
+}
+
+/// One line of the world's trace, in world order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// Record `seq` of node `node`'s trace.
+    Node {
+        /// The node.
+        node: usize,
+        /// The record's position in its trace.
+        seq: u64,
+    },
+    /// Network event `event` (an index into [`World::events`]) at world time `at`.
+    Net {
+        /// When.
+        at: Timestamp,
+        /// Which.
+        event: usize,
     },
 }
 
@@ -92,8 +218,32 @@ pub enum WorldStep {
     Stepped(usize, Step),
     /// Nothing was due: time moved here.
     Advanced(Timestamp),
-    /// Nothing is left to do: no work, no timer, nothing in flight.
+    /// Nothing is left to do before the deadline: no work, no timer, nothing in flight.
     Idle,
+}
+
+/// A world invariant or a node's check broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorldError {
+    /// The world's pass, from 1.
+    pub pass: u64,
+    /// The node whose check broke (none: a world invariant).
+    pub node: Option<String>,
+    /// What broke.
+    pub broken: String,
+}
+
+impl std::fmt::Display for WorldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "node {node}, after pass {}: {}", self.pass, self.broken),
+            None => write!(
+                f,
+                "world invariant, after pass {}: {}",
+                self.pass, self.broken
+            ),
+        }
+    }
 }
 
 /// What a hostile node does to its outgoing messages (`World::tamper`).
@@ -107,6 +257,10 @@ pub struct World {
     net: Net,
     rng: ChaCha8Rng,
     events: Vec<NetEvent>,
+    lines: Vec<Line>,
+    hash: u64,
+    passes: u64,
+    check: check::WorldCheck,
     /// Rewrites a node's outgoing messages before the network takes them: a node running
     /// modified software, for hostile worlds.
     tamper: Vec<Option<Tamper>>,
@@ -126,6 +280,10 @@ impl World {
             net: Net::new(config, links),
             rng: picks,
             events: Vec::new(),
+            lines: Vec::new(),
+            hash: seed,
+            passes: 0,
+            check: check::WorldCheck::default(),
             tamper: Vec::new(),
         }
     }
@@ -141,9 +299,6 @@ impl World {
         loader: Box<dyn ProcessLoader>,
         configure: impl FnOnce(&mut KernelConfig),
     ) -> Result<usize, String> {
-        if self.index_of(name).is_some() {
-            return Err(format!("a second node named {name}"));
-        }
         let seed = node_seed(self.seed, name);
         let mut config = KernelConfig::new(name, seed);
         configure(&mut config);
@@ -155,11 +310,37 @@ impl World {
             .loader(loader)
             .build()
             .map_err(|e| format!("node {name}: {e}"))?;
+        self.add_kernel(name, kernel, None)
+    }
+
+    /// Adds node `name` running `kernel` (built on driven time with the seed
+    /// [`node_seed`] gives it), with the harness's `life` around it. Returns its index.
+    ///
+    /// # Errors
+    /// The name is taken, or is not the kernel's.
+    pub fn add_kernel(
+        &mut self,
+        name: &str,
+        kernel: Kernel,
+        life: Option<Box<dyn NodeLife>>,
+    ) -> Result<usize, String> {
+        if self.index_of(name).is_some() {
+            return Err(format!("a second node named {name}"));
+        }
+        if kernel.our() != name {
+            return Err(format!("node {name} runs a kernel of {}", kernel.our()));
+        }
         self.nodes.push(Node {
             name: name.to_owned(),
+            charged: kernel.time_charged(),
             kernel,
+            down_until: None,
+            busy_until: Timestamp(0),
+            seen: 0,
+            life,
         });
         self.tamper.push(None);
+        self.log_records(self.nodes.len() - 1);
         assert_eq!(
             self.nodes.len(),
             self.tamper.len(),
@@ -185,9 +366,19 @@ impl World {
         &self.nodes
     }
 
+    /// The nodes' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|node| node.name.clone()).collect()
+    }
+
     /// Node `index`'s kernel.
     pub fn kernel(&mut self, index: usize) -> Option<&mut Kernel> {
         self.nodes.get_mut(index).map(|node| &mut node.kernel)
+    }
+
+    /// The network.
+    pub fn net(&mut self) -> &mut Net {
+        &mut self.net
     }
 
     /// The world's time.
@@ -195,9 +386,19 @@ impl World {
         self.now
     }
 
+    /// Passes taken so far.
+    pub fn passes(&self) -> u64 {
+        self.passes
+    }
+
     /// What happened between nodes, in order.
     pub fn events(&self) -> &[NetEvent] {
         &self.events
+    }
+
+    /// The world's trace: node records and network events, in world order.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
     }
 
     /// Messages sent, delivered and lost between nodes.
@@ -205,24 +406,76 @@ impl World {
         self.net.counts()
     }
 
+    /// Whether node `index` is down.
+    pub fn is_down(&self, index: usize) -> bool {
+        self.nodes
+            .get(index)
+            .is_some_and(|node| node.down_until.is_some())
+    }
+
     /// Gives node `index` `input` at the world's time (a clock reading first).
     ///
     /// # Errors
-    /// As `Kernel::input`; `NoSuchProcess`-like refusals of the input itself.
+    /// As `Kernel::input`; `ShutDown` for a node that is down or not in the world.
     pub fn input(&mut self, index: usize, input: Input) -> Result<Output, KernelError> {
         let now = self.now;
         let Some(node) = self.nodes.get_mut(index) else {
             return Err(KernelError::ShutDown);
         };
+        if node.down_until.is_some() {
+            return Err(KernelError::ShutDown);
+        }
         node.kernel.input(Input::Time(now))?;
         let output = node.kernel.input(input);
+        self.log_records(index);
         self.carry(index);
         output
     }
 
+    /// Appends a network event to the world's trace and checks the world's invariants on it.
+    fn record(&mut self, event: NetEvent) {
+        self.check.on_event(&event, &self.net, &self.nodes);
+        let json = serde_json::to_vec(&event).unwrap_or_default();
+        self.hash = mix(self.hash ^ fnv(&json) ^ self.now.0.rotate_left(17));
+        self.lines.push(Line::Net {
+            at: self.now,
+            event: self.events.len(),
+        });
+        self.events.push(event);
+    }
+
+    /// Appends node `index`'s new trace records to the world's trace.
+    fn log_records(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        let records = node.kernel.trace().records();
+        let start = records.partition_point(|r| r.seq < node.seen);
+        for record in &records[start..] {
+            self.hash = mix(self.hash ^ record.hash ^ (index as u64).rotate_left(48));
+            self.lines.push(Line::Node {
+                node: index,
+                seq: record.seq,
+            });
+            node.seen = record.seq + 1;
+        }
+    }
+
     /// One pass (module docs).
-    pub fn step(&mut self) -> WorldStep {
+    ///
+    /// # Errors
+    /// A world invariant or a node's check broke.
+    pub fn step(&mut self) -> Result<WorldStep, WorldError> {
+        self.step_before(Timestamp(u64::MAX))
+    }
+
+    /// One pass, moving time no further than `deadline`.
+    ///
+    /// # Errors
+    /// As [`World::step`].
+    pub fn step_before(&mut self, deadline: Timestamp) -> Result<WorldStep, WorldError> {
+        self.passes += 1;
+        self.boot_due()?;
         self.deliver_due();
+        self.broken()?;
         let now = self.now;
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         // A seeded shuffle: which node steps first among those with work is the world's pick.
@@ -231,55 +484,115 @@ impl World {
             order.swap(i, j);
         }
         let mut next: Option<Timestamp> = self.net.next_due();
+        let mut earliest = |at: Option<Timestamp>| {
+            next = match (next, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        };
         for index in order {
-            let kernel = &mut self.nodes[index].kernel;
-            if kernel.input(Input::Time(now)).is_err() {
+            let node = &mut self.nodes[index];
+            if let Some(up) = node.down_until {
+                earliest(Some(up));
                 continue;
             }
-            match kernel.input(Input::Step) {
-                Ok(Output::Stepped(Step::Idle(deadline))) => {
-                    next = match (next, deadline) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
+            if node.busy_until > now {
+                earliest(Some(node.busy_until));
+                continue;
+            }
+            if node.kernel.input(Input::Time(now)).is_err() {
+                continue;
+            }
+            match node.kernel.input(Input::Step) {
+                Ok(Output::Stepped(Step::Idle(deadline))) => earliest(deadline),
                 // A node that shut down or stopped has no more work.
                 Ok(Output::Stepped(Step::ShutDown | Step::Failed)) => {}
                 Ok(Output::Stepped(step)) => {
-                    self.carry(index);
-                    debug_assert!(
-                        self.nodes[index].kernel.now() >= now,
-                        "clocks never go back"
-                    );
-                    return WorldStep::Stepped(index, step);
+                    self.after_step(index)?;
+                    return Ok(WorldStep::Stepped(index, step));
                 }
                 _ => {}
             }
         }
         match next {
-            Some(at) if at > now => {
-                self.now = at;
-                WorldStep::Advanced(at)
+            Some(at) if at > now && now < deadline => {
+                self.now = at.min(deadline);
+                Ok(WorldStep::Advanced(self.now))
             }
             // Nothing later is due (something due now that moved nothing is a link held back
             // by a receiver that will not take it: a node that shut down).
-            _ => WorldStep::Idle,
+            _ => Ok(WorldStep::Idle),
         }
+    }
+
+    fn broken(&mut self) -> Result<(), WorldError> {
+        match self.check.take_broken() {
+            None => Ok(()),
+            Some(broken) => Err(WorldError {
+                pass: self.passes,
+                node: None,
+                broken,
+            }),
+        }
+    }
+
+    /// After node `index` stepped: its checks, its time charged, its trace, its messages out.
+    fn after_step(&mut self, index: usize) -> Result<(), WorldError> {
+        let now = self.now;
+        let node = &mut self.nodes[index];
+        if let Some(life) = node.life.as_mut() {
+            life.after_step(&mut node.kernel)
+                .map_err(|broken| WorldError {
+                    pass: self.passes,
+                    node: Some(node.name.clone()),
+                    broken,
+                })?;
+        }
+        let charged = node.kernel.time_charged();
+        debug_assert!(charged >= node.charged, "charged time only grows");
+        node.busy_until = Timestamp(now.0.saturating_add(charged - node.charged));
+        node.charged = charged;
+        debug_assert!(node.kernel.now() >= now, "clocks never go back");
+        self.log_records(index);
+        self.carry(index);
+        self.broken()
     }
 
     /// Passes until nothing is left to do, or `passes_max` passes; the passes taken.
-    pub fn run_until_idle(&mut self, passes_max: u64) -> u64 {
+    ///
+    /// # Errors
+    /// As [`World::step`].
+    pub fn run_until_idle(&mut self, passes_max: u64) -> Result<u64, WorldError> {
         for pass in 0..passes_max {
-            if self.step() == WorldStep::Idle {
-                return pass;
+            if self.step()? == WorldStep::Idle {
+                return Ok(pass);
             }
         }
-        passes_max
+        Ok(passes_max)
     }
 
-    /// Hands every message node `index` has for other nodes to the network.
+    /// Passes until the world's time reaches `deadline` with nothing due before it.
+    ///
+    /// # Errors
+    /// As [`World::step`].
+    pub fn run_until(&mut self, deadline: Timestamp) -> Result<(), WorldError> {
+        loop {
+            match self.step_before(deadline)? {
+                WorldStep::Idle => {
+                    self.now = self.now.max(deadline);
+                    return Ok(());
+                }
+                WorldStep::Advanced(at) if at >= deadline => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Hands every message node `index` has for other nodes to the network; they leave when
+    /// the node is done computing.
     fn carry(&mut self, index: usize) {
         let from_name = self.nodes[index].name.clone();
+        let leaves = self.now.max(self.nodes[index].busy_until);
         loop {
             let Some(mut message) = self.nodes[index].kernel.take_outbound() else {
                 return;
@@ -289,42 +602,68 @@ impl World {
             }
             let to = self.index_of(&message.target.node);
             let id = message.id;
-            match self.net.send(index, &from_name, to, message, self.now) {
-                Sent::Queued(due) => {
-                    let to = to.unwrap_or(index);
-                    self.events.push(NetEvent::Sent {
-                        from: index,
-                        to,
-                        id,
-                        due,
-                    });
-                }
-                Sent::Offline(message) => {
-                    self.events.push(NetEvent::Offline { from: index, id });
-                    let now = self.now;
-                    let kernel = &mut self.nodes[index].kernel;
-                    let _ = kernel.input(Input::Time(now));
-                    let _ = kernel.input(Input::Unreachable(message));
-                }
-                Sent::Lost(reason, count) => {
-                    self.events.push(NetEvent::Lost {
-                        from: index,
-                        reason,
-                        count,
-                    });
-                }
-            }
+            let event = match self.net.send(index, &from_name, to, message, leaves) {
+                Sent::Queued(due) => NetEvent::Sent {
+                    from: index,
+                    to: to.unwrap_or(index),
+                    id,
+                    due,
+                },
+                Sent::Offline(_, reason) => NetEvent::Offline {
+                    from: index,
+                    to,
+                    id,
+                    reason,
+                },
+                Sent::Lost(reason, count) => NetEvent::Lost {
+                    from: index,
+                    to: to.unwrap_or(index),
+                    reason,
+                    count,
+                },
+            };
+            self.record(event);
         }
     }
 
-    /// Delivers every message due by now through its node's remote door; a full inbox holds
-    /// its link back until a later pass.
+    /// Nodes whose downtime is over come up.
+    fn boot_due(&mut self) -> Result<(), WorldError> {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index]
+                .down_until
+                .is_some_and(|up| up <= self.now)
+            {
+                self.nodes[index].down_until = None;
+                self.net.boot(index);
+                self.record(NetEvent::Boot { node: index });
+                let now = self.now;
+                let kernel = &mut self.nodes[index].kernel;
+                let _ = kernel.input(Input::Time(now));
+                self.log_records(index);
+            }
+        }
+        self.broken()
+    }
+
+    /// Delivers every refusal and message due by now: refusals as `Offline` to their senders
+    /// (if up), messages through their node's remote door; a full inbox holds its link back
+    /// until a later pass.
     fn deliver_due(&mut self) {
         let now = self.now;
+        while let Some((from, message, _)) = self.net.take_refusal(now) {
+            if self.nodes[from].down_until.is_some() {
+                continue;
+            }
+            let kernel = &mut self.nodes[from].kernel;
+            let _ = kernel.input(Input::Time(now));
+            let _ = kernel.input(Input::Unreachable(Box::new(message)));
+            self.log_records(from);
+        }
         for pair in self.net.due_links(now) {
             while let Some(message) = self.net.peek_due(pair, now) {
                 let message = message.clone();
                 let id = message.id;
+                self.check.on_delivery(pair, &message, &self.nodes);
                 let kernel = &mut self.nodes[pair.1].kernel;
                 let _ = kernel.input(Input::Time(now));
                 match kernel.input(Input::Submit(Box::new(message))) {
@@ -332,17 +671,136 @@ impl World {
                     _ => {
                         let popped = self.net.pop(pair);
                         assert!(popped.is_some(), "the head that was peeked is popped");
-                        self.events.push(NetEvent::Delivered { to: pair.1, id });
+                        self.record(NetEvent::Delivered {
+                            from: pair.0,
+                            to: pair.1,
+                            id,
+                        });
+                        self.log_records(pair.1);
                     }
                 }
             }
         }
     }
 
-    /// A hash of the world: every node's trace hash, in node order, chained.
+    /// Cuts `from` off from `to` (and back unless `one_way`).
+    pub fn cut(&mut self, from: Vec<usize>, to: Vec<usize>, one_way: bool) {
+        self.net.cut(&from, &to, one_way);
+        self.record(NetEvent::Cut { from, to, one_way });
+    }
+
+    /// Every cut heals.
+    pub fn heal(&mut self) {
+        self.net.heal();
+        self.record(NetEvent::Heal);
+    }
+
+    /// Clogs the link between two nodes, or one node's interface, for `for_ms`.
+    pub fn clog(&mut self, nodes: Vec<usize>, for_ms: u64) {
+        let until = self.now.plus_millis(for_ms);
+        match nodes.as_slice() {
+            [a, b] => self.net.clog_link(*a, *b, until),
+            [node] => self.net.clog_node(*node, until),
+            _ => return,
+        }
+        self.record(NetEvent::Clog { nodes, until });
+    }
+
+    /// Resets the connection between `a` and `b`.
+    pub fn reset(&mut self, a: usize, b: usize) {
+        let count = self.net.reset(a, b);
+        self.record(NetEvent::Reset { a, b, count });
+    }
+
+    /// Node `index` crashes now and is down for `downtime_ms`; with a life, it then boots from
+    /// its store; without one, its kernel is kept as it was (a pause). A node already down
+    /// stays as it is.
+    ///
+    /// # Errors
+    /// Its life could not bring it back in a committed state.
+    pub fn crash(&mut self, index: usize, downtime_ms: u64) -> Result<(), WorldError> {
+        if index >= self.nodes.len() || self.nodes[index].down_until.is_some() {
+            return Ok(());
+        }
+        let count = self.net.crash(index);
+        self.record(NetEvent::Crash {
+            node: index,
+            downtime_ms,
+            count,
+        });
+        let up = self.now.plus_millis(downtime_ms);
+        let node = &mut self.nodes[index];
+        node.down_until = Some(up);
+        node.busy_until = Timestamp(0);
+        if let Some(life) = node.life.as_mut() {
+            life.crash(&mut node.kernel, downtime_ms)
+                .map_err(|broken| WorldError {
+                    pass: self.passes,
+                    node: Some(node.name.clone()),
+                    broken,
+                })?;
+            node.charged = node.kernel.time_charged();
+        }
+        self.log_records(index);
+        Ok(())
+    }
+
+    /// Faults stop: cuts heal, clogs end, beyond-reference faults turn off.
+    pub fn stop_faults(&mut self) {
+        // W3 stays waived if a beyond-reference fault was ever on: what it sent is still
+        // out of order.
+        self.net.stop_faults();
+        self.record(NetEvent::FaultsStopped);
+    }
+
+    /// Turns the beyond-reference faults on (their checks are waived while on).
+    pub fn set_beyond(&mut self, beyond: net::Beyond) {
+        self.check.beyond = beyond != net::Beyond::default();
+        self.net.set_beyond(beyond);
+    }
+
+    /// Whether every node is quiescent (or down) and nothing is in flight.
+    pub fn is_quiescent(&self) -> bool {
+        self.net.in_flight() == 0
+            && self
+                .nodes
+                .iter()
+                .all(|node| node.down_until.is_some() || node.kernel.is_quiescent())
+    }
+
+    /// What keeps the world from quiescing, one line each.
+    pub fn pending(&self) -> Vec<String> {
+        let mut out = self.net.describe(&self.names(), self.now);
+        for node in &self.nodes {
+            if node.down_until.is_none() {
+                let pending = node.kernel.view().pending();
+                out.extend(pending.into_iter().map(|p| format!("{}: {p}", node.name)));
+            }
+        }
+        out
+    }
+
+    /// Every node's final checks (at quiescence).
+    ///
+    /// # Errors
+    /// The first that broke.
+    pub fn finish(&mut self) -> Result<(), WorldError> {
+        let passes = self.passes;
+        for node in &mut self.nodes {
+            if let Some(life) = node.life.as_mut() {
+                life.finish(&node.kernel).map_err(|broken| WorldError {
+                    pass: passes,
+                    node: Some(node.name.clone()),
+                    broken,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The world's hash: chained over its trace's lines (each node record's chain hash with
+    /// its node, each network event with its time), from its seed.
     pub fn hash(&self) -> u64 {
-        self.nodes.iter().fold(self.seed, |hash, node| {
-            node_seed(hash ^ node.kernel.trace().hash(), &node.name)
-        })
+        self.hash
     }
 }

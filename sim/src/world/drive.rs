@@ -1,0 +1,359 @@
+//! Running a world scenario: every node set up as its one-node scenario would be (on driven
+//! time, with its own seed), the workload and the drawn faults fed at their simulated times,
+//! each node's kernel invariants and checks after every one of its steps, the world's on every
+//! network event, a crashed node booted again from its store, then the liveness phase: with
+//! faults stopped and cuts healed, every node must quiesce and every link empty within
+//! `quiesce_within_ms`. Also `explore` over seeds of a world.
+
+use super::spec::{WorldAction, WorldScenario};
+use super::{NodeLife, World, WorldError, node_seed};
+use crate::explore::{Exploration, SeedResult};
+use crate::invariants::Checker;
+use crate::reboot::{Node as Life, RebootError};
+use crate::run::{self, Options, RunError};
+use crate::scenario::Scenario;
+use hyperkernel::{Input, Kernel, ProcessId, Request, Time, Timestamp};
+use std::sync::Arc;
+
+/// A node's life in a scenario's world: its store and reboots, its checker, its driven
+/// processes (which take what arrives for them at once, as in one-node runs).
+struct ScenarioLife {
+    life: Life,
+    checker: Checker,
+    driven: Vec<ProcessId>,
+    apps: Arc<crate::apps::Loaded>,
+}
+
+impl NodeLife for ScenarioLife {
+    fn after_step(&mut self, kernel: &mut Kernel) -> Result<(), String> {
+        kernel.check_invariants()?;
+        self.checker.check(kernel)?;
+        self.life.after_step(kernel)?;
+        if let Some(failure) = kernel.failure() {
+            return Err(format!("the kernel stopped: {failure}"));
+        }
+        for process in &self.driven {
+            while let Ok(hyperkernel::Output::Received(Some(_))) = kernel.input(Input::Receive {
+                process: process.clone(),
+            }) {
+                let (commits, synced) = kernel.commits();
+                if commits != synced {
+                    return Err(format!(
+                        "{process} received an answer before its step was synced"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<(), String> {
+        self.checker.skip_unread(kernel)?;
+        let apps = Arc::clone(&self.apps);
+        let loader = move || -> Box<dyn hyperkernel::ProcessLoader> {
+            run::node_loader(&apps).unwrap_or_else(|_| Box::new(hyperkernel::NativeLoader::new()))
+        };
+        self.life
+            .reboot(kernel, downtime_ms, &loader, hyperkernel::Faults::default())
+            .map_err(|error| match error {
+                RebootError::Lost(broken) => broken,
+                RebootError::Boot(error) => format!("it did not boot again: {error}"),
+            })?;
+        self.checker.rebooted();
+        if let Some(down) = &self.life.down {
+            return Err(down.clone());
+        }
+        kernel.check_invariants()?;
+        self.checker.check(kernel)
+    }
+
+    fn finish(&mut self, kernel: &Kernel) -> Result<(), String> {
+        self.checker.finish(kernel)
+    }
+}
+
+/// A finished world run.
+pub struct WorldRun {
+    /// The scenario as this seed ran it (drawn faults as entries).
+    pub scenario: WorldScenario,
+    /// The world at the end.
+    pub world: World,
+    /// Set when the run failed; the world is as it was then.
+    pub error: Option<RunError>,
+    /// Whether a beyond-reference fault was on.
+    pub beyond: bool,
+}
+
+/// Sets up node `index` of `scenario` for `seed` and adds it to `world`.
+fn add_node(
+    world: &mut World,
+    scenario: &WorldScenario,
+    index: usize,
+    seed: u64,
+) -> Result<(), RunError> {
+    let one: &Scenario = &scenario.nodes[index];
+    let name = &one.file.node;
+    let node_seed = node_seed(seed, name);
+    let config = run::config(one, node_seed, Options::default());
+    let store = run::store(one, node_seed);
+    let kernel = run::build_on(one, config.clone(), &store, Time::Driven(Timestamp(0))).map_err(
+        |e| match e {
+            RunError::Setup(why) => RunError::Setup(format!("node {name}: {why}")),
+            other => other,
+        },
+    )?;
+    let crashes = scenario
+        .actions
+        .iter()
+        .any(|a| matches!(a, WorldAction::Crash { node, .. } if *node == index));
+    let mut life = Life::new(store, config, crashes).on_driven_time();
+    let mut kernel = kernel;
+    life.started(&mut kernel).map_err(RunError::Setup)?;
+    let mut driven = Vec::new();
+    for (id, caps, public) in run::driven_specs(one) {
+        driven.push(id.clone());
+        life.add_driven(id, caps, public);
+    }
+    let apps = one.apps().map_err(RunError::Setup)?;
+    let life = ScenarioLife {
+        life,
+        checker: Checker::default(),
+        driven,
+        apps,
+    };
+    world
+        .add_kernel(name, kernel, Some(Box::new(life)))
+        .map_err(RunError::Setup)?;
+    Ok(())
+}
+
+/// The world of `scenario` for `seed`, set up.
+fn build(scenario: &WorldScenario, seed: u64) -> Result<World, RunError> {
+    let net = &scenario.file.network;
+    let config = super::net::NetConfig {
+        delay_min_nanos: net.delay_ms.min.saturating_mul(1_000_000),
+        delay_mean_nanos: net.delay_ms.mean.saturating_mul(1_000_000),
+    };
+    let mut world = World::new(seed, config);
+    for index in 0..scenario.nodes.len() {
+        add_node(&mut world, scenario, index, seed)?;
+    }
+    for link in &net.links {
+        let (Some(a), Some(b)) = (
+            scenario.index_of(&link.between[0]),
+            scenario.index_of(&link.between[1]),
+        ) else {
+            continue;
+        };
+        let ms = |v: u64| v.saturating_mul(1_000_000);
+        world
+            .net()
+            .set_link_delay(a, b, ms(link.delay_ms.min), ms(link.delay_ms.mean));
+    }
+    if let Some(beyond) = scenario
+        .file
+        .faults
+        .as_ref()
+        .and_then(|f| f.beyond_reference)
+    {
+        let ppm = |p: f64| (p * 1_000_000.0) as u32;
+        world.set_beyond(super::net::Beyond {
+            reorder_ppm: ppm(beyond.reorder),
+            duplicate_ppm: ppm(beyond.duplicate),
+            drop_ppm: ppm(beyond.drop),
+        });
+    }
+    Ok(world)
+}
+
+fn invariant(error: WorldError) -> RunError {
+    let broken = match error.node {
+        Some(node) => format!("node {node}: {}", error.broken),
+        None => error.broken,
+    };
+    RunError::Invariant {
+        step: error.pass,
+        broken,
+    }
+}
+
+/// Does workload entry `index`.
+fn act(world: &mut World, scenario: &WorldScenario, index: usize) -> Result<(), RunError> {
+    let work = &scenario.file.workload[index];
+    match &scenario.actions[index] {
+        WorldAction::Act(node) => {
+            let place = format!("{}: workload[{index}]", scenario.path.display());
+            let setup = |e: String| RunError::Setup(format!("{place}: {e}"));
+            let from: ProcessId = work
+                .from
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| setup(format!("{e}")))?;
+            let input = if let Some(send) = &work.send {
+                let mut request = Request::new(send.body.clone());
+                request.expects_response = send.expects_response;
+                Input::Send {
+                    process: from,
+                    target: send.to.parse().map_err(|e| setup(format!("{e}")))?,
+                    request,
+                    context: None,
+                    blob: None,
+                }
+            } else {
+                let Some(command) = work.command.clone() else {
+                    return Err(setup("no send and no command".into()));
+                };
+                Input::Command {
+                    process: from,
+                    command,
+                    expects_response: work.expects_response,
+                    blob: None,
+                }
+            };
+            // A node that is down misses what its client would have done meanwhile.
+            if !world.is_down(*node) {
+                world
+                    .input(*node, input)
+                    .map_err(|e| setup(e.to_string()))?;
+            }
+        }
+        WorldAction::Cut { from, to, one_way } => {
+            world.cut(from.clone(), to.clone(), *one_way);
+        }
+        WorldAction::Heal => world.heal(),
+        WorldAction::Clog { nodes, for_ms } => world.clog(nodes.clone(), *for_ms),
+        WorldAction::Reset(a, b) => world.reset(*a, *b),
+        WorldAction::Crash { node, downtime_ms } => {
+            world.crash(*node, *downtime_ms).map_err(invariant)?;
+        }
+    }
+    Ok(())
+}
+
+/// The workload, the run to `run_for_ms`, then the liveness phase.
+fn drive(world: &mut World, scenario: &WorldScenario) -> Result<(), RunError> {
+    let at = |ms: u64| Timestamp(0).plus_millis(ms);
+    let mut order: Vec<usize> = (0..scenario.actions.len()).collect();
+    order.sort_by_key(|i| scenario.file.workload[*i].at_ms);
+    for index in order {
+        world
+            .run_until(at(scenario.file.workload[index].at_ms))
+            .map_err(invariant)?;
+        act(world, scenario, index)?;
+    }
+    let end = at(scenario.file.run_for_ms);
+    world.run_until(end).map_err(invariant)?;
+    let Some(budget_ms) = scenario.file.quiesce_within_ms else {
+        return Ok(());
+    };
+    world.stop_faults();
+    let budget = at(scenario.file.run_for_ms.saturating_add(budget_ms));
+    while !world.is_quiescent() && world.now() < budget {
+        if world.step_before(budget).map_err(invariant)? == super::WorldStep::Idle {
+            break;
+        }
+    }
+    if !world.is_quiescent() {
+        return Err(RunError::Liveness {
+            budget_ms,
+            pending: world.pending(),
+        });
+    }
+    world.finish().map_err(invariant)
+}
+
+/// Runs `scenario` with `seed`.
+///
+/// # Errors
+/// Setup failed. A failure mid-run is in [`WorldRun::error`].
+pub fn run_world(scenario: &WorldScenario, seed: u64) -> Result<WorldRun, RunError> {
+    let scenario = scenario
+        .for_seed(seed)
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let beyond = scenario
+        .file
+        .faults
+        .as_ref()
+        .and_then(|f| f.beyond_reference)
+        .is_some_and(|b| b.any());
+    let mut world = run::catch(|| build(&scenario, seed))
+        .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
+    let driven = run::catch(|| drive(&mut world, &scenario));
+    let mut error = match driven {
+        Err(message) => Some(RunError::Panic {
+            step: world.passes(),
+            message,
+        }),
+        Ok(Err(RunError::Setup(why))) => return Err(RunError::Setup(why)),
+        Ok(result) => result.err(),
+    };
+    if error.is_none() {
+        let unmet: Vec<String> = scenario
+            .nodes
+            .iter()
+            .zip(world.nodes())
+            .flat_map(|(one, node)| {
+                crate::apps::unmet(&node.kernel, &one.file)
+                    .into_iter()
+                    .map(|u| format!("{}: {u}", node.name))
+            })
+            .collect();
+        if !unmet.is_empty() {
+            error = Some(RunError::Expect { unmet });
+        }
+    }
+    Ok(WorldRun {
+        scenario,
+        world,
+        error,
+        beyond,
+    })
+}
+
+/// The first node whose trace differs between two runs of one world, with the difference.
+fn first_difference(a: &World, b: &World) -> Option<String> {
+    for (x, y) in a.nodes().iter().zip(b.nodes()) {
+        if let Some(report) =
+            crate::replay::diff_report(x.kernel.trace().records(), y.kernel.trace().records(), 2)
+        {
+            return Some(format!("node {}: {report}", x.name));
+        }
+    }
+    (a.hash() != b.hash()).then(|| {
+        format!(
+            "the network's events differ (world hashes {:016x} and {:016x})",
+            a.hash(),
+            b.hash()
+        )
+    })
+}
+
+/// One seed of a world: two runs here (and a third in a fresh process when sampled); their
+/// world hashes must agree.
+pub fn explore_seed(scenario: &WorldScenario, seed: u64, plan: &Exploration) -> SeedResult {
+    let failed = |failure: String| SeedResult {
+        seed,
+        hash: 0,
+        simulated: 0,
+        failure: Some(failure),
+        divergence: None,
+    };
+    let (first, second) = match (run_world(scenario, seed), run_world(scenario, seed)) {
+        (Ok(first), Ok(second)) => (first, second),
+        (Err(error), _) | (_, Err(error)) => return failed(error.to_string()),
+    };
+    let hash = first.world.hash();
+    let mut divergence = first_difference(&first.world, &second.world);
+    let sampled = plan.fresh_every > 0 && seed.is_multiple_of(plan.fresh_every);
+    if divergence.is_none() && sampled {
+        divergence = crate::explore::fresh_divergence(&scenario.path, seed, plan.options, hash);
+    }
+    SeedResult {
+        seed,
+        hash,
+        simulated: first.world.now().0,
+        failure: first.error.map(|e| e.to_string()),
+        divergence,
+    }
+}
