@@ -430,6 +430,9 @@ fn shrink_scenario(
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.json"))
     });
     refuse_overwriting(&out_path, &[path])?;
+    if world_command::is_world_file(path) {
+        return world_command::shrink(path, seed, &out_path, runs_max);
+    }
     let scenario = Scenario::load(path)?;
     let shrunk = shrink::shrink(&scenario, seed, options, runs_max).map_err(anyhow::Error::msg)?;
     let text = serde_json::to_string_pretty(&shrunk.file)? + "\n";
@@ -472,6 +475,9 @@ fn shrink_scenario(
 /// `sim diff`: whether the traces differ (the exit status is then 1; 2 if one cannot be
 /// read).
 fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
+    if let Some(found) = world_command::diff(first, second, context)? {
+        return Ok(found);
+    }
     let a = replay::read_trace(first).map_err(anyhow::Error::msg)?;
     let b = replay::read_trace(second).map_err(anyhow::Error::msg)?;
     let mut out = std::io::stdout().lock();

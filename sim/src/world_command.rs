@@ -184,3 +184,102 @@ pub(crate) fn explore(
     }
     Ok(false)
 }
+
+/// Paths in `file` made absolute against the directory of `path`, so the shrunk world runs
+/// from anywhere.
+fn absolute(path: &Path, file: &mut hyperkernel_sim::world::spec::WorldFile) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    for node in &mut file.nodes {
+        for process in &mut node.processes {
+            if let Some(wasm) = &mut process.wasm {
+                *wasm = dir.join(&*wasm);
+            }
+        }
+        for package in &mut node.packages {
+            package.path = dir.join(&package.path);
+        }
+    }
+}
+
+/// `sim shrink` of a world: writes the smaller world after checking it fails the same way.
+pub(crate) fn shrink(path: &Path, seed: u64, out: &Path, runs_max: u64) -> anyhow::Result<()> {
+    use hyperkernel_sim::world::shrink::shrink_world;
+    let scenario = WorldScenario::load(path)?;
+    let mut shrunk = shrink_world(&scenario, seed, runs_max).map_err(anyhow::Error::msg)?;
+    absolute(path, &mut shrunk.file);
+    let text = serde_json::to_string_pretty(&shrunk.file)? + "\n";
+    // The file as written must fail the same way before it is kept.
+    let again = WorldScenario::parse(out, &text)?;
+    let rerun = run_world(&again, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let same = rerun
+        .error
+        .is_some_and(|e| hyperkernel_sim::shrink::signature(&e.to_string()) == shrunk.signature);
+    anyhow::ensure!(
+        same,
+        "the shrunk world did not reproduce the failure; nothing written"
+    );
+    crate::write_atomically(out, &text)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "shrunk       {} seed {seed} in {} runs",
+        path.display(),
+        shrunk.runs
+    )?;
+    writeln!(o, "failure      {}", shrunk.failure)?;
+    writeln!(o, "nodes        {} -> {}", shrunk.before.0, shrunk.after.0)?;
+    writeln!(
+        o,
+        "workload     {} -> {} (faults included)",
+        shrunk.before.1, shrunk.after.1
+    )?;
+    writeln!(o, "wrote        {}", out.display())?;
+    writeln!(o, "reproduce    {}", reproduce(out, seed))?;
+    Ok(())
+}
+
+/// `sim diff` of two world traces: `None` when either is not one (the one-node diff reads
+/// them), else whether they differ, printing where.
+pub(crate) fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<Option<bool>> {
+    use hyperkernel_sim::world::trace::{diff_world_traces, is_world_trace};
+    let read = |path: &Path| {
+        hyperkernel_sim::files::read_text(path, hyperkernel_sim::replay::TRACE_LEN_MAX)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    };
+    // The headers first (a line of at most 64 KiB), so a one-node diff reads its files once.
+    let head = |path: &Path| -> String {
+        use std::io::{BufRead as _, Read as _};
+        let mut line = String::new();
+        if let Ok(file) = std::fs::File::open(path) {
+            let _ = std::io::BufReader::new(file.take(1 << 16)).read_line(&mut line);
+        }
+        line
+    };
+    match (is_world_trace(&head(first)), is_world_trace(&head(second))) {
+        (false, false) => return Ok(None),
+        (true, true) => {}
+        _ => anyhow::bail!("one of these is a world trace and the other is not"),
+    }
+    let (a, b) = (read(first)?, read(second)?);
+    let mut out = std::io::stdout().lock();
+    let header = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+    if header(&a) != header(&b) {
+        writeln!(out, "first:  {}", header(&a))?;
+        writeln!(out, "second: {}", header(&b))?;
+    }
+    match diff_world_traces(&a, &b, context) {
+        None => {
+            writeln!(
+                out,
+                "identical: {} lines",
+                a.lines().count().saturating_sub(1)
+            )?;
+            Ok(Some(false))
+        }
+        Some(report) => {
+            write!(out, "{report}")?;
+            Ok(Some(true))
+        }
+    }
+}

@@ -414,17 +414,22 @@ fn sim_runs_traces_and_explores_worlds() {
     assert!(stdout.contains("passed      12"), "{stdout}");
 }
 
-#[test]
-fn a_failing_world_prints_its_fault_schedule_and_the_command_that_replays_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tight.json");
+/// reboot.json with too short a liveness budget for what is still in flight after the run.
+fn tight(dir: &Path) -> PathBuf {
+    let path = dir.join("tight.json");
     let mut file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(scenarios().join("reboot.json")).unwrap())
             .unwrap();
-    // Too short a budget for what is still in flight after the run.
     file["quiesce_within_ms"] = 0.into();
     file["network"]["delay_ms"]["min"] = 20_000.into();
     std::fs::write(&path, file.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_failing_world_prints_its_fault_schedule_and_the_command_that_replays_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tight(dir.path());
     let out = sim()
         .args(["run", path.to_str().unwrap(), "--seed", "1"])
         .output()
@@ -439,4 +444,90 @@ fn a_failing_world_prints_its_fault_schedule_and_the_command_that_replays_it() {
         stderr.contains(&format!("replay: sim run {} --seed 1", path.display())),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_failing_world_shrinks_to_a_smaller_one_that_fails_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tight(dir.path());
+    let shrunk = dir.path().join("shrunk.json");
+    let out = sim()
+        .args(["shrink", path.to_str().unwrap(), "--seed", "1", "--out"])
+        .arg(&shrunk)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = WorldScenario::load(&path).unwrap().for_seed(1).unwrap();
+    let after = WorldScenario::load(&shrunk).unwrap();
+    assert!(
+        after.file.workload.len() < before.file.workload.len(),
+        "{stdout}"
+    );
+    // The crash is not needed for a message to be in flight at the end: it went.
+    assert!(after.fault_entries().is_empty(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "workload     {} -> {}",
+            before.file.workload.len(),
+            after.file.workload.len()
+        )),
+        "{stdout}"
+    );
+    let rerun = sim()
+        .args(["run", shrunk.to_str().unwrap(), "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&rerun.stderr).contains("not quiescent"));
+}
+
+#[test]
+fn sim_diff_names_the_node_where_two_world_traces_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenarios().join("partition.json");
+    let trace = |seed: &str, name: &str| {
+        let out = dir.path().join(name);
+        let status = sim()
+            .args(["run", path.to_str().unwrap(), "--seed", seed, "--trace"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out
+    };
+    let (a, b, c) = (
+        trace("5", "a.jsonl"),
+        trace("5", "b.jsonl"),
+        trace("6", "c.jsonl"),
+    );
+    let diff = |x: &Path, y: &Path| sim().arg("diff").arg(x).arg(y).output().unwrap();
+    let same = diff(&a, &b);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&same.stdout).starts_with("identical: "));
+    let other = diff(&a, &c);
+    assert_eq!(other.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        report.contains("first difference at world line"),
+        "{report}"
+    );
+    let named = ["(a.os)", "(b.os)", "(network)"];
+    assert!(named.iter().any(|n| report.contains(n)), "{report}");
+    let one_node = dir.path().join("one.jsonl");
+    let status = sim()
+        .args(["run"])
+        .arg(scenarios().join("../echo.json"))
+        .arg("--trace")
+        .arg(&one_node)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mixed = diff(&a, &one_node);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("the other is not"));
 }

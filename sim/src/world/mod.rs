@@ -22,6 +22,7 @@ pub mod check;
 pub mod draw;
 pub mod drive;
 pub mod net;
+pub mod shrink;
 pub mod spec;
 pub mod trace;
 

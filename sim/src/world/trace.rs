@@ -70,3 +70,55 @@ fn node_line(world: &World, node: usize, seq: u64) -> Option<serde_json::Value> 
     object.insert("node".into(), the.name.clone().into());
     Some(json)
 }
+
+/// Whether `text` is a world trace (its header says `trace_format` 2).
+pub fn is_world_trace(text: &str) -> bool {
+    text.lines()
+        .next()
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .is_some_and(|header| header["trace_format"] == WORLD_TRACE_FORMAT)
+}
+
+/// Who a world trace's line is about: its node's name, or `network`.
+fn whose(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["node"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "network".into())
+}
+
+/// Where two world traces part: the first line that differs, naming its node (or the
+/// network), with `context` lines before it and both versions; `None` when they are the same
+/// after their headers.
+pub fn diff_world_traces(a: &str, b: &str, context: usize) -> Option<String> {
+    let (a_lines, b_lines): (Vec<&str>, Vec<&str>) =
+        (a.lines().skip(1).collect(), b.lines().skip(1).collect());
+    let at = a_lines
+        .iter()
+        .zip(&b_lines)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a_lines.len() != b_lines.len()).then(|| a_lines.len().min(b_lines.len())))?;
+    let mut out = String::new();
+    let first = a_lines
+        .get(at)
+        .or(b_lines.get(at))
+        .copied()
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "first difference at world line {} ({}):\n",
+        at + 1,
+        whose(first)
+    ));
+    for line in &a_lines[at.saturating_sub(context)..at] {
+        out.push_str(&format!("  {line}\n"));
+    }
+    let show =
+        |line: Option<&&str>| line.map_or("(the trace ends)".to_owned(), |l| (*l).to_owned());
+    out.push_str(&format!("- {}\n", show(a_lines.get(at))));
+    out.push_str(&format!("+ {}\n", show(b_lines.get(at))));
+    debug_assert!(
+        at <= a_lines.len().max(b_lines.len()),
+        "the difference is within the traces"
+    );
+    Some(out)
+}
