@@ -569,6 +569,9 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             ..
         } => {
             let source = source.unwrap_or_default();
+            if let Some(found) = world_command::replay(&source, seed, until, json, step)? {
+                return Ok(found);
+            }
             let source = Source::open(&source, seed, options(planted_bug, None))
                 .map_err(anyhow::Error::msg)?;
             let how = Replay { until, step, json };

@@ -531,3 +531,59 @@ fn sim_diff_names_the_node_where_two_world_traces_part() {
     assert_eq!(mixed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("the other is not"));
 }
+
+#[test]
+fn sim_replay_shows_every_node_and_link_at_a_world_line_and_checks_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("w.jsonl");
+    let path = scenarios().join("reboot.json");
+    let status = sim()
+        .args(["run", path.to_str().unwrap(), "--seed", "3", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let crash = lines
+        .iter()
+        .position(|l| l.contains(r#""crash":{"#))
+        .unwrap();
+    let out = sim()
+        .arg("replay")
+        .arg(&trace)
+        .args(["--until", &crash.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(">    {crash:>3} {}", lines[crash])),
+        "{stdout}"
+    );
+    assert!(stdout.contains("node a.os (up"), "{stdout}");
+    assert!(stdout.contains("node b.os (down"), "{stdout}");
+    assert!(stdout.contains("link b.os is down"), "{stdout}");
+    // A trace that is not what the scenario gives is refused, at the line where it departs.
+    let mut forged: Vec<String> = text.lines().map(str::to_owned).collect();
+    forged[3] = forged[3].replace("\"at\":0", "\"at\":1");
+    assert_ne!(forged[3], text.lines().nth(3).unwrap(), "the line changed");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, forged.join("\n")).unwrap();
+    let out = sim()
+        .arg("replay")
+        .arg(&bad)
+        .args(["--until", &crash.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("departs from") && stderr.contains("world line 2"),
+        "{stderr}"
+    );
+}

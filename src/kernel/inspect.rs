@@ -69,9 +69,9 @@ pub struct TimerView {
     pub what: String,
 }
 
-/// The kernel at one moment.
+/// One node's kernel at one moment (a world of several nodes shows one of these per node).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WorldView {
+pub struct NodeView {
     /// Kernel time.
     pub now: Timestamp,
     /// Trace events so far.
@@ -166,8 +166,8 @@ impl Kernel {
     }
 
     /// The whole kernel now (O(state)).
-    pub fn view(&self) -> WorldView {
-        WorldView {
+    pub fn view(&self) -> NodeView {
+        NodeView {
             now: self.clock.now(),
             events: self.trace.len(),
             inbox: self.inbox.iter().map(|m| message_view(m)).collect(),
@@ -198,7 +198,11 @@ impl Kernel {
     }
 }
 
-impl WorldView {
+/// The old name of [`NodeView`], from before worlds of several nodes.
+#[deprecated(note = "renamed NodeView: a world now has several nodes")]
+pub type WorldView = NodeView;
+
+impl NodeView {
     /// What keeps the node from quiescing, one line each (empty when quiescent).
     pub fn pending(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -230,7 +234,7 @@ fn address_or_dash(address: Option<&Address>) -> String {
     address.map_or_else(|| "-".into(), ToString::to_string)
 }
 
-impl fmt::Display for WorldView {
+impl fmt::Display for NodeView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "time        {}", self.now)?;
         writeln!(f, "events      {}", self.events)?;

@@ -31,7 +31,9 @@ pub use command::NO_REVOKE;
 pub use faults::{FaultCounters, Faults, PPM};
 pub use host::{AwaitToken, ProcessContext, SyscallError};
 pub use input::{Input, Output};
-pub use inspect::{MessageView, OutstandingView, ProcessView, TimerView, WorldView};
+#[expect(deprecated, reason = "the old name stays exported for existing users")]
+pub use inspect::WorldView;
+pub use inspect::{MessageView, NodeView, OutstandingView, ProcessView, TimerView};
 pub use install::InstallError;
 pub use lifecycle::{
     NewProcessError, RESTART_BACKOFF_BASE_NANOS, RESTART_BACKOFF_MAX_NANOS,

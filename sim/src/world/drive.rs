@@ -1,9 +1,11 @@
 //! Running a world scenario: every node set up as its one-node scenario would be (on driven
 //! time, with its own seed), the workload and the drawn faults fed at their simulated times,
 //! each node's kernel invariants and checks after every one of its steps, the world's on every
-//! network event, a crashed node booted again from its store, then the liveness phase: with
-//! faults stopped and cuts healed, every node must quiesce and every link empty within
-//! `quiesce_within_ms`. Also `explore` over seeds of a world.
+//! network event, a crashed node booted again from its store (its signatures verified, W7),
+//! then the liveness phase: with faults stopped and cuts healed, every node must quiesce and
+//! every link empty within `quiesce_within_ms`, and pass its checker's final checks: every
+//! request that expects an answer got exactly one, from its own node or across the network
+//! (W6), and every signature verifies (W7). Also `explore` over seeds of a world.
 
 use super::spec::{WorldAction, WorldScenario};
 use super::{NodeLife, World, WorldError, node_seed};
@@ -64,7 +66,9 @@ impl NodeLife for ScenarioLife {
             return Err(down.clone());
         }
         kernel.check_invariants()?;
-        self.checker.check(kernel)
+        self.checker.check(kernel)?;
+        // W7 on what it came back with: every signature it holds is its own key's.
+        kernel.capabilities().verify_signatures()
     }
 
     fn finish(&mut self, kernel: &Kernel) -> Result<(), String> {
@@ -240,6 +244,9 @@ fn drive(world: &mut World, scenario: &WorldScenario) -> Result<(), RunError> {
         world
             .run_until(at(scenario.file.workload[index].at_ms))
             .map_err(invariant)?;
+        if world.stopped() {
+            return Ok(());
+        }
         act(world, scenario, index)?;
     }
     let end = at(scenario.file.run_for_ms);
@@ -247,11 +254,16 @@ fn drive(world: &mut World, scenario: &WorldScenario) -> Result<(), RunError> {
     let Some(budget_ms) = scenario.file.quiesce_within_ms else {
         return Ok(());
     };
+    if world.stopped() {
+        return Ok(());
+    }
     world.stop_faults();
     let budget = at(scenario.file.run_for_ms.saturating_add(budget_ms));
     while !world.is_quiescent() && world.now() < budget {
-        if world.step_before(budget).map_err(invariant)? == super::WorldStep::Idle {
-            break;
+        match world.step_before(budget).map_err(invariant)? {
+            super::WorldStep::Idle => break,
+            super::WorldStep::Stopped => return Ok(()),
+            _ => {}
         }
     }
     if !world.is_quiescent() {
@@ -268,6 +280,19 @@ fn drive(world: &mut World, scenario: &WorldScenario) -> Result<(), RunError> {
 /// # Errors
 /// Setup failed. A failure mid-run is in [`WorldRun::error`].
 pub fn run_world(scenario: &WorldScenario, seed: u64) -> Result<WorldRun, RunError> {
+    run_world_until(scenario, seed, None)
+}
+
+/// [`run_world`], stopping once the world's trace holds line `until` (counted from 0): the
+/// world as it was right after the pass that recorded it.
+///
+/// # Errors
+/// As [`run_world`].
+pub fn run_world_until(
+    scenario: &WorldScenario,
+    seed: u64,
+    until: Option<usize>,
+) -> Result<WorldRun, RunError> {
     let scenario = scenario
         .for_seed(seed)
         .map_err(|e| RunError::Setup(e.to_string()))?;
@@ -279,6 +304,9 @@ pub fn run_world(scenario: &WorldScenario, seed: u64) -> Result<WorldRun, RunErr
         .is_some_and(|b| b.any());
     let mut world = run::catch(|| build(&scenario, seed))
         .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
+    if let Some(line) = until {
+        world.stop_after(line);
+    }
     let driven = run::catch(|| drive(&mut world, &scenario));
     let mut error = match driven {
         Err(message) => Some(RunError::Panic {
@@ -288,7 +316,7 @@ pub fn run_world(scenario: &WorldScenario, seed: u64) -> Result<WorldRun, RunErr
         Ok(Err(RunError::Setup(why))) => return Err(RunError::Setup(why)),
         Ok(result) => result.err(),
     };
-    if error.is_none() {
+    if error.is_none() && !world.stopped() {
         let unmet: Vec<String> = scenario
             .nodes
             .iter()

@@ -221,6 +221,8 @@ pub enum WorldStep {
     Advanced(Timestamp),
     /// Nothing is left to do before the deadline: no work, no timer, nothing in flight.
     Idle,
+    /// The world's trace reached the line it was to stop after (`World::stop_after`).
+    Stopped,
 }
 
 /// A world invariant or a node's check broke.
@@ -261,6 +263,7 @@ pub struct World {
     lines: Vec<Line>,
     hash: u64,
     passes: u64,
+    stop_after: Option<usize>,
     check: check::WorldCheck,
     /// Rewrites a node's outgoing messages before the network takes them: a node running
     /// modified software, for hostile worlds.
@@ -284,6 +287,7 @@ impl World {
             lines: Vec::new(),
             hash: seed,
             passes: 0,
+            stop_after: None,
             check: check::WorldCheck::default(),
             tamper: Vec::new(),
         }
@@ -382,6 +386,17 @@ impl World {
         &mut self.net
     }
 
+    /// Stops the world once its trace holds more than `line` lines (a replay to line `line`,
+    /// counted from 0): no pass steps after that.
+    pub fn stop_after(&mut self, line: usize) {
+        self.stop_after = Some(line);
+    }
+
+    /// Whether the world reached the line it was to stop after.
+    pub fn stopped(&self) -> bool {
+        self.stop_after.is_some_and(|line| self.lines.len() > line)
+    }
+
     /// The world's time.
     pub fn now(&self) -> Timestamp {
         self.now
@@ -473,6 +488,9 @@ impl World {
     /// # Errors
     /// As [`World::step`].
     pub fn step_before(&mut self, deadline: Timestamp) -> Result<WorldStep, WorldError> {
+        if self.stopped() {
+            return Ok(WorldStep::Stopped);
+        }
         self.passes += 1;
         self.boot_due()?;
         self.deliver_due();
@@ -565,7 +583,7 @@ impl World {
     /// As [`World::step`].
     pub fn run_until_idle(&mut self, passes_max: u64) -> Result<u64, WorldError> {
         for pass in 0..passes_max {
-            if self.step()? == WorldStep::Idle {
+            if matches!(self.step()?, WorldStep::Idle | WorldStep::Stopped) {
                 return Ok(pass);
             }
         }
@@ -584,6 +602,7 @@ impl World {
                     return Ok(());
                 }
                 WorldStep::Advanced(at) if at >= deadline => return Ok(()),
+                WorldStep::Stopped => return Ok(()),
                 _ => {}
             }
         }
@@ -779,6 +798,11 @@ impl World {
             }
         }
         out
+    }
+
+    /// Each link with something in flight, cut or clogged, and each node down: a line each.
+    pub fn describe_links(&self) -> Vec<String> {
+        self.net.describe(&self.names(), self.now)
     }
 
     /// Every node's final checks (at quiescence).

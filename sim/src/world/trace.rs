@@ -105,8 +105,8 @@ pub fn diff_world_traces(a: &str, b: &str, context: usize) -> Option<String> {
         .copied()
         .unwrap_or_default();
     out.push_str(&format!(
-        "first difference at world line {} ({}):\n",
-        at + 1,
+        "first difference at world line {at} ({}; `sim replay TRACE --until {at}` shows the \
+         world there):\n",
         whose(first)
     ));
     for line in &a_lines[at.saturating_sub(context)..at] {
