@@ -12,15 +12,14 @@
 //! (`tester: PASS NAME`, `tester: FAIL NAME: WHY`), so it is in the trace, and the tester
 //! returns once all have run.
 
-use crate::scenario::{Code, Invalid, ScenarioFile};
+use crate::format::{Code, Invalid, ScenarioFile};
 use hyperkernel::package::{CapabilitySpec as PackageCap, Package};
 use hyperkernel::{
     Address, Capability, Event, Flow, Kernel, KernelCommand, KernelResponse, Message, Process,
     ProcessContext, ProcessId, Request, SendErrorKind, Wake,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// The tester's id.
@@ -28,58 +27,7 @@ pub const TESTER: &str = "tester:tester:sys";
 /// The tester's code blob for the native loader.
 pub const TESTER_CODE: &str = "tester";
 
-/// A package to install.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PackageSpec {
-    /// Its directory (holding `metadata.json` and `pkg/`), relative to the scenario file.
-    pub path: PathBuf,
-    /// Whether its processes run (kit's `run`); on by default.
-    #[serde(default = "yes")]
-    pub run: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Test packages for the tester.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TestsSpec {
-    /// Test package directories, relative to the scenario file, run in order.
-    pub packages: Vec<PathBuf>,
-    /// Simulated seconds each test has to answer `Run`.
-    pub timeout_secs: u64,
-}
-
-/// App-level outcomes a run must show.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectSpec {
-    /// Patterns a process's output must (or, with `absent`, must not) match.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub output: Vec<OutputSpec>,
-    /// Processes running at the end.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub running: Vec<String>,
-    /// Processes that have exited by the end.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exited: Vec<String>,
-}
-
-/// One output expectation.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct OutputSpec {
-    /// The process, `name:package:publisher`.
-    pub process: String,
-    /// A regular expression some line it printed must match.
-    pub matches: String,
-    /// Instead: no line may match.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub absent: bool,
-}
+pub use crate::format::apps::{ExpectSpec, OutputSpec, PackageSpec, TestsSpec};
 
 /// Checks the app sections of a scenario file.
 pub(crate) fn validate(
@@ -93,7 +41,7 @@ pub(crate) fn validate(
                 "name at least one test package".into(),
             ));
         }
-        let most = crate::scenario::SECONDS_MAX;
+        let most = crate::format::SECONDS_MAX;
         if tests.timeout_secs == 0 || tests.timeout_secs > most {
             return Err((
                 "tests.timeout_secs".into(),

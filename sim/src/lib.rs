@@ -9,6 +9,7 @@ pub mod disk;
 pub mod explore;
 pub mod faults;
 pub mod files;
+pub mod format;
 pub mod fuzzing;
 pub mod generate;
 pub mod guests;

@@ -15,8 +15,7 @@ use hyperkernel::{
 use std::fmt;
 use std::sync::Arc;
 
-/// The built-in native processes a scenario may name.
-pub const NATIVES: &[&str] = &["echo", "sink"];
+pub use crate::format::NATIVES;
 
 fn echo() -> Box<dyn Process> {
     Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {

@@ -6,140 +6,16 @@
 //!
 //! A file is a world scenario when it has `nodes`; every other scenario is read as before.
 //! Loading validates everything before anything runs; each node's setup is validated as the
-//! one-node scenario it becomes ([`WorldScenario::node_scenario`]), so errors name the node.
+//! one-node scenario it becomes, so errors name the node.
 
-use crate::apps::{ExpectSpec, PackageSpec};
-use crate::scenario::{
-    MS_MAX, ProcessSpec, Scenario, ScenarioError, ScenarioFile, SendSpec, StorageKind, VERSION,
+pub use crate::format::world::{
+    DelaySpec, LinkSpec, NODES_MAX, NodeSpec, WorldFile, WorldNetSpec, WorldWork,
 };
-use hyperkernel::{Address, KernelCommand, ProcessId};
-use serde::{Deserialize, Serialize};
+use crate::format::{MS_MAX, ScenarioFile, VERSION};
+use crate::scenario::{Scenario, ScenarioError};
+use hyperkernel::{Address, ProcessId};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-/// Most nodes a world may have.
-pub const NODES_MAX: usize = 64;
-
-/// One node of a world.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeSpec {
-    /// Its name (`first.os`).
-    pub name: String,
-    /// Its processes, started in order after its packages.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub processes: Vec<ProcessSpec>,
-    /// Packages installed at its setup, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<PackageSpec>,
-    /// Its store (`memory` or `disk`); a node that crashes comes back from it.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub storage: StorageKind,
-    /// Register `vfs:distro:sys` (implied by `packages`).
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub vfs: bool,
-    /// Initialize every process before running any.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub initialize_first: bool,
-    /// Record message bodies in its trace.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub trace_bodies: bool,
-    /// App-level outcomes this node must show by the end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<ExpectSpec>,
-}
-
-/// A one-way delay: a minimum plus an exponential tail with a mean, in milliseconds.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DelaySpec {
-    /// The least delay.
-    pub min: u64,
-    /// The mean of the tail on top of it.
-    pub mean: u64,
-}
-
-impl Default for DelaySpec {
-    /// The reference's fake-node network as kit runs it: 1 ms at least, 5 ms on average more.
-    fn default() -> Self {
-        Self { min: 1, mean: 5 }
-    }
-}
-
-/// A delay for the messages between two nodes (both ways).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LinkSpec {
-    /// The two nodes.
-    pub between: [String; 2],
-    /// Their delay.
-    pub delay_ms: DelaySpec,
-}
-
-/// The network of a world.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct WorldNetSpec {
-    /// Every link's delay unless overridden.
-    #[serde(default)]
-    pub delay_ms: DelaySpec,
-    /// Per-link overrides.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<LinkSpec>,
-}
-
-/// One workload entry of a world: at a simulated time, a driven process of a node sends a
-/// message or a command, or the network or a node suffers a fault.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldWork {
-    /// Simulated milliseconds since the start.
-    pub at_ms: u64,
-    /// With `from`: the node whose driven process acts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// The driven process that acts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// A message it sends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub send: Option<SendSpec>,
-    /// A kernel command it sends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<KernelCommand>,
-    /// Seconds to wait for the command's answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expects_response: Option<u64>,
-    /// A partition: no message crosses from one side to the other until `heal` (with
-    /// `one_way`, only from the first side to the second).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cut: Option<[Vec<String>; 2]>,
-    /// With `cut`: only the first side's messages to the second are cut.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub one_way: bool,
-    /// Every cut heals.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub heal: bool,
-    /// The link between two nodes (both ways) holds its messages for `for_ms`, in order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clog: Option<[String; 2]>,
-    /// A node's interface (everything it sends and receives) holds messages for `for_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clog_node: Option<String>,
-    /// With `clog` or `clog_node`: how long.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub for_ms: Option<u64>,
-    /// The connection between two nodes breaks, losing what was queued on it both ways.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset: Option<[String; 2]>,
-    /// A node crashes (its connections break) and boots again from its store after
-    /// `downtime_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crash: Option<String>,
-    /// With `crash`: how long it stays down.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub downtime_ms: Option<u64>,
-}
 
 /// What a workload entry does, once validated (node indices).
 #[derive(Clone, Debug, PartialEq)]
@@ -175,34 +51,6 @@ pub enum WorldAction {
     },
 }
 
-/// The world scenario as written.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldFile {
-    /// The format version ([`VERSION`]).
-    pub version: u32,
-    /// What the scenario shows.
-    #[serde(default)]
-    pub description: String,
-    /// The nodes, each set up in order.
-    pub nodes: Vec<NodeSpec>,
-    /// The network.
-    #[serde(default)]
-    pub network: WorldNetSpec,
-    /// Messages, commands and faults at simulated times.
-    #[serde(default)]
-    pub workload: Vec<WorldWork>,
-    /// Faults drawn per seed (`draw.rs`), added to the workload as entries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub faults: Option<crate::world::draw::WorldFaultSpec>,
-    /// Simulated milliseconds to run at most.
-    pub run_for_ms: u64,
-    /// After `run_for_ms`, with every fault stopped and every cut healed, every node must be
-    /// quiescent and every link empty within this many simulated milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quiesce_within_ms: Option<u64>,
-}
-
 /// A validated world scenario.
 #[derive(Clone, Debug)]
 pub struct WorldScenario {
@@ -214,18 +62,6 @@ pub struct WorldScenario {
     pub nodes: Vec<Scenario>,
     /// Each workload entry's action, in file order.
     pub actions: Vec<WorldAction>,
-}
-
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
-}
-
-#[expect(
-    clippy::trivially_copy_pass_by_ref,
-    reason = "serde's skip_serializing_if"
-)]
-fn is_false(value: &bool) -> bool {
-    !*value
 }
 
 /// Whether `text` is a world scenario (a JSON object with `nodes`).
@@ -337,7 +173,7 @@ impl WorldScenario {
         // What is not drawn into entries stays: the beyond-reference chances.
         file.faults = faults
             .beyond_reference
-            .map(|beyond| crate::world::draw::WorldFaultSpec {
+            .map(|beyond| crate::format::world::WorldFaultSpec {
                 beyond_reference: Some(beyond),
                 ..Default::default()
             });
