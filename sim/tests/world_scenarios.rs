@@ -587,3 +587,55 @@ fn sim_replay_shows_every_node_and_link_at_a_world_line_and_checks_the_trace() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_cut_that_outlasts_the_keepalive_breaks_the_connection_and_a_heal_makes_a_new_one() {
+    let scenario = pair(
+        serde_json::json!([
+            send(0, "b.os@echo:sim:sim.os", "before", 5),
+            { "at_ms": 100, "cut": [["a.os"], ["b.os"]] },
+            send(200, "b.os@echo:sim:sim.os", "held", 600),
+            { "at_ms": 400_000, "heal": true },
+            send(450_000, "b.os@echo:sim:sim.os", "after", 5)
+        ]),
+        700_000,
+    );
+    let run = run_world(&scenario, 6).unwrap();
+    assert_eq!(run.error, None, "every request got its one answer");
+    let events = timed(&run);
+    let broke = events.iter().find_map(|(at, e)| match e {
+        NetEvent::Lost {
+            reason: LossReason::Keepalive,
+            count,
+            ..
+        } => Some((*at, *count)),
+        _ => None,
+    });
+    let (at, count) = broke.unwrap();
+    assert!(
+        at.0 >= 30_100 * MS && at.0 <= 300_100 * MS,
+        "gave up at {at}"
+    );
+    assert_eq!(count, 1, "the held request was lost with the connection");
+    let a = &run.world.nodes()[0].kernel;
+    let kinds: Vec<SendErrorKind> = a
+        .trace()
+        .records()
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SendErrorQueued { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![SendErrorKind::Timeout],
+        "the held request timed out, nothing else"
+    );
+    // After the heal, a new connection carries the last request there and back.
+    let delivered_after = events
+        .iter()
+        .filter(|(at, e)| at.0 >= 450_000 * MS && matches!(e, NetEvent::Delivered { .. }))
+        .count();
+    assert_eq!(delivered_after, 2);
+}

@@ -493,6 +493,14 @@ impl World {
         }
         self.passes += 1;
         self.boot_due()?;
+        for ((a, b), count) in self.net.expire_keepalives(self.now) {
+            self.record(NetEvent::Lost {
+                from: a,
+                to: b,
+                reason: LossReason::Keepalive,
+                count,
+            });
+        }
         self.deliver_due();
         self.broken()?;
         let now = self.now;
@@ -705,7 +713,7 @@ impl World {
 
     /// Cuts `from` off from `to` (and back unless `one_way`).
     pub fn cut(&mut self, from: Vec<usize>, to: Vec<usize>, one_way: bool) {
-        self.net.cut(&from, &to, one_way);
+        self.net.cut(&from, &to, one_way, self.now);
         self.record(NetEvent::Cut { from, to, one_way });
     }
 

@@ -29,6 +29,11 @@ pub const NET_MESSAGE_BYTES_MAX: usize = 10_485_800;
 /// The reference's bound on one connection attempt (`TIMEOUT`, 5 s).
 pub const CONNECT_TIMEOUT_NANOS: u64 = 5_000_000_000;
 
+/// How long a live connection survives a cut before its keepalive gives up: uniform in this
+/// range, drawn per cut link (the reference's TCP keepalive probes every 30 s; WS pings every
+/// 30 s), in nanoseconds.
+pub const KEEPALIVE_NANOS: [u64; 2] = [30_000_000_000, 300_000_000_000];
+
 /// How a world's links delay messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetConfig {
@@ -95,6 +100,8 @@ pub enum LossReason {
     Crash,
     /// The beyond-reference `drop` fault took one message.
     Dropped,
+    /// A cut outlasted the connection's keepalive.
+    Keepalive,
 }
 
 /// One ordered pair's link.
@@ -108,6 +115,8 @@ struct Link {
     // Connections made on this pair so far.
     epoch: u64,
     cut: bool,
+    // When a live connection across the cut gives up (its keepalive).
+    keepalive_until: Option<Timestamp>,
     clog_until: Timestamp,
     // Its own delay (min, mean in nanoseconds), if overridden.
     delay: Option<(u64, u64)>,
@@ -301,7 +310,10 @@ impl Net {
             let (at, _) = link.queue.front()?;
             Some((*at).max(self.held_until(*pair, link)))
         });
-        heads.chain(self.refusals.front().map(|r| r.at)).min()
+        heads
+            .chain(self.refusals.front().map(|r| r.at))
+            .chain(self.next_keepalive())
+            .min()
     }
 
     /// The links with a message deliverable by `now`, as (from, to), in a fixed order.
@@ -381,23 +393,76 @@ impl Net {
         self.down.contains(&node)
     }
 
-    /// Cuts every link from a node of `from` to a node of `to` (and back unless `one_way`).
-    pub fn cut(&mut self, from: &[usize], to: &[usize], one_way: bool) {
+    /// Cuts every link from a node of `from` to a node of `to` (and back unless `one_way`) at
+    /// `now`; a live connection across it gives up after a keepalive drawn per link.
+    pub fn cut(&mut self, from: &[usize], to: &[usize], one_way: bool, now: Timestamp) {
         for &a in from {
             for &b in to {
-                self.links.entry((a, b)).or_default().cut = true;
+                self.cut_link((a, b), now);
                 if !one_way {
-                    self.links.entry((b, a)).or_default().cut = true;
+                    self.cut_link((b, a), now);
                 }
             }
         }
+    }
+
+    fn cut_link(&mut self, pair: (usize, usize), now: Timestamp) {
+        let [min, max] = KEEPALIVE_NANOS;
+        let keepalive = min + self.rng.next_u64() % (max - min + 1);
+        let link = self.links.entry(pair).or_default();
+        if !link.cut {
+            link.cut = true;
+            link.keepalive_until = link
+                .connected
+                .then(|| Timestamp(now.0.saturating_add(keepalive)));
+        }
+        debug_assert!(link.cut, "the link is cut");
     }
 
     /// Every cut heals.
     pub fn heal(&mut self) {
         for link in self.links.values_mut() {
             link.cut = false;
+            link.keepalive_until = None;
         }
+    }
+
+    /// When the next live connection across a cut gives up.
+    pub fn next_keepalive(&self) -> Option<Timestamp> {
+        self.links
+            .values()
+            .filter(|link| link.cut && link.connected)
+            .filter_map(|link| link.keepalive_until)
+            .min()
+    }
+
+    /// Breaks every live connection whose cut outlasted its keepalive by `now`: each pair
+    /// broken (the lower node first) with the messages it lost.
+    pub fn expire_keepalives(&mut self, now: Timestamp) -> Vec<((usize, usize), usize)> {
+        let expired: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.cut && link.connected)
+            .filter(|(_, link)| link.keepalive_until.is_some_and(|t| t <= now))
+            .map(|(pair, _)| *pair)
+            .collect();
+        let mut out = Vec::new();
+        for (a, b) in expired {
+            if !self.connected((a, b)) {
+                continue; // broken already, with its reverse
+            }
+            for pair in [(a, b), (b, a)] {
+                if let Some(link) = self.links.get_mut(&pair) {
+                    link.keepalive_until = None;
+                }
+            }
+            out.push(((a, b), self.reset(a, b)));
+        }
+        debug_assert!(
+            self.next_keepalive().is_none_or(|t| t > now),
+            "every expired keepalive broke its connection"
+        );
+        out
     }
 
     /// Whether link `pair` is cut.
