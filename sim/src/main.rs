@@ -568,17 +568,8 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             planted_bug,
             ..
         } => {
-            let source = source.unwrap_or_default();
-            if let Some(found) = world_command::replay(&source, seed, until, json, step)? {
-                return Ok(found);
-            }
-            let source = Source::open(&source, seed, options(planted_bug, None))
-                .map_err(anyhow::Error::msg)?;
             let how = Replay { until, step, json };
-            let mut input = std::io::stdin().lock();
-            let mut out = std::io::stdout().lock();
-            replay::replay(&source, &how, &mut input, &mut out).map_err(anyhow::Error::msg)?;
-            false
+            replay_source(&source.unwrap_or_default(), seed, how, planted_bug)?
         }
         Command::Diff {
             first,
@@ -601,6 +592,23 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })
+}
+
+/// `sim replay SOURCE`: a world's trace or scenario, or a one-node trace or scenario.
+fn replay_source(source: &Path, seed: u64, how: Replay, planted_bug: bool) -> anyhow::Result<bool> {
+    if let Some(found) = world_command::replay(source, seed, how.until, how.json, how.step)? {
+        return Ok(found);
+    }
+    let options = run::Options {
+        planted_bug,
+        planted_panic: None,
+        crash_at: None,
+    };
+    let source = Source::open(source, seed, options).map_err(anyhow::Error::msg)?;
+    let mut input = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    replay::replay(&source, &how, &mut input, &mut out).map_err(anyhow::Error::msg)?;
+    Ok(false)
 }
 
 /// `sim replay --journal HOME`: a real session run again, its hashes checked, a summary.

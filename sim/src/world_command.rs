@@ -75,14 +75,23 @@ fn summary(out: &mut dyn Write, path: &Path, seed: u64, run: &WorldRun) -> anyho
              or drop within a pair)"
         )?;
     }
-    for node in world.nodes() {
+    for (index, node) in world.nodes().iter().enumerate() {
+        let down = if world.is_down_for_good(index) {
+            ", down for good (its disk's flipped bits corrupted its store)"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "node        {}: {} events, trace hash {:016x}",
+            "node        {}: {} events, trace hash {:016x}{down}",
             node.name,
             node.kernel.trace().len(),
             node.kernel.trace().hash()
         )?;
+        let counters = node.kernel.fault_counters();
+        if counters != hyperkernel::FaultCounters::default() {
+            writeln!(out, "            {}", fault_line(&counters))?;
+        }
     }
     writeln!(out, "trace hash  {:016x}", world.hash())?;
     Ok(())
@@ -406,4 +415,22 @@ fn world_state(
         writeln!(out, "link {link}")?;
     }
     Ok(())
+}
+
+/// What faults fired inside a node, as one line.
+fn fault_line(c: &hyperkernel::FaultCounters) -> String {
+    let parts = [
+        ("held", c.delayed),
+        ("trapped", c.trapped),
+        ("crashed", c.crashed),
+        ("timers skewed", c.timers_skewed),
+        ("reboots", c.reboots),
+        ("disk faults", c.disk_faults),
+    ];
+    let fired: Vec<String> = parts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{n} {name}"))
+        .collect();
+    format!("faults inside: {}", fired.join(", "))
 }

@@ -111,8 +111,8 @@ fn a_file_of_another_format_is_refused_with_its_line() {
     let cases = [
         (
             "future.jsonl",
-            "{\"trace_format\":2,\"scenario\":\"x.json\",\"seed\":1}\n",
-            "line 1: trace format 2 is not supported",
+            "{\"trace_format\":9,\"scenario\":\"x.json\",\"seed\":1}\n",
+            "line 1: trace format 9 is not supported",
         ),
         ("headless.jsonl", "{\"seq\":0}\n", "line 1: no trace header"),
         (

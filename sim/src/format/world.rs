@@ -4,6 +4,7 @@
 
 use super::apps::ExpectSpec;
 use super::apps::PackageSpec;
+use super::faults::FaultSpec;
 use super::{ProcessSpec, SendSpec, StorageKind};
 use hyperkernel::KernelCommand;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,11 @@ pub struct NodeSpec {
     /// App-level outcomes this node must show by the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<ExpectSpec>,
+    /// Faults inside the node, drawn from its own seed, as a one-node scenario's `faults`
+    /// (held messages, traps, process crashes, skewed timers, reboots, disk faults); the
+    /// network's faults are the world's own `faults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultSpec>,
 }
 
 /// A one-way delay: a minimum plus an exponential tail with a mean, in milliseconds.

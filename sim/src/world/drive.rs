@@ -10,6 +10,7 @@
 use super::spec::{WorldAction, WorldScenario};
 use super::{NodeLife, World, WorldError, node_seed};
 use crate::explore::{Exploration, SeedResult};
+use crate::faults::Injector;
 use crate::invariants::Checker;
 use crate::reboot::{Node as Life, RebootError};
 use crate::run::{self, Options, RunError};
@@ -24,16 +25,22 @@ struct ScenarioLife {
     checker: Checker,
     driven: Vec<ProcessId>,
     apps: Arc<crate::apps::Loaded>,
+    /// The node's own faults (its scenario's `faults`), drawn from its seed.
+    injector: Injector,
+    /// Processes a crash fault may hit: its code-bearing ones.
+    crashable: Vec<ProcessId>,
 }
 
-impl NodeLife for ScenarioLife {
-    fn after_step(&mut self, kernel: &mut Kernel) -> Result<(), String> {
-        kernel.check_invariants()?;
-        self.checker.check(kernel)?;
-        self.life.after_step(kernel)?;
-        if let Some(failure) = kernel.failure() {
-            return Err(format!("the kernel stopped: {failure}"));
-        }
+impl ScenarioLife {
+    /// Whether a stopped kernel is restarted (a reboot) rather than failing the run: the
+    /// node's plan has reboots or disk faults.
+    fn restarts(&self) -> bool {
+        let plan = &self.injector.plan;
+        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default()
+    }
+
+    /// The driven processes take what arrived for them; nothing may arrive unsynced.
+    fn take_answers(&self, kernel: &mut Kernel) -> Result<(), String> {
         for process in &self.driven {
             while let Ok(hyperkernel::Output::Received(Some(_))) = kernel.input(Input::Receive {
                 process: process.clone(),
@@ -48,31 +55,77 @@ impl NodeLife for ScenarioLife {
         }
         Ok(())
     }
+}
 
-    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<(), String> {
+impl NodeLife for ScenarioLife {
+    fn after_step(&mut self, kernel: &mut Kernel) -> Result<Option<u64>, String> {
+        if kernel.failure().is_none() {
+            kernel.check_invariants()?;
+            self.checker.check(kernel)?;
+            if self.injector.after_step(kernel, &self.crashable).is_some() {
+                kernel.check_invariants()?;
+                self.checker.check(kernel)?;
+            }
+        }
+        self.life.after_step(kernel)?;
+        if let Some(failure) = kernel.failure() {
+            if !self.restarts() {
+                return Err(format!("the kernel stopped: {failure}"));
+            }
+            return Ok(Some(self.injector.downtime()));
+        }
+        if let Some(downtime) = self.injector.reboot_due() {
+            return Ok(Some(downtime));
+        }
+        if kernel.now().0 >= self.injector.plan.until_ms.saturating_mul(1_000_000)
+            && !self.injector.stopped()
+        {
+            self.stop_faults(kernel);
+        }
+        self.take_answers(kernel)?;
+        Ok(None)
+    }
+
+    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<bool, String> {
         self.checker.skip_unread(kernel)?;
         let apps = Arc::clone(&self.apps);
         let loader = move || -> Box<dyn hyperkernel::ProcessLoader> {
             run::node_loader(&apps).unwrap_or_else(|_| Box::new(hyperkernel::NativeLoader::new()))
         };
+        let faults = if self.injector.stopped() {
+            hyperkernel::Faults::default()
+        } else {
+            self.injector.plan.kernel
+        };
         self.life
-            .reboot(kernel, downtime_ms, &loader, hyperkernel::Faults::default())
+            .reboot(kernel, downtime_ms, &loader, faults)
             .map_err(|error| match error {
                 RebootError::Lost(broken) => broken,
                 RebootError::Boot(error) => format!("it did not boot again: {error}"),
             })?;
         self.checker.rebooted();
-        if let Some(down) = &self.life.down {
-            return Err(down.clone());
+        if self.life.down.is_some() {
+            return Ok(false);
         }
         kernel.check_invariants()?;
         self.checker.check(kernel)?;
         // W7 on what it came back with: every signature it holds is its own key's.
-        kernel.capabilities().verify_signatures()
+        kernel.capabilities().verify_signatures()?;
+        Ok(true)
     }
 
     fn finish(&mut self, kernel: &Kernel) -> Result<(), String> {
+        if self.life.down.is_some() {
+            return Ok(());
+        }
         self.checker.finish(kernel)
+    }
+
+    fn stop_faults(&mut self, kernel: &mut Kernel) {
+        self.injector.stop(kernel);
+        if let Some(disk) = self.life.store.disk() {
+            disk.set_faults(crate::disk::DiskFaults::default());
+        }
     }
 }
 
@@ -106,13 +159,28 @@ fn add_node(
             other => other,
         },
     )?;
+    let injector = Injector::draw(one.file.faults.as_ref(), node_seed, one.file.run_for_ms);
+    let plan = injector.plan;
     let crashes = scenario
         .actions
         .iter()
-        .any(|a| matches!(a, WorldAction::Crash { node, .. } if *node == index));
+        .any(|a| matches!(a, WorldAction::Crash { node, .. } if *node == index))
+        || plan.reboot_ppm > 0
+        || plan.disk != crate::disk::DiskFaults::default();
     let mut life = Life::new(store, config, crashes).on_driven_time();
     let mut kernel = kernel;
     life.started(&mut kernel).map_err(RunError::Setup)?;
+    // The node's own faults begin once its setup is done, as in one-node runs.
+    kernel.set_faults(plan.kernel);
+    if let Some(disk) = life.store.disk() {
+        disk.set_faults(plan.disk);
+    }
+    let crashable = one
+        .processes
+        .iter()
+        .filter(|(_, code)| *code != crate::scenario::Code::Driven)
+        .map(|(id, _)| id.clone())
+        .collect();
     let mut driven = Vec::new();
     for (id, caps, public) in run::driven_specs(one) {
         driven.push(id.clone());
@@ -124,6 +192,8 @@ fn add_node(
         checker: Checker::default(),
         driven,
         apps,
+        injector,
+        crashable,
     };
     world
         .add_kernel(name, kernel, Some(Box::new(life)))
@@ -321,7 +391,9 @@ pub fn run_world_until(
             .nodes
             .iter()
             .zip(world.nodes())
-            .flat_map(|(one, node)| {
+            .enumerate()
+            .filter(|(index, _)| !world.is_down_for_good(*index))
+            .flat_map(|(_, (one, node))| {
                 crate::apps::unmet(&node.kernel, &one.file)
                     .into_iter()
                     .map(|u| format!("{}: {u}", node.name))

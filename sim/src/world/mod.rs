@@ -63,18 +63,26 @@ fn mix(value: u64) -> u64 {
 /// What the harness does around one node's life: its checks after each step, and a crash
 /// followed by a boot from its store.
 pub trait NodeLife {
-    /// After each of the node's steps: its checks.
+    /// After each of the node's steps: its checks, and the faults it injects. `Some(ms)` asks
+    /// the world to crash the node now, down for `ms` (a reboot fault, or a fail-stop that
+    /// a supervisor restarts).
     ///
     /// # Errors
     /// What broke.
-    fn after_step(&mut self, kernel: &mut Kernel) -> Result<(), String>;
+    fn after_step(&mut self, kernel: &mut Kernel) -> Result<Option<u64>, String>;
 
     /// The node crashes now and comes back `downtime_ms` later from its store: `kernel` is
-    /// replaced by the booted one, whose clock starts then.
+    /// replaced by the booted one, whose clock starts then. `Ok(false)`: it stays down for
+    /// good, as its faults explain (a disk whose flipped bits corrupted its store).
     ///
     /// # Errors
     /// It did not come back in a committed state, or did not boot.
-    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<(), String>;
+    fn crash(&mut self, kernel: &mut Kernel, downtime_ms: u64) -> Result<bool, String>;
+
+    /// Its faults stop (the liveness phase).
+    fn stop_faults(&mut self, kernel: &mut Kernel) {
+        let _ = kernel;
+    }
 
     /// At quiescence, the node's final checks.
     ///
@@ -493,14 +501,7 @@ impl World {
         }
         self.passes += 1;
         self.boot_due()?;
-        for ((a, b), count) in self.net.expire_keepalives(self.now) {
-            self.record(NetEvent::Lost {
-                from: a,
-                to: b,
-                reason: LossReason::Keepalive,
-                count,
-            });
-        }
+        self.expire_keepalives();
         self.deliver_due();
         self.broken()?;
         let now = self.now;
@@ -520,7 +521,8 @@ impl World {
         for index in order {
             let node = &mut self.nodes[index];
             if let Some(up) = node.down_until {
-                earliest(Some(up));
+                // A node down for good has no boot to wait for.
+                earliest(Some(up).filter(|up| up.0 != u64::MAX));
                 continue;
             }
             if node.busy_until > now {
@@ -532,8 +534,14 @@ impl World {
             }
             match node.kernel.input(Input::Step) {
                 Ok(Output::Stepped(Step::Idle(deadline))) => earliest(deadline),
-                // A node that shut down or stopped has no more work.
-                Ok(Output::Stepped(Step::ShutDown | Step::Failed)) => {}
+                // A node that shut down has no more work.
+                Ok(Output::Stepped(Step::ShutDown)) => {}
+                // One that stopped (its store failed) is its life's to restart, or a failure.
+                Ok(Output::Stepped(Step::Failed)) if node.life.is_some() => {
+                    self.after_step(index)?;
+                    return Ok(WorldStep::Stepped(index, Step::Failed));
+                }
+                Ok(Output::Stepped(Step::Failed)) => {}
                 Ok(Output::Stepped(step)) => {
                     self.after_step(index)?;
                     return Ok(WorldStep::Stepped(index, step));
@@ -552,6 +560,18 @@ impl World {
         }
     }
 
+    /// Live connections across cuts whose keepalive gave up break.
+    fn expire_keepalives(&mut self) {
+        for ((a, b), count) in self.net.expire_keepalives(self.now) {
+            self.record(NetEvent::Lost {
+                from: a,
+                to: b,
+                reason: LossReason::Keepalive,
+                count,
+            });
+        }
+    }
+
     fn broken(&mut self) -> Result<(), WorldError> {
         match self.check.take_broken() {
             None => Ok(()),
@@ -567,14 +587,22 @@ impl World {
     fn after_step(&mut self, index: usize) -> Result<(), WorldError> {
         let now = self.now;
         let node = &mut self.nodes[index];
-        if let Some(life) = node.life.as_mut() {
-            life.after_step(&mut node.kernel)
+        let crash = match node.life.as_mut() {
+            Some(life) => life
+                .after_step(&mut node.kernel)
                 .map_err(|broken| WorldError {
                     pass: self.passes,
                     node: Some(node.name.clone()),
                     broken,
-                })?;
+                })?,
+            None => None,
+        };
+        if let Some(downtime_ms) = crash {
+            // What the node had not let out yet goes down with it.
+            self.log_records(index);
+            return self.crash(index, downtime_ms).and_then(|()| self.broken());
         }
+        let node = &mut self.nodes[index];
         let charged = node.kernel.time_charged();
         debug_assert!(charged >= node.charged, "charged time only grows");
         node.busy_until = Timestamp(now.0.saturating_add(charged - node.charged));
@@ -761,16 +789,28 @@ impl World {
         node.down_until = Some(up);
         node.busy_until = Timestamp(0);
         if let Some(life) = node.life.as_mut() {
-            life.crash(&mut node.kernel, downtime_ms)
+            let back = life
+                .crash(&mut node.kernel, downtime_ms)
                 .map_err(|broken| WorldError {
                     pass: self.passes,
                     node: Some(node.name.clone()),
                     broken,
                 })?;
             node.charged = node.kernel.time_charged();
+            if !back {
+                // Down for good: it never boots again.
+                node.down_until = Some(Timestamp(u64::MAX));
+            }
         }
         self.log_records(index);
         Ok(())
+    }
+
+    /// Whether node `index` went down for good (its faults explain it).
+    pub fn is_down_for_good(&self, index: usize) -> bool {
+        self.nodes
+            .get(index)
+            .is_some_and(|node| node.down_until == Some(Timestamp(u64::MAX)))
     }
 
     /// Faults stop: cuts heal, clogs end, beyond-reference faults turn off.
@@ -778,6 +818,11 @@ impl World {
         // W3 stays waived if a beyond-reference fault was ever on: what it sent is still
         // out of order.
         self.net.stop_faults();
+        for node in &mut self.nodes {
+            if let Some(life) = node.life.as_mut() {
+                life.stop_faults(&mut node.kernel);
+            }
+        }
         self.record(NetEvent::FaultsStopped);
     }
 

@@ -213,7 +213,7 @@ fn node_scenarios(path: &Path, file: &WorldFile) -> Result<Vec<Scenario>, Scenar
                 latency_ms: [1, 10],
                 peers: Vec::new(),
             }),
-            faults: None,
+            faults: node.faults.clone(),
             quiesce_within_ms: None,
             storage: node.storage,
             sync_interval_ms: 0,
@@ -225,6 +225,19 @@ fn node_scenarios(path: &Path, file: &WorldFile) -> Result<Vec<Scenario>, Scenar
             expect: node.expect.clone(),
             trace_bodies: node.trace_bodies,
         };
+        if node
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.drop.is_some() || f.duplicate.is_some())
+        {
+            return Err(ScenarioError {
+                path: path.to_owned(),
+                place: format!("{place}.faults"),
+                problem: "drop and duplicate are faults of a one-node scenario's network; a \
+                          world's network faults are its own `faults` (beyond_reference)"
+                    .into(),
+            });
+        }
         let scenario = Scenario::from_file(path, one).map_err(|e| ScenarioError {
             path: path.to_owned(),
             place: format!("{place} ({}): {}", node.name, e.place),
