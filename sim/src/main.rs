@@ -311,11 +311,6 @@ fn explore_scenario(
     options: run::Options,
 ) -> anyhow::Result<bool> {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    if world_command::is_world_file(path) {
-        let progress = progress_line(seeds.end - seeds.start);
-        return world_command::explore(path, seeds, jobs, &progress);
-    }
-    let scenario = Scenario::load(path)?;
     let plan = Exploration {
         seeds: seeds.clone(),
         jobs,
@@ -324,36 +319,41 @@ fn explore_scenario(
     };
     let progress = progress_line(seeds.end - seeds.start);
     let started = std::time::Instant::now();
-    let results = explore(&scenario, &plan, &progress);
-    let seconds = started.elapsed().as_secs_f64();
-    let bad: Vec<_> = results
-        .iter()
-        .filter(|r| r.failure.is_some() || r.divergence.is_some())
-        .collect();
+    let (results, what) = if world_command::is_world_file(path) {
+        world_command::explore(path, &plan, &progress)?
+    } else {
+        let scenario = Scenario::load(path)?;
+        (explore(&scenario, &plan, &progress), String::new())
+    };
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "explore     {} seeds {}..{} on {jobs} threads",
+        "explore     {} seeds {}..{} on {jobs} threads{what}",
         path.display(),
         seeds.start,
         seeds.end
     )?;
-    writeln!(out, "passed      {}", results.len() - bad.len())?;
-    writeln!(out, "failed      {}", bad.len())?;
+    let bad = results
+        .iter()
+        .filter(|r| r.failure.is_some() || r.divergence.is_some())
+        .count();
+    writeln!(out, "passed      {}", results.len() - bad)?;
+    writeln!(out, "failed      {bad}")?;
     writeln!(
         out,
         "seeds/s     {:.1} (each run twice)",
-        results.len() as f64 / seconds.max(1e-9)
+        results.len() as f64 / seconds
     )?;
     let simulated: u64 = results.iter().map(|r| r.simulated).sum();
     writeln!(
         out,
         "compression {:.0} simulated seconds per wall second (first runs only)",
-        simulated as f64 / 1e9 / seconds.max(1e-9)
+        simulated as f64 / 1e9 / seconds
     )?;
     report_failures(&mut out, path, &results, options)?;
-    if !bad.is_empty() {
-        eprintln!("Error: {} of {} seeds failed", bad.len(), results.len());
+    if bad > 0 {
+        eprintln!("Error: {bad} of {} seeds failed", results.len());
         return Ok(true);
     }
     Ok(false)

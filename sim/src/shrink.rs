@@ -14,6 +14,39 @@ use crate::run::{Options, run};
 use crate::scenario::{CapabilitySpec, Scenario, ScenarioFile};
 use std::path::Path;
 
+/// Removes runs of the items of `file` (`len` of them; `drain` takes a range out) while
+/// `fails` says a smaller file still fails: halves first, then quarters, down to one at a
+/// time (delta debugging's greedy pass). Returns whether anything went.
+pub fn drop_runs<F: Clone>(
+    file: &mut F,
+    len: impl Fn(&F) -> usize,
+    drain: impl Fn(&mut F, std::ops::Range<usize>),
+    mut fails: impl FnMut(&F) -> bool,
+) -> bool {
+    let before = len(file);
+    let mut changed = false;
+    let mut chunk = before.div_ceil(2).max(1);
+    loop {
+        let mut start = 0;
+        while start < len(file) {
+            let mut candidate = file.clone();
+            let end = (start + chunk).min(len(&candidate));
+            drain(&mut candidate, start..end);
+            if fails(&candidate) {
+                *file = candidate;
+                changed = true;
+            } else {
+                start += chunk;
+            }
+        }
+        if chunk == 1 {
+            assert!(len(file) <= before, "dropping never adds");
+            return changed;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+}
+
 /// A failure's signature: its text with every run of digits replaced by `#`.
 pub fn signature(failure: &str) -> String {
     let mut out = String::with_capacity(failure.len());
@@ -133,25 +166,12 @@ impl Shrinker<'_> {
     }
 
     fn workload(&mut self, file: &mut ScenarioFile) -> bool {
-        let mut changed = false;
-        let mut chunk = file.workload.len().div_ceil(2).max(1);
-        loop {
-            let mut start = 0;
-            while start < file.workload.len() {
-                let mut candidate = file.clone();
-                let end = (start + chunk).min(candidate.workload.len());
-                candidate.workload.drain(start..end);
-                if self.try_keep(file, candidate) {
-                    changed = true;
-                } else {
-                    start += chunk;
-                }
-            }
-            if chunk == 1 {
-                return changed;
-            }
-            chunk = chunk.div_ceil(2);
-        }
+        drop_runs(
+            file,
+            |f: &ScenarioFile| f.workload.len(),
+            |f, range| drop(f.workload.drain(range)),
+            |candidate| self.fails(candidate),
+        )
     }
 
     fn processes(&mut self, file: &mut ScenarioFile) -> bool {

@@ -2,7 +2,7 @@
 //! (nodes, network, faults, each node's hash, the world's hash), its trace file, and on a
 //! failure the fault schedule that caused it with the command that reproduces it.
 
-use hyperkernel_sim::explore::{Exploration, explore_with};
+use hyperkernel_sim::explore::{Exploration, SeedResult, explore_with};
 use hyperkernel_sim::world::NetEvent;
 use hyperkernel_sim::world::drive::{WorldRun, explore_seed, run_world};
 use hyperkernel_sim::world::spec::WorldScenario;
@@ -132,66 +132,15 @@ pub(crate) fn run(path: &Path, seed: u64, trace: Option<PathBuf>) -> anyhow::Res
     Ok(true)
 }
 
-/// `sim explore` of a world: whether any seed failed or diverged.
-#[expect(
-    clippy::disallowed_types,
-    clippy::disallowed_methods,
-    reason = "seeds per wall second is a figure about the harness, outside any simulation"
-)]
+/// `sim explore` of a world: each seed's result, and what to add to the summary's first line.
 pub(crate) fn explore(
     path: &Path,
-    seeds: std::ops::Range<u64>,
-    jobs: usize,
+    plan: &Exploration,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(Vec<SeedResult>, String)> {
     let scenario = WorldScenario::load(path)?;
-    let plan = Exploration {
-        seeds: seeds.clone(),
-        jobs,
-        options: hyperkernel_sim::run::Options::default(),
-        fresh_every: 10,
-    };
-    let started = std::time::Instant::now();
-    let results = explore_with(&plan, progress, &|seed| {
-        explore_seed(&scenario, seed, &plan)
-    });
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let bad: Vec<_> = results
-        .iter()
-        .filter(|r| r.failure.is_some() || r.divergence.is_some())
-        .collect();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "explore     {} seeds {}..{} on {jobs} threads ({} nodes)",
-        path.display(),
-        seeds.start,
-        seeds.end,
-        scenario.nodes.len()
-    )?;
-    writeln!(out, "passed      {}", results.len() - bad.len())?;
-    writeln!(out, "failed      {}", bad.len())?;
-    writeln!(
-        out,
-        "seeds/s     {:.1} (each run twice)",
-        results.len() as f64 / seconds
-    )?;
-    let simulated: u64 = results.iter().map(|r| r.simulated).sum();
-    writeln!(
-        out,
-        "compression {:.0} simulated seconds per wall second (first runs only)",
-        simulated as f64 / 1e9 / seconds
-    )?;
-    for result in &bad {
-        let what = result.failure.as_deref().or(result.divergence.as_deref());
-        writeln!(out, "seed {}: {}", result.seed, what.unwrap_or_default())?;
-        writeln!(out, "    reproduce: {}", reproduce(path, result.seed))?;
-    }
-    if !bad.is_empty() {
-        eprintln!("Error: {} of {} seeds failed", bad.len(), results.len());
-        return Ok(true);
-    }
-    Ok(false)
+    let results = explore_with(plan, progress, &|seed| explore_seed(&scenario, seed, plan));
+    Ok((results, format!(" ({} nodes)", scenario.nodes.len())))
 }
 
 /// Paths in `file` made absolute against the directory of `path`, so the shrunk world runs

@@ -61,26 +61,12 @@ impl Search<'_> {
 
     /// Removes workload entries: halves, then quarters… then one at a time.
     fn entries(&mut self, file: &mut WorldFile) -> bool {
-        let mut progress = false;
-        let mut chunk = file.workload.len().div_ceil(2).max(1);
-        loop {
-            let mut start = 0;
-            while start < file.workload.len() {
-                let mut candidate = file.clone();
-                let end = (start + chunk).min(candidate.workload.len());
-                candidate.workload.drain(start..end);
-                if self.fails(&candidate) {
-                    *file = candidate;
-                    progress = true;
-                } else {
-                    start += chunk;
-                }
-            }
-            if chunk == 1 {
-                return progress;
-            }
-            chunk = chunk.div_ceil(2);
-        }
+        crate::shrink::drop_runs(
+            file,
+            |f: &WorldFile| f.workload.len(),
+            |f, range| drop(f.workload.drain(range)),
+            |candidate| self.fails(candidate),
+        )
     }
 
     /// Removes nodes other than the first, with the entries that name them.
