@@ -79,12 +79,7 @@ impl Scenario {
     /// # Errors
     /// The file cannot be read, is not a scenario of this version, or is inconsistent.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = crate::files::read_text(path, FILE_LEN_MAX).map_err(|e| ScenarioError {
-            path: path.to_owned(),
-            place: "file".to_owned(),
-            problem: e.to_string(),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read(path)?)
     }
 
     /// Parses and validates `text` as the scenario at `path` (wasm paths resolve against its
@@ -178,6 +173,18 @@ impl Scenario {
     pub fn resolve(&self, wasm: &Path) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(wasm)
     }
+}
+
+/// The text of the scenario file at `path` (bounded, a regular file).
+///
+/// # Errors
+/// It cannot be read; the error's place is `file`.
+pub fn read(path: &Path) -> Result<String, ScenarioError> {
+    crate::files::read_text(path, FILE_LEN_MAX).map_err(|e| ScenarioError {
+        path: path.to_owned(),
+        place: "file".to_owned(),
+        problem: e.to_string(),
+    })
 }
 
 fn code_of(spec: &ProcessSpec) -> Result<Code, String> {

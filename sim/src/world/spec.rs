@@ -77,14 +77,7 @@ impl WorldScenario {
     /// # Errors
     /// The file cannot be read, or is not a valid world scenario.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = crate::files::read_text(path, crate::scenario::FILE_LEN_MAX).map_err(|e| {
-            ScenarioError {
-                path: path.to_owned(),
-                place: "file".to_owned(),
-                problem: e.to_string(),
-            }
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &crate::scenario::read(path)?)
     }
 
     /// Parses and validates `text` as the world scenario at `path`.
