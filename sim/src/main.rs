@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 mod test_command;
 mod world_command;
+mod world_replay;
 
 #[derive(Parser)]
 #[command(name = "sim", about = "Deterministic simulation of the hyperkernel")]
@@ -596,7 +597,7 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
 
 /// `sim replay SOURCE`: a world's trace or scenario, or a one-node trace or scenario.
 fn replay_source(source: &Path, seed: u64, how: Replay, planted_bug: bool) -> anyhow::Result<bool> {
-    if let Some(found) = world_command::replay(source, seed, how.until, how.json, how.step)? {
+    if let Some(found) = world_replay::replay(source, seed, how.until, how.json, how.step)? {
         return Ok(found);
     }
     let options = run::Options {

@@ -235,135 +235,13 @@ pub(crate) fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Resul
 }
 
 /// The first line of `path` (at most 64 KiB).
-fn head(path: &Path) -> String {
+pub(crate) fn head(path: &Path) -> String {
     use std::io::{BufRead as _, Read as _};
     let mut line = String::new();
     if let Ok(file) = std::fs::File::open(path) {
         let _ = std::io::BufReader::new(file.take(1 << 16)).read_line(&mut line);
     }
     line
-}
-
-/// What `sim replay` of a world replays: its scenario and seed, and the trace to follow.
-fn replay_source(
-    source: &Path,
-    seed: u64,
-) -> anyhow::Result<Option<(PathBuf, u64, Option<String>)>> {
-    use hyperkernel_sim::world::trace::is_world_trace;
-    if is_world_trace(&head(source)) {
-        let text =
-            hyperkernel_sim::files::read_text(source, hyperkernel_sim::replay::TRACE_LEN_MAX)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
-        let header: serde_json::Value =
-            serde_json::from_str(text.lines().next().unwrap_or_default())?;
-        let scenario = header["scenario"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("{}: the header names no scenario", source.display()))?;
-        let seed = header["seed"]
-            .as_u64()
-            .ok_or_else(|| anyhow::anyhow!("{}: the header has no seed", source.display()))?;
-        return Ok(Some((PathBuf::from(scenario), seed, Some(text))));
-    }
-    if is_world_file(source) {
-        return Ok(Some((source.to_owned(), seed, None)));
-    }
-    Ok(None)
-}
-
-/// `sim replay` of a world trace or world scenario to world line `until` (counted from 0 after
-/// the header): the lines before it, then every node and every link there. `None` when
-/// `source` is no world.
-pub(crate) fn replay(
-    source: &Path,
-    seed: u64,
-    until: Option<u64>,
-    json: bool,
-    step: bool,
-) -> anyhow::Result<Option<bool>> {
-    use hyperkernel_sim::world::drive::run_world_until;
-    use hyperkernel_sim::world::trace::world_trace_text;
-    let Some((path, seed, expected)) = replay_source(source, seed)? else {
-        return Ok(None);
-    };
-    anyhow::ensure!(
-        !step,
-        "stepping through a world is not built yet; use --until LINE"
-    );
-    let scenario = WorldScenario::load(&path)?;
-    let line = until.map(|u| usize::try_from(u).unwrap_or(usize::MAX));
-    let run = run_world_until(&scenario, seed, line).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let got = world_trace_text(&path, seed, &run.world);
-    let got: Vec<&str> = got.lines().skip(1).collect();
-    let until = line.unwrap_or(got.len().saturating_sub(1));
-    anyhow::ensure!(
-        until < got.len(),
-        "the run has only {} world lines; there is no line {until}",
-        got.len()
-    );
-    if let Some(text) = &expected {
-        let want: Vec<&str> = text.lines().skip(1).collect();
-        if let Some(at) = (0..=until).find(|i| want.get(*i) != got.get(*i)) {
-            anyhow::bail!(
-                "the replay departs from {} at world line {at}: the trace has {}, the replay {}",
-                source.display(),
-                want.get(at).unwrap_or(&"nothing"),
-                got.get(at).unwrap_or(&"nothing")
-            );
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    for (i, line) in got
-        .iter()
-        .enumerate()
-        .take(until + 1)
-        .skip(until.saturating_sub(5))
-    {
-        let mark = if i == until { '>' } else { ' ' };
-        writeln!(out, "{mark} {i:>6} {line}")?;
-    }
-    world_state(&mut out, &run, until, json)?;
-    Ok(Some(false))
-}
-
-/// Every node and every link of `run`'s world, after world line `until`.
-fn world_state(
-    out: &mut dyn Write,
-    run: &WorldRun,
-    until: usize,
-    json: bool,
-) -> anyhow::Result<()> {
-    let world = &run.world;
-    writeln!(
-        out,
-        "world after the pass that recorded line {until}, at {}:",
-        world.now()
-    )?;
-    for (index, node) in world.nodes().iter().enumerate() {
-        let life = if world.is_down(index) { "down" } else { "up" };
-        writeln!(
-            out,
-            "node {} ({life}, clock {}):",
-            node.name,
-            node.kernel.now()
-        )?;
-        let view = node.kernel.view();
-        if json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
-        } else {
-            write!(out, "{view}")?;
-        }
-    }
-    let links = world.describe_links();
-    if links.is_empty() {
-        writeln!(
-            out,
-            "links: every link empty, none cut or clogged, every node up"
-        )?;
-    }
-    for link in links {
-        writeln!(out, "link {link}")?;
-    }
-    Ok(())
 }
 
 /// What faults fired inside a node, as one line.

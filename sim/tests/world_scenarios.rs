@@ -674,3 +674,46 @@ fn a_nodes_faults_may_not_be_network_faults() {
     assert_eq!(error.place, "nodes[1].faults");
     assert!(error.problem.contains("beyond_reference"), "{error}");
 }
+
+#[test]
+fn sim_replay_steps_through_a_world_pass_by_pass() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("w.jsonl");
+    let path = scenarios().join("reboot.json");
+    let status = sim()
+        .args(["run", path.to_str().unwrap(), "--seed", "2", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let lines = std::fs::read_to_string(&trace).unwrap().lines().count() - 1;
+    let mut child = sim()
+        .arg("replay")
+        .arg(&trace)
+        .args(["--until", "40", "--step"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n\nw\nbogus\nc\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("step> ").count(), 5, "{stdout}");
+    assert!(stdout.contains("node b.os (up"), "{stdout}");
+    assert!(stdout.contains("unknown command `bogus`"), "{stdout}");
+    // `c` ran on to the end: every line of the trace was shown once, in order.
+    for i in [0, 40, lines - 1] {
+        assert_eq!(
+            stdout.matches(&format!("  {i:>6} {{")).count(),
+            1,
+            "line {i}: {stdout}"
+        );
+    }
+}
