@@ -453,6 +453,59 @@ mod tests {
     }
 
     #[test]
+    fn the_setup_inputs_round_trip_and_a_files_bytes_are_journaled_as_bytes() {
+        use crate::package::{CapabilitySpec, ManifestEntry, Package};
+        use crate::types::{KernelMessage, Message, OnExit, PackageId};
+        let us = Address::new("our.os", ProcessId::kernel());
+        let local = Input::Local(Box::new(KernelMessage {
+            id: 0,
+            source: us.clone(),
+            target: us,
+            rsvp: None,
+            message: Message::Request(Request::new(b"{\"RunProcess\":\"a:b:c\"}".to_vec())),
+            lazy_load_blob: Some(LazyLoadBlob {
+                mime: None,
+                bytes: vec![0, 97, 115, 109],
+            }),
+        }));
+        let package = Package {
+            id: PackageId {
+                package_name: "app".into(),
+                publisher_node: "our.os".into(),
+            },
+            wit_version: Some(1),
+            entries: vec![ManifestEntry {
+                process_name: "app".into(),
+                process_wasm_path: "/app.wasm".into(),
+                on_exit: OnExit::Restart,
+                request_networking: true,
+                request_capabilities: vec![CapabilitySpec::Messaging(ProcessId::timer())],
+                grant_capabilities: Vec::new(),
+                public: false,
+            }],
+            files: vec![("app.wasm".into(), vec![0, 97, 115, 109, 1])],
+        };
+        let install = Input::Install {
+            package: Box::new(package),
+            run: true,
+        };
+        let module = vec![7u8; 1 << 20];
+        let write = Input::VfsWrite {
+            path: "/tester:sys/tests/t.wasm".into(),
+            bytes: module.clone(),
+        };
+        let step = Input::StepBefore(crate::env::Timestamp(42));
+        for input in [local, install, write, step] {
+            let mut out = Vec::new();
+            encode_input(&input, &mut out);
+            assert_eq!(decode_input(&out[1..], true).unwrap(), input);
+            if matches!(input, Input::VfsWrite { .. }) {
+                assert!(out.len() < module.len() + 512, "{} bytes", out.len());
+            }
+        }
+    }
+
+    #[test]
     fn a_body_is_journaled_as_its_bytes_and_old_entries_still_read() {
         let process: ProcessId = "client:test:our.os".parse().unwrap();
         let body = vec![255u8; 1 << 20];

@@ -9,7 +9,7 @@
 //! problem.
 
 use crate::types::{OnExit, PackageId, ProcessId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ pub const PACKAGE_BYTES_MAX: u64 = 512 << 20;
 
 /// A capability a manifest entry requests or grants: messaging to a process, or a capability
 /// issued by a process with these params.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CapabilitySpec {
     /// `"p:k:s"`: messaging to that process on our node.
     Messaging(ProcessId),
@@ -35,7 +35,7 @@ pub enum CapabilitySpec {
 }
 
 /// One process of a package.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     /// Its name; its id is `process_name:package:publisher`.
     pub process_name: String,
@@ -53,8 +53,8 @@ pub struct ManifestEntry {
     pub public: bool,
 }
 
-/// A package read from disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A package read from disk (serializable: a driver's `Input::Install` carries it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// `package_name:publisher`.
     pub id: PackageId,

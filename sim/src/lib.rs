@@ -22,6 +22,7 @@ pub mod reboot;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod setup;
 pub mod shrink;
 pub mod summary;
 pub mod world;

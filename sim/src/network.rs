@@ -109,7 +109,8 @@ impl Network {
     pub fn carry(&mut self, kernel: &mut Kernel, message: KernelMessage) {
         let node_known = self.peers.keys().any(|a| a.node == message.target.node);
         if !node_known {
-            return kernel.unreachable(message);
+            let _ = kernel.input(hyperkernel::Input::Unreachable(Box::new(message)));
+            return;
         }
         let copies = self.hop(kernel, &message);
         let Some(behaviour) = self.peers.get(&message.target).cloned() else {
@@ -140,7 +141,7 @@ impl Network {
                 return;
             }
             let message = entry.remove();
-            let _ = kernel.submit(message);
+            let _ = kernel.input(hyperkernel::Input::Submit(Box::new(message)));
         }
     }
 }

@@ -432,8 +432,14 @@ impl Node {
         kernel.record_outside_fault(hyperkernel::Fault::Rebooted { downtime_ms });
         kernel.set_faults(faults);
         for (id, caps, public) in &self.driven {
+            let register = hyperkernel::Input::Register {
+                process: id.clone(),
+                capabilities: caps.clone(),
+                public: *public,
+                protected: false,
+            };
             kernel
-                .register_driven(id, caps, *public)
+                .input(register)
                 .map_err(|e| RebootError::Lost(format!("{id} could not register again: {e}")))?;
         }
         if self.watch

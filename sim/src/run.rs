@@ -8,9 +8,9 @@ use crate::network::Network;
 use crate::reboot::{Node, RebootError, Store};
 use crate::scenario::{Code, Scenario, StorageKind, WorkSpec};
 use hyperkernel::{
-    Address, Event, Flow, Kernel, KernelBuilder, KernelCommand, KernelConfig, KernelMessage,
-    LazyLoadBlob, Message, NativeLoader, Process, ProcessContext, ProcessId, Request, Response,
-    Step, Time, Timestamp, Wake, WasmConfig, WasmLoader,
+    Address, Flow, Input, Kernel, KernelBuilder, KernelConfig, KernelMessage, Message,
+    NativeLoader, Output, Process, ProcessContext, ProcessId, Request, Response, Step, Time,
+    Timestamp, Wake, WasmConfig, WasmLoader,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -150,224 +150,6 @@ pub struct Run {
     pub disk: Option<crate::disk::DiskCounters>,
 }
 
-fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
-    match code {
-        Code::Guest(name) => crate::guests::guest(name).map_err(|e| e.to_string()),
-        Code::Wasm(path) => {
-            let path = scenario.resolve(path);
-            let max = u64::try_from(hyperkernel::kernel::MESSAGE_LEN_MAX).unwrap_or(u64::MAX);
-            let bytes = crate::files::read_bytes(&path, max).map_err(|e| e.to_string())?;
-            if !bytes.starts_with(b"\0asm") {
-                return Err(format!(
-                    "{} is not a wasm module (invalid wasm)",
-                    path.display()
-                ));
-            }
-            Ok(bytes)
-        }
-        Code::Native(name) => Ok(name.as_bytes().to_vec()),
-        Code::Driven => Ok(Vec::new()),
-    }
-}
-
-/// Sends `command` to the kernel as the kernel itself (setup only).
-fn kernel_command(
-    kernel: &mut Kernel,
-    command: &KernelCommand,
-    blob: Option<LazyLoadBlob>,
-) -> Result<(), String> {
-    let us = Address::new(kernel.our(), ProcessId::kernel());
-    let body = serde_json::to_vec(command).map_err(|e| e.to_string())?;
-    let message = KernelMessage {
-        id: 0,
-        source: us.clone(),
-        target: us,
-        rsvp: None,
-        message: Message::Request(Request::new(body)),
-        lazy_load_blob: blob,
-    };
-    kernel.submit_local(message).map_err(|e| e.to_string())?;
-    // Until the command is handled: a process that spins in `init` gets slices meanwhile
-    // (`run_until` returns after each once it carries the clock on) but cannot stall setup.
-    kernel.run_until(kernel.now());
-    kernel
-        .check_invariants()
-        .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
-    for _ in 0..SETUP_STEPS_MAX {
-        if kernel.inbox_len() == 0 {
-            return Ok(());
-        }
-        kernel.step();
-        kernel
-            .check_invariants()
-            .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
-    }
-    Err(format!(
-        "the kernel did not take the setup command within {SETUP_STEPS_MAX} steps"
-    ))
-}
-
-/// Most steps one setup command may take to be handled.
-const SETUP_STEPS_MAX: u32 = 100_000;
-
-/// Why the last command failed, from the trace.
-fn failure_of(kernel: &Kernel) -> String {
-    kernel
-        .trace()
-        .records()
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::CommandFailed { error, .. } => Some(error.message.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "it did not start".into())
-}
-
-fn start_processes(
-    kernel: &mut Kernel,
-    scenario: &Scenario,
-    apps: &crate::apps::Loaded,
-) -> Result<(), String> {
-    let node = &scenario.file.node;
-    let first = scenario.file.initialize_first;
-    // Initialized, not yet run (with `initialize_first`), in the order they run.
-    let mut waiting: Vec<ProcessId> = Vec::new();
-    for (package, run) in &apps.packages {
-        let place = format!("{}: package {}", scenario.path.display(), package.id);
-        let ids = kernel
-            .install_package(package, *run && !first)
-            .map_err(|e| format!("{place}: {e}"))?;
-        kernel
-            .check_invariants()
-            .map_err(|e| format!("{place}: kernel invariant broken by the install: {e}"))?;
-        if *run && first {
-            waiting.extend(ids);
-        }
-    }
-    for (i, ((id, code), spec)) in scenario
-        .processes
-        .iter()
-        .zip(&scenario.file.processes)
-        .enumerate()
-    {
-        let place = format!("{}: processes[{i}] ({id})", scenario.path.display());
-        let caps = spec
-            .capabilities
-            .iter()
-            .map(|c| c.resolve(node))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{place}: {e}"))?;
-        if *code == Code::Driven {
-            kernel
-                .register_driven(id, &caps, spec.public)
-                .map_err(|e| format!("{place}: {e}"))?;
-            continue;
-        }
-        let bytes = code_bytes(scenario, code).map_err(|e| format!("{place}: {e}"))?;
-        initialize(kernel, id, bytes, spec.on_exit.clone(), caps, spec.public)
-            .map_err(|e| format!("{place}: {e}"))?;
-        if first {
-            waiting.push(id.clone());
-        } else {
-            kernel_command(kernel, &KernelCommand::RunProcess(id.clone()), None)
-                .map_err(|e| format!("{place}: {e}"))?;
-        }
-    }
-    for id in &waiting {
-        kernel_command(kernel, &KernelCommand::RunProcess(id.clone()), None)
-            .map_err(|e| format!("{}: running {id}: {e}", scenario.path.display()))?;
-    }
-    if scenario.file.tests.is_some() {
-        start_tester(kernel, scenario, apps)?;
-    }
-    Ok(())
-}
-
-/// `InitializeProcess` of `id` with `bytes`, as the kernel itself; an error if it did not
-/// take.
-fn initialize(
-    kernel: &mut Kernel,
-    id: &ProcessId,
-    bytes: Vec<u8>,
-    on_exit: hyperkernel::OnExit,
-    caps: Vec<hyperkernel::Capability>,
-    public: bool,
-) -> Result<(), String> {
-    let init = KernelCommand::InitializeProcess {
-        id: id.clone(),
-        wasm_bytes_handle: format!(
-            "/{}:{}/pkg/{}.wasm",
-            id.package(),
-            id.publisher(),
-            id.process()
-        ),
-        wit_version: Some(1),
-        on_exit,
-        initial_capabilities: caps,
-        public,
-    };
-    let blob = LazyLoadBlob { mime: None, bytes };
-    kernel_command(kernel, &init, Some(blob))?;
-    if !kernel.has_process(id) {
-        return Err(failure_of(kernel));
-    }
-    Ok(())
-}
-
-/// Writes the test modules into the tester's drive, as kit does, and starts the tester.
-fn start_tester(
-    kernel: &mut Kernel,
-    scenario: &Scenario,
-    apps: &crate::apps::Loaded,
-) -> Result<(), String> {
-    let place = format!("{}: tests", scenario.path.display());
-    let node = &scenario.file.node;
-    for case in &apps.tests {
-        let place = format!("{place}: {}", case.name);
-        let path = format!("/tester:sys/tests/{}.wasm", case.name);
-        kernel
-            .vfs_write(&path, &case.module)
-            .map_err(|e| format!("{place}: {e}"))?;
-        let id = crate::apps::test_id(&case.name).map_err(|e| format!("{place}: {e}"))?;
-        let caps = crate::apps::test_capabilities(node, case);
-        initialize(
-            kernel,
-            &id,
-            case.module.to_vec(),
-            hyperkernel::OnExit::None,
-            caps,
-            false,
-        )
-        .map_err(|e| format!("{place}: {e}"))?;
-        for (target, cap) in
-            crate::apps::test_grants(node, case).map_err(|e| format!("{place}: {e}"))?
-        {
-            let grant = KernelCommand::GrantCapabilities {
-                target,
-                capabilities: vec![cap],
-            };
-            kernel_command(kernel, &grant, None).map_err(|e| format!("{place}: {e}"))?;
-        }
-    }
-    let tester: ProcessId = crate::apps::TESTER
-        .parse()
-        .map_err(|e| format!("{place}: {e}"))?;
-    let caps = crate::apps::tester_capabilities(&scenario.file.node, apps);
-    let code = crate::apps::TESTER_CODE.as_bytes().to_vec();
-    initialize(
-        kernel,
-        &tester,
-        code,
-        hyperkernel::OnExit::None,
-        caps,
-        false,
-    )
-    .map_err(|e| format!("{place}: the tester: {e}"))?;
-    kernel_command(kernel, &KernelCommand::RunProcess(tester), None)
-        .map_err(|e| format!("{place}: the tester: {e}"))
-}
-
 /// Steps the kernel until `deadline`, checking invariants after every step. Driven processes take what
 /// arrives for them at once (the harness is a prompt client), so their answers show in the
 /// trace as deliveries.
@@ -376,7 +158,7 @@ fn advance_kernel(
     world: &mut World<'_>,
     deadline: Timestamp,
 ) -> Result<(), RunError> {
-    while let Some(step) = kernel.step_before(deadline) {
+    while let Ok(Output::Stepped(step)) = kernel.input(Input::StepBefore(deadline)) {
         world.steps += 1;
         let at_step = world.steps;
         let broken = |broken| RunError::Invariant {
@@ -460,7 +242,10 @@ fn carry_outbound(kernel: &mut Kernel, network: &mut Network) -> Result<(), Stri
 /// The driven processes take what arrived for them; nothing may leave before it is synced.
 fn take_answers(kernel: &mut Kernel, world: &World<'_>) -> Result<(), String> {
     for process in &world.driven {
-        while let Ok(Some(_)) = kernel.receive_as(process) {
+        let receive = || Input::Receive {
+            process: process.clone(),
+        };
+        while let Ok(Output::Received(Some(_))) = kernel.input(receive()) {
             let (commits, synced) = kernel.commits();
             if commits != synced {
                 return Err(format!(
@@ -633,13 +418,22 @@ fn act(
             .map_err(|e| RunError::Setup(format!("{place}: {e}")))?;
         let mut request = Request::new(send.body.clone());
         request.expects_response = send.expects_response;
-        kernel
-            .send_as(&from, to, request, None, None)
-            .map_err(setup)?;
+        let send = Input::Send {
+            process: from,
+            target: to,
+            request,
+            context: None,
+            blob: None,
+        };
+        kernel.input(send).map_err(setup)?;
     } else if let Some(command) = &work.command {
-        kernel
-            .command_as(&from, command, work.expects_response, None)
-            .map_err(setup)?;
+        let command = Input::Command {
+            process: from,
+            command: command.clone(),
+            expects_response: work.expects_response,
+            blob: None,
+        };
+        kernel.input(command).map_err(setup)?;
     }
     Ok(())
 }
@@ -766,7 +560,7 @@ pub(crate) fn build_on(
         .storage(storage)
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
-    start_processes(&mut kernel, scenario, &apps).map_err(RunError::Setup)?;
+    crate::setup::start_processes(&mut kernel, scenario, &apps).map_err(RunError::Setup)?;
     Ok(kernel)
 }
 

@@ -93,6 +93,30 @@ pub enum Input {
     /// The driver shuts the kernel down (the node's SIGTERM, Ctrl-C or `shutdown`), as the
     /// `Shutdown` command does, without any process having to be alive to send it.
     Shutdown,
+    /// One step, unless nothing is due before this deadline: then a simulated clock moves to
+    /// it and the answer is `Output::NothingDue` (the step of `run_until`, for drivers that
+    /// check after every step).
+    StepBefore(Timestamp),
+    /// A message from a process of our own node, given by the driver: a harness's setup sends
+    /// kernel commands as the kernel itself this way. Never a message from another node
+    /// (that is `Submit`, which refuses sources on our node); no door of the node makes one.
+    Local(Box<KernelMessage>),
+    /// Installs a package already read (kit's layout): everything checked and loaded before
+    /// anything changes, one commit (`Output::Installed` with its processes, in manifest
+    /// order); with `run`, its processes start.
+    Install {
+        /// The package.
+        package: Box<crate::package::Package>,
+        /// Whether its processes run.
+        run: bool,
+    },
+    /// Writes a file into the vfs table (what `spawn` reads), committed at once.
+    VfsWrite {
+        /// Its path, `/package:publisher/...`.
+        path: String,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Input {
@@ -102,12 +126,17 @@ impl Input {
             Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
                 blob.as_ref()
             }
-            Self::Submit(message) | Self::Unreachable(message) => message.lazy_load_blob.as_ref(),
+            Self::Submit(message) | Self::Unreachable(message) | Self::Local(message) => {
+                message.lazy_load_blob.as_ref()
+            }
             Self::Time(_)
             | Self::Step
+            | Self::StepBefore(_)
             | Self::Register { .. }
             | Self::Receive { .. }
             | Self::ClearState { .. }
+            | Self::Install { .. }
+            | Self::VfsWrite { .. }
             | Self::Shutdown => None,
         }
     }
@@ -117,16 +146,21 @@ impl Input {
         match self {
             Self::Send { request, .. } => Some(&mut request.body),
             Self::Respond { response, .. } => Some(&mut response.body),
-            Self::Submit(message) | Self::Unreachable(message) => match &mut message.message {
-                crate::types::Message::Request(request) => Some(&mut request.body),
-                crate::types::Message::Response((response, _)) => Some(&mut response.body),
-            },
+            Self::Submit(message) | Self::Unreachable(message) | Self::Local(message) => {
+                match &mut message.message {
+                    crate::types::Message::Request(request) => Some(&mut request.body),
+                    crate::types::Message::Response((response, _)) => Some(&mut response.body),
+                }
+            }
+            Self::VfsWrite { bytes, .. } => Some(bytes),
             Self::Time(_)
             | Self::Step
+            | Self::StepBefore(_)
             | Self::Register { .. }
             | Self::Command { .. }
             | Self::Receive { .. }
             | Self::ClearState { .. }
+            | Self::Install { .. }
             | Self::Shutdown => None,
         }
     }
@@ -155,12 +189,17 @@ impl Input {
             Self::Send { blob, .. } | Self::Command { blob, .. } | Self::Respond { blob, .. } => {
                 blob.take()
             }
-            Self::Submit(message) | Self::Unreachable(message) => message.lazy_load_blob.take(),
+            Self::Submit(message) | Self::Unreachable(message) | Self::Local(message) => {
+                message.lazy_load_blob.take()
+            }
             Self::Time(_)
             | Self::Step
+            | Self::StepBefore(_)
             | Self::Register { .. }
             | Self::Receive { .. }
             | Self::ClearState { .. }
+            | Self::Install { .. }
+            | Self::VfsWrite { .. }
             | Self::Shutdown => None,
         }
     }
@@ -172,15 +211,18 @@ impl Input {
                 *blob = Some(new);
                 true
             }
-            Self::Submit(message) | Self::Unreachable(message) => {
+            Self::Submit(message) | Self::Unreachable(message) | Self::Local(message) => {
                 message.lazy_load_blob = Some(new);
                 true
             }
             Self::Time(_)
             | Self::Step
+            | Self::StepBefore(_)
             | Self::Register { .. }
             | Self::Receive { .. }
             | Self::ClearState { .. }
+            | Self::Install { .. }
+            | Self::VfsWrite { .. }
             | Self::Shutdown => false,
         }
     }
@@ -199,6 +241,10 @@ pub enum Output {
     Received(Option<Box<(Received, Option<LazyLoadBlob>)>>),
     /// Whether there was saved state to delete (`ClearState`).
     Cleared(bool),
+    /// Nothing was due before the deadline (`StepBefore`); a simulated clock moved to it.
+    NothingDue,
+    /// The processes of the package installed (`Install`), in manifest order.
+    Installed(Vec<ProcessId>),
 }
 
 impl Kernel {
@@ -260,6 +306,18 @@ impl Kernel {
                 }
                 Ok(Output::Taken)
             }
+            Input::StepBefore(deadline) => Ok(self
+                .step_before(deadline)
+                .map_or(Output::NothingDue, Output::Stepped)),
+            Input::Local(message) => self.submit_local(*message).map(|()| Output::Taken),
+            Input::Install { package, run } => self
+                .install_package(&package, run)
+                .map(Output::Installed)
+                .map_err(KernelError::Install),
+            Input::VfsWrite { path, bytes } => self
+                .vfs_write(&path, &bytes)
+                .map(|()| Output::Taken)
+                .map_err(|_| KernelError::Stopped),
         }
     }
 

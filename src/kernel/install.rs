@@ -23,7 +23,7 @@ use std::sync::Arc;
 type Loaded = (ProcessId, Box<dyn Process>, Arc<[u8]>);
 
 /// Why a package was not installed; nothing of it was.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InstallError {
     /// A process of the package exists already.
     Exists(ProcessId),

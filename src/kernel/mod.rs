@@ -182,6 +182,8 @@ pub enum KernelError {
     Stopped,
     /// A syscall failed.
     Syscall(SyscallError),
+    /// A package was not installed (`Input::Install`); nothing of it was.
+    Install(install::InstallError),
 }
 
 impl std::fmt::Display for KernelError {
@@ -194,11 +196,19 @@ impl std::fmt::Display for KernelError {
             Self::ShutDown => write!(f, "the kernel has shut down"),
             Self::Stopped => write!(f, "the kernel stopped on a store failure"),
             Self::Syscall(error) => write!(f, "{error}"),
+            Self::Install(error) => write!(f, "the package was not installed: {error}"),
         }
     }
 }
 
-impl std::error::Error for KernelError {}
+impl std::error::Error for KernelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Install(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 impl From<SyscallError> for KernelError {
     fn from(error: SyscallError) -> Self {

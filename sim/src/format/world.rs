@@ -142,7 +142,7 @@ pub struct WorldWork {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldFile {
-    /// The format version ([`VERSION`]).
+    /// The format version ([`super::VERSION`]).
     pub version: u32,
     /// What the scenario shows.
     #[serde(default)]
