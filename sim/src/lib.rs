@@ -8,6 +8,7 @@ pub mod demo;
 pub mod disk;
 pub mod explore;
 pub mod faults;
+pub mod feed;
 pub mod files;
 pub mod format;
 pub mod fuzzing;

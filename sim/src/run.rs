@@ -548,6 +548,20 @@ pub(crate) fn build_on(
     store: &Store,
     time: Time,
 ) -> Result<Kernel, RunError> {
+    build_logged(scenario, config, store, time, None)
+}
+
+/// [`build_on`], recording every input of the setup in `log` when given.
+///
+/// # Errors
+/// As [`build_on`].
+pub(crate) fn build_logged(
+    scenario: &Scenario,
+    config: KernelConfig,
+    store: &Store,
+    time: Time,
+    log: Option<&mut Vec<Input>>,
+) -> Result<Kernel, RunError> {
     let apps = scenario.apps().map_err(RunError::Setup)?;
     let loader = node_loader(&apps)?;
     let storage = store
@@ -560,7 +574,11 @@ pub(crate) fn build_on(
         .storage(storage)
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
-    crate::setup::start_processes(&mut kernel, scenario, &apps).map_err(RunError::Setup)?;
+    let mut fed = crate::feed::Logged {
+        kernel: &mut kernel,
+        log,
+    };
+    crate::setup::start_processes(&mut fed, scenario, &apps).map_err(RunError::Setup)?;
     Ok(kernel)
 }
 

@@ -4,6 +4,7 @@
 //! of kit test packages written into the tester's drive (`Input::VfsWrite`) and the tester
 //! started. Every step taken is checked against the kernel's invariants.
 
+use crate::feed::Feed;
 use crate::scenario::{Code, Scenario};
 use hyperkernel::{
     Address, Event, Input, Kernel, KernelCommand, KernelMessage, LazyLoadBlob, Message, Output,
@@ -32,11 +33,11 @@ fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
 
 /// Sends `command` to the kernel as the kernel itself (setup only).
 fn kernel_command(
-    kernel: &mut Kernel,
+    kernel: &mut dyn Feed,
     command: &KernelCommand,
     blob: Option<LazyLoadBlob>,
 ) -> Result<(), String> {
-    let us = Address::new(kernel.our(), ProcessId::kernel());
+    let us = Address::new(kernel.state().our(), ProcessId::kernel());
     let body = serde_json::to_vec(command).map_err(|e| e.to_string())?;
     let message = KernelMessage {
         id: 0,
@@ -52,21 +53,23 @@ fn kernel_command(
     // Until the command is handled: a process that spins in `init` gets slices meanwhile
     // (a step before now returns after each once it carries the clock on) but cannot stall
     // setup.
-    let now = kernel.now();
+    let now = kernel.state().now();
     while let Ok(Output::Stepped(step)) = kernel.input(Input::StepBefore(now)) {
         if matches!(step, Step::Idle(_) | Step::ShutDown | Step::Failed) {
             break;
         }
     }
     kernel
+        .state()
         .check_invariants()
         .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
     for _ in 0..SETUP_STEPS_MAX {
-        if kernel.inbox_len() == 0 {
+        if kernel.state().inbox_len() == 0 {
             return Ok(());
         }
         let _ = kernel.input(Input::Step);
         kernel
+            .state()
             .check_invariants()
             .map_err(|e| format!("kernel invariant broken during setup: {e}"))?;
     }
@@ -95,7 +98,7 @@ fn failure_of(kernel: &Kernel) -> String {
 /// Installs the scenario's packages in order (each run at once unless `initialize_first`);
 /// returns the processes still to run, in order.
 fn install_packages(
-    kernel: &mut Kernel,
+    kernel: &mut dyn Feed,
     scenario: &Scenario,
     apps: &crate::apps::Loaded,
 ) -> Result<Vec<ProcessId>, String> {
@@ -113,6 +116,7 @@ fn install_packages(
             Err(e) => return Err(format!("{place}: {e}")),
         };
         kernel
+            .state()
             .check_invariants()
             .map_err(|e| format!("{place}: kernel invariant broken by the install: {e}"))?;
         if *run && first {
@@ -127,7 +131,7 @@ fn install_packages(
 }
 
 pub(crate) fn start_processes(
-    kernel: &mut Kernel,
+    kernel: &mut dyn Feed,
     scenario: &Scenario,
     apps: &crate::apps::Loaded,
 ) -> Result<(), String> {
@@ -183,7 +187,7 @@ pub(crate) fn start_processes(
 /// `InitializeProcess` of `id` with `bytes`, as the kernel itself; an error if it did not
 /// take.
 fn initialize(
-    kernel: &mut Kernel,
+    kernel: &mut dyn Feed,
     id: &ProcessId,
     bytes: Vec<u8>,
     on_exit: hyperkernel::OnExit,
@@ -205,15 +209,15 @@ fn initialize(
     };
     let blob = LazyLoadBlob { mime: None, bytes };
     kernel_command(kernel, &init, Some(blob))?;
-    if !kernel.has_process(id) {
-        return Err(failure_of(kernel));
+    if !kernel.state().has_process(id) {
+        return Err(failure_of(kernel.state()));
     }
     Ok(())
 }
 
 /// Writes the test modules into the tester's drive, as kit does, and starts the tester.
 fn start_tester(
-    kernel: &mut Kernel,
+    kernel: &mut dyn Feed,
     scenario: &Scenario,
     apps: &crate::apps::Loaded,
 ) -> Result<(), String> {

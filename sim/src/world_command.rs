@@ -140,7 +140,11 @@ pub(crate) fn explore(
 ) -> anyhow::Result<(Vec<SeedResult>, String)> {
     let scenario = WorldScenario::load(path)?;
     let results = explore_with(plan, progress, &|seed| explore_seed(&scenario, seed, plan));
-    Ok((results, format!(" ({} nodes)", scenario.nodes.len())))
+    let what = format!(
+        " ({} nodes; each node without faults inside also run alone from its inputs)",
+        scenario.nodes.len()
+    );
+    Ok((results, what))
 }
 
 /// Paths in `file` made absolute against the directory of `path`, so the shrunk world runs

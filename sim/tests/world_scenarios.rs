@@ -717,3 +717,41 @@ fn sim_replay_steps_through_a_world_pass_by_pass() {
         );
     }
 }
+
+#[test]
+fn a_node_run_again_alone_from_its_inputs_records_the_same_trace() {
+    let scenario = WorldScenario::load(&scenarios().join("partition.json")).unwrap();
+    let mut judged = 0;
+    for seed in 0..6 {
+        let run = run_world(&scenario, seed).unwrap();
+        for index in 0..run.world.nodes().len() {
+            if let Some(alone) = run.world.replay_alone(index) {
+                assert_eq!(alone, Ok(()), "seed {seed}, node {index}");
+                judged += 1;
+            }
+        }
+    }
+    assert_eq!(
+        judged, 12,
+        "every node of every seed is judged (no faults inside them)"
+    );
+    // A node that crashed came back from its store, not from its inputs: not judged.
+    let reboot = WorldScenario::load(&scenarios().join("reboot.json")).unwrap();
+    let run = run_world(&reboot, 0).unwrap();
+    assert_eq!(run.world.replay_alone(1), None, "b.os crashed");
+    assert_eq!(run.world.replay_alone(0), Some(Ok(())), "a.os did not");
+    // An input given behind the world's back is caught.
+    let mut run = run_world(&scenario, 1).unwrap();
+    let kernel = run.world.kernel(1).unwrap();
+    let sneaked = hyperkernel::KernelMessage {
+        id: 5,
+        source: "c.os@x:x:c.os".parse().unwrap(),
+        target: "b.os@echo:sim:sim.os".parse().unwrap(),
+        rsvp: None,
+        message: hyperkernel::Message::Request(hyperkernel::Request::new("hi")),
+        lazy_load_blob: None,
+    };
+    let _ = kernel.input(hyperkernel::Input::Submit(Box::new(sneaked)));
+    let broken = run.world.replay_alone(1).unwrap().unwrap_err();
+    assert!(broken.starts_with("W9: node b.os"), "{broken}");
+}

@@ -18,6 +18,7 @@
 //! unknown node, or one down or cut off when a connection had to be made (W5). Each node's
 //! own checks run after every one of its steps (its `NodeLife`).
 
+mod alone;
 pub mod check;
 pub mod draw;
 pub mod drive;
@@ -84,6 +85,18 @@ pub trait NodeLife {
         let _ = kernel;
     }
 
+    /// Its driven processes: the world hands them what arrives for them after each step (a
+    /// prompt client), so their answers show in the trace as deliveries.
+    fn driven(&self) -> Vec<hyperkernel::ProcessId> {
+        Vec::new()
+    }
+
+    /// A kernel as this node's was when it booted, to run it again alone from its inputs
+    /// (W9); `None` when its inputs are not all it got (faults injected inside it).
+    fn fresh(&self) -> Option<Kernel> {
+        None
+    }
+
     /// At quiescence, the node's final checks.
     ///
     /// # Errors
@@ -106,6 +119,19 @@ pub struct Node {
     /// Trace records already in the world's lines.
     seen: u64,
     life: Option<Box<dyn NodeLife>>,
+    /// Every input it was given since it booted, in order (none once it crashed: it came
+    /// back from its store, not from its inputs).
+    inputs: Option<Vec<Input>>,
+}
+
+impl Node {
+    /// Gives the node's kernel `input`, recording it.
+    fn feed(&mut self, input: Input) -> Result<Output, KernelError> {
+        if let Some(inputs) = self.inputs.as_mut() {
+            inputs.push(input.clone());
+        }
+        self.kernel.input(input)
+    }
 }
 
 /// Something that happened between nodes (node indices).
@@ -323,11 +349,12 @@ impl World {
             .loader(loader)
             .build()
             .map_err(|e| format!("node {name}: {e}"))?;
-        self.add_kernel(name, kernel, None)
+        self.add_kernel(name, kernel, None, Vec::new())
     }
 
     /// Adds node `name` running `kernel` (built on driven time with the seed
-    /// [`node_seed`] gives it), with the harness's `life` around it. Returns its index.
+    /// [`node_seed`] gives it, then given `inputs`), with the harness's `life` around it.
+    /// Returns its index.
     ///
     /// # Errors
     /// The name is taken, or is not the kernel's.
@@ -336,6 +363,7 @@ impl World {
         name: &str,
         kernel: Kernel,
         life: Option<Box<dyn NodeLife>>,
+        inputs: Vec<Input>,
     ) -> Result<usize, String> {
         if self.index_of(name).is_some() {
             return Err(format!("a second node named {name}"));
@@ -351,6 +379,7 @@ impl World {
             busy_until: Timestamp(0),
             seen: 0,
             life,
+            inputs: Some(inputs),
         });
         self.tamper.push(None);
         self.log_records(self.nodes.len() - 1);
@@ -449,8 +478,8 @@ impl World {
         if node.down_until.is_some() {
             return Err(KernelError::ShutDown);
         }
-        node.kernel.input(Input::Time(now))?;
-        let output = node.kernel.input(input);
+        node.feed(Input::Time(now))?;
+        let output = node.feed(input);
         self.log_records(index);
         self.carry(index);
         output
@@ -529,10 +558,10 @@ impl World {
                 earliest(Some(node.busy_until));
                 continue;
             }
-            if node.kernel.input(Input::Time(now)).is_err() {
+            if node.feed(Input::Time(now)).is_err() {
                 continue;
             }
-            match node.kernel.input(Input::Step) {
+            match node.feed(Input::Step) {
                 Ok(Output::Stepped(Step::Idle(deadline))) => earliest(deadline),
                 // A node that shut down has no more work.
                 Ok(Output::Stepped(Step::ShutDown)) => {}
@@ -602,6 +631,7 @@ impl World {
             self.log_records(index);
             return self.crash(index, downtime_ms).and_then(|()| self.broken());
         }
+        self.take_answers(index)?;
         let node = &mut self.nodes[index];
         let charged = node.kernel.time_charged();
         debug_assert!(charged >= node.charged, "charged time only grows");
@@ -693,8 +723,7 @@ impl World {
                 self.net.boot(index);
                 self.record(NetEvent::Boot { node: index });
                 let now = self.now;
-                let kernel = &mut self.nodes[index].kernel;
-                let _ = kernel.input(Input::Time(now));
+                let _ = self.nodes[index].feed(Input::Time(now));
                 self.log_records(index);
             }
         }
@@ -710,9 +739,9 @@ impl World {
             if self.nodes[from].down_until.is_some() {
                 continue;
             }
-            let kernel = &mut self.nodes[from].kernel;
-            let _ = kernel.input(Input::Time(now));
-            let _ = kernel.input(Input::Unreachable(Box::new(message)));
+            let node = &mut self.nodes[from];
+            let _ = node.feed(Input::Time(now));
+            let _ = node.feed(Input::Unreachable(Box::new(message)));
             self.log_records(from);
         }
         for pair in self.net.due_links(now) {
@@ -720,9 +749,9 @@ impl World {
                 let message = message.clone();
                 let id = message.id;
                 self.check.on_delivery(pair, &message, &self.nodes);
-                let kernel = &mut self.nodes[pair.1].kernel;
-                let _ = kernel.input(Input::Time(now));
-                match kernel.input(Input::Submit(Box::new(message))) {
+                let node = &mut self.nodes[pair.1];
+                let _ = node.feed(Input::Time(now));
+                match node.feed(Input::Submit(Box::new(message))) {
                     Err(KernelError::InboxFull) => break,
                     _ => {
                         let popped = self.net.pop(pair);
@@ -788,6 +817,8 @@ impl World {
         let node = &mut self.nodes[index];
         node.down_until = Some(up);
         node.busy_until = Timestamp(0);
+        // It comes back from its store, not from its inputs.
+        node.inputs = None;
         if let Some(life) = node.life.as_mut() {
             let back = life
                 .crash(&mut node.kernel, downtime_ms)
