@@ -90,6 +90,12 @@ pub struct Begin {
     /// `KernelConfig::vfs` (absent in journals from before the vfs: off).
     #[serde(default)]
     pub vfs: bool,
+    /// `KernelConfig::network` (absent: off; a node of a simulated world has it on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
+    /// `KernelConfig::trace_bodies` (absent: off).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace_bodies: bool,
 }
 
 /// One entry read back.
@@ -550,6 +556,8 @@ mod tests {
             sync_interval_nanos: 0,
             time_start: Timestamp(0),
             vfs: true,
+            network: false,
+            trace_bodies: false,
         }
     }
 

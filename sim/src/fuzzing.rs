@@ -445,6 +445,8 @@ pub fn journal_segment(data: &[u8]) {
         sync_interval_nanos: 0,
         time_start: hyperkernel::Timestamp(0),
         vfs: data.first().is_some_and(|b| b & 1 == 1),
+        network: false,
+        trace_bodies: false,
     };
     let root = home.join("journal");
     let Ok(writer) = JournalWriter::begin(&root, &store, begin, Limits::default()) else {

@@ -69,8 +69,14 @@ fn boot(epoch: &hyperkernel::journal::Epoch) -> Result<(Kernel, ScratchStore), S
     config.signing_key = begin.signing_key;
     config.sync_interval_nanos = begin.sync_interval_nanos;
     config.vfs = begin.vfs;
+    config.network = begin.network;
+    config.trace_bodies = begin.trace_bodies;
     config.trace_level = TraceLevel::Full;
-    let loader = WasmLoader::new(WasmConfig::default()).map_err(|e| e.to_string())?;
+    // Wasm, and the simulator's own natives (`echo`, `sink`: a journal of a simulated world's
+    // node may start them; no production node's code is their name).
+    let loader = WasmLoader::new(WasmConfig::default())
+        .map_err(|e| e.to_string())?
+        .with_native(crate::run::natives(&std::sync::Arc::default()));
     let kernel = KernelBuilder::new(&begin.node, begin.seed)
         .config(config)
         .time(Time::Driven(begin.time_start))

@@ -35,6 +35,10 @@ enum Command {
         /// Write the trace here as JSON lines.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// A world only: write each node's inputs as a node journal under DIR/NODE, for
+        /// `sim replay --journal DIR/NODE` (nodes without faults inside and no crash).
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
         /// Test only: plant the kernel's capability bug.
         #[arg(long, hide = true)]
         planted_bug: bool,
@@ -370,9 +374,6 @@ fn run_scenario(
     if let Some(trace) = &trace {
         refuse_overwriting(trace, &[path])?;
     }
-    if world_command::is_world_file(path) {
-        return world_command::run(path, seed, trace);
-    }
     let scenario = Scenario::load(path)?;
     let outcome = run::run(&scenario, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let summary = Summary::of(&outcome.kernel, seed);
@@ -541,9 +542,23 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             scenario,
             seed,
             trace,
+            journal,
             planted_bug,
             planted_panic,
-        } => run_scenario(&scenario, seed, trace, options(planted_bug, planted_panic))?,
+        } => {
+            if world_command::is_world_file(&scenario) {
+                if let Some(trace) = &trace {
+                    refuse_overwriting(trace, &[&scenario])?;
+                }
+                return world_command::run(&scenario, seed, trace, journal);
+            }
+            anyhow::ensure!(
+                journal.is_none(),
+                "--journal writes the journals of a world's nodes; {} is not a world",
+                scenario.display()
+            );
+            run_scenario(&scenario, seed, trace, options(planted_bug, planted_panic))?
+        }
         Command::Explore {
             scenario,
             seeds,

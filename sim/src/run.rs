@@ -491,7 +491,7 @@ fn wasm_loader() -> Result<WasmLoader, RunError> {
     })
 }
 
-fn natives(apps: &Arc<crate::apps::Loaded>) -> NativeLoader {
+pub(crate) fn natives(apps: &Arc<crate::apps::Loaded>) -> NativeLoader {
     let apps = Arc::clone(apps);
     NativeLoader::new()
         .with("echo", echo)

@@ -103,7 +103,12 @@ fn reproduce(path: &Path, seed: u64) -> String {
 }
 
 /// `sim run` of a world: whether it failed.
-pub(crate) fn run(path: &Path, seed: u64, trace: Option<PathBuf>) -> anyhow::Result<bool> {
+pub(crate) fn run(
+    path: &Path,
+    seed: u64,
+    trace: Option<PathBuf>,
+    journal: Option<PathBuf>,
+) -> anyhow::Result<bool> {
     let scenario = WorldScenario::load(path)?;
     let run = run_world(&scenario, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
@@ -117,6 +122,23 @@ pub(crate) fn run(path: &Path, seed: u64, trace: Option<PathBuf>) -> anyhow::Res
             trace.display(),
             run.world.lines().len() + 1
         )?;
+    }
+    if let Some(dir) = journal {
+        let written = run.world.write_journals(&dir).map_err(anyhow::Error::msg)?;
+        if written.is_empty() {
+            writeln!(
+                out,
+                "journal     none: every node crashed or has faults inside"
+            )?;
+        }
+        for (name, home) in written {
+            writeln!(
+                out,
+                "journal     {name}: {} (replay: sim replay --journal {})",
+                home.display(),
+                home.display()
+            )?;
+        }
     }
     let Some(error) = run.error else {
         return Ok(false);

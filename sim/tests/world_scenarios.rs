@@ -755,3 +755,53 @@ fn a_node_run_again_alone_from_its_inputs_records_the_same_trace() {
     let broken = run.world.replay_alone(1).unwrap().unwrap_err();
     assert!(broken.starts_with("W9: node b.os"), "{broken}");
 }
+
+#[test]
+fn each_node_of_a_world_is_a_node_journal_that_replays_alone_to_its_trace_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("journals");
+    let path = scenarios().join("partition.json");
+    let run = sim()
+        .args(["run", path.to_str().unwrap(), "--seed", "4", "--journal"])
+        .arg(&journals)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{summary}");
+    for node in ["a.os", "b.os"] {
+        let hash = summary
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("node        {node}: ")))
+            .and_then(|l| l.split("trace hash ").nth(1))
+            .unwrap()
+            .to_owned();
+        let home = journals.join(node);
+        assert!(summary.contains(&format!("replay: sim replay --journal {}", home.display())));
+        let replay = sim()
+            .arg("replay")
+            .arg("--journal")
+            .arg(&home)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&replay.stdout);
+        assert!(replay.status.success(), "{out}");
+        assert!(
+            out.contains(&format!("trace hash  {hash}")),
+            "{node}: {out}"
+        );
+        assert!(
+            out.contains("matches     the live run's at its end"),
+            "{out}"
+        );
+    }
+    // A one-node scenario has no nodes to journal.
+    let one = sim()
+        .args(["run"])
+        .arg(scenarios().join("../echo.json"))
+        .arg("--journal")
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(one.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("is not a world"));
+}

@@ -463,6 +463,11 @@ impl Kernel {
         self.clock.now()
     }
 
+    /// Its configuration, as built (a journal records what a replay needs of it).
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
     /// Under driven time, the nanoseconds of computation its processes were charged so far
     /// (fuel burnt, host calls), which its clock did not take: a driver adds the growth after a
     /// step to its own clock, so time spent computing is not lost. Always 0 under simulated

@@ -22,6 +22,7 @@ mod alone;
 pub mod check;
 pub mod draw;
 pub mod drive;
+mod journal;
 pub mod net;
 pub mod shrink;
 pub mod spec;

@@ -305,6 +305,8 @@ fn boot(
         sync_interval_nanos: config.sync_interval_nanos,
         time_start: Timestamp(0),
         vfs: config.vfs,
+        network: config.network,
+        trace_bodies: config.trace_bodies,
     };
     let journal = match journaled.then(|| {
         JournalWriter::begin(
