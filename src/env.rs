@@ -116,7 +116,9 @@ impl KernelClock {
     }
 }
 
-/// The named sub-streams of the root seed. Adding draws to one stream never shifts another.
+/// The kernel's named sub-streams of the root seed. Adding draws to one stream never shifts
+/// another. A driver (the simulator) draws its own streams from the same seed with
+/// [`Entropy::driver_stream`], under ids none of these use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u64)]
 pub enum Stream {
@@ -126,18 +128,13 @@ pub enum Stream {
     Ids = 2,
     /// The kernel's signing key when none is configured.
     Keys = 3,
-    /// Fault injection (used by `sim`).
-    Faults = 4,
-    /// Workload generation (used by `sim`).
-    Workload = 5,
     /// Names of spawned processes.
     Names = 6,
-    /// Per-seed fault probabilities and harness-side faults such as crashes (used by `sim`).
-    Swarm = 7,
-    /// A simulated network: latencies, drops and duplicates (used by `sim`).
-    Network = 8,
-    /// A simulated disk: its faults and what a crash keeps of unsynced writes (used by `sim`).
-    Disk = 9,
+}
+
+impl Stream {
+    /// Every stream the kernel draws from.
+    pub const ALL: [Stream; 4] = [Self::Scheduler, Self::Ids, Self::Keys, Self::Names];
 }
 
 /// Seeded randomness: one ChaCha8 generator per [`Stream`], all from one seed.
@@ -160,10 +157,27 @@ impl Entropy {
         }
     }
 
-    /// A fresh generator for `stream` (for streams the kernel does not draw from itself).
+    /// A fresh generator for the kernel's `stream`.
     pub fn stream(seed: u64, stream: Stream) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream as u64);
+        rng
+    }
+
+    /// A generator for a driver's own stream `id` of `seed` (a simulator's faults, workload,
+    /// network, disk).
+    ///
+    /// # Panics
+    /// `id` is one of the kernel's own [`Stream`]s: a driver drawing from it would shift the
+    /// kernel's draws.
+    pub fn driver_stream(seed: u64, id: u64) -> ChaCha8Rng {
+        assert!(
+            Stream::ALL.iter().all(|s| *s as u64 != id),
+            "stream {id} is the kernel's own"
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(id);
+        debug_assert_eq!(rng.get_stream(), id, "the stream id did not take");
         rng
     }
 

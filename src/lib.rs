@@ -52,9 +52,9 @@ pub mod wire;
 pub use caps::{CapKey, CapabilityStore};
 pub use env::{Entropy, Stream, Time, Timestamp};
 pub use kernel::{
-    AwaitToken, BootError, CodeHash, Corruption, FaultCounters, Faults, Input, Kernel,
-    KernelBuilder, KernelConfig, KernelError, KernelFailure, Output, PPM, ProcessContext, RunState,
-    SpawnError, SpawnRequest, Step, SyscallError,
+    AwaitToken, BootError, CodeHash, Corruption, FaultHook, Input, Kernel, KernelBuilder,
+    KernelConfig, KernelError, KernelFailure, Output, ProcessContext, RunState, SpawnError,
+    SpawnRequest, Step, SyscallError,
 };
 pub use process::{Flow, NativeLoader, Process, ProcessLoader, Received, RuntimeStats, Wake};
 pub use storage::{Batch, MemStorage, RedbStorage, SharedStorage, Storage, StorageError, Table};

@@ -264,7 +264,8 @@ pub enum Event {
         /// Its target on another node.
         target: Address,
     },
-    /// An injected fault fired (simulation only; see `Kernel::set_faults`).
+    /// An injected fault fired (simulation only: a driver's `FaultHook`, or a fault outside the
+    /// kernel the simulator records).
     FaultInjected {
         /// Which, and where.
         fault: Fault,

@@ -14,7 +14,8 @@
 //!
 //! Invariant: `volatile` is `platter` with every pending write applied in order.
 
-use hyperkernel::{Entropy, PPM, Stream};
+use crate::inside::PPM;
+use crate::streams::{SimStream, rng};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::io;
@@ -135,7 +136,7 @@ impl SimDisk {
                 pending: Vec::new(),
                 faults,
                 counters: DiskCounters::default(),
-                rng: Entropy::stream(seed, Stream::Disk),
+                rng: rng(seed, SimStream::Disk),
                 events: Vec::new(),
                 crash_at: None,
                 mode: CrashMode::Seeded,

@@ -7,7 +7,9 @@
 //! so removing one fault (as `sim shrink` does) leaves the draws of the others unchanged.
 
 use crate::disk::DiskFaults;
-use hyperkernel::{Entropy, Faults, Kernel, PPM, ProcessId, Stream};
+use crate::inside::{Faults, Inside, PPM};
+use crate::streams::{SimStream, rng as stream};
+use hyperkernel::{Kernel, ProcessId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::fmt;
@@ -61,7 +63,7 @@ pub struct Injector {
 impl Injector {
     /// Draws the plan of `seed` from `spec` (none: no faults).
     pub fn draw(spec: Option<&FaultSpec>, seed: u64, run_for_ms: u64) -> Self {
-        let mut rng = Entropy::stream(seed, Stream::Swarm);
+        let mut rng = stream(seed, SimStream::Swarm);
         let empty = FaultSpec::default();
         let spec = spec.unwrap_or(&empty);
         let swarm = spec.swarm;
@@ -115,7 +117,7 @@ impl Injector {
         Self {
             plan,
             rng,
-            reboots: Entropy::stream(seed ^ REBOOT_SALT, Stream::Swarm),
+            reboots: stream(seed ^ REBOOT_SALT, SimStream::Swarm),
             stopped: false,
         }
     }
@@ -140,11 +142,12 @@ impl Injector {
         self.stopped
     }
 
-    /// After a step: maybe crash one of `candidates` (those still in the table). Returns
-    /// the crashed process.
+    /// After a step: maybe crash one of `candidates` (those still in the table) through
+    /// `inside`. Returns the crashed process.
     pub fn after_step(
         &mut self,
         kernel: &mut Kernel,
+        inside: &Inside,
         candidates: &[ProcessId],
     ) -> Option<ProcessId> {
         let ppm = self.plan.crash_ppm;
@@ -161,13 +164,13 @@ impl Injector {
         let len = u32::try_from(alive.len()).unwrap_or(u32::MAX);
         let index = usize::try_from(self.rng.next_u32() % len).unwrap_or(0);
         let victim = alive[index].clone();
-        kernel.crash(&victim).then_some(victim)
+        inside.crash(kernel, &victim).then_some(victim)
     }
 
     /// Faults stop (the liveness phase, or `until_ms`).
-    pub fn stop(&mut self, kernel: &mut Kernel) {
+    pub fn stop(&mut self, inside: &Inside) {
         self.stopped = true;
-        kernel.set_faults(Faults::default());
+        inside.set(Faults::default());
     }
 }
 

@@ -8,7 +8,7 @@
 //! `bodies`, expecting a response within `expects_response` seconds when given.
 
 use crate::format::{SendSpec, WorkSpec};
-use hyperkernel::{Entropy, Stream};
+use crate::streams::{SimStream, rng as stream};
 use rand_core::Rng;
 
 pub use crate::format::generate::{COUNT_MAX, GeneratorSpec, KINDS};
@@ -21,7 +21,7 @@ fn pick<'a>(rng: &mut impl Rng, list: &'a [String]) -> &'a str {
 
 /// The entries `generators` make for `seed`, in generator order.
 pub fn expand(generators: &[GeneratorSpec], seed: u64) -> Vec<WorkSpec> {
-    let mut rng = Entropy::stream(seed, Stream::Workload);
+    let mut rng = stream(seed, SimStream::Workload);
     let mut out = Vec::new();
     for generator in generators {
         // Validated: start_ms <= end_ms <= MS_MAX.

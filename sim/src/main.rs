@@ -376,7 +376,7 @@ fn run_scenario(
     }
     let scenario = Scenario::load(path)?;
     let outcome = run::run(&scenario, seed, options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let summary = Summary::of(&outcome.kernel, seed);
+    let summary = Summary::of(&outcome.kernel, seed, outcome.faults);
     let mut out = std::io::stdout().lock();
     writeln!(out, "scenario    {}", path.display())?;
     writeln!(out, "faults plan {}", outcome.plan)?;
@@ -508,7 +508,7 @@ fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<bool> {
         eprintln!("Error: kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
         return Ok(true);
     }
-    let summary = Summary::of(&kernel, seed);
+    let summary = Summary::of(&kernel, seed, Default::default());
     let mut out = std::io::stdout().lock();
     writeln!(out, "{summary}")?;
     if let Some(path) = trace {
@@ -546,18 +546,8 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             planted_bug,
             planted_panic,
         } => {
-            if world_command::is_world_file(&scenario) {
-                if let Some(trace) = &trace {
-                    refuse_overwriting(trace, &[&scenario])?;
-                }
-                return world_command::run(&scenario, seed, trace, journal);
-            }
-            anyhow::ensure!(
-                journal.is_none(),
-                "--journal writes the journals of a world's nodes; {} is not a world",
-                scenario.display()
-            );
-            run_scenario(&scenario, seed, trace, options(planted_bug, planted_panic))?
+            let options = options(planted_bug, planted_panic);
+            run_any(&scenario, seed, (trace, journal), options)?
         }
         Command::Explore {
             scenario,
@@ -608,6 +598,27 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })
+}
+
+/// `sim run`: a world scenario (writing its node journals with `--journal`) or a one-node one.
+fn run_any(
+    scenario: &Path,
+    seed: u64,
+    (trace, journal): (Option<PathBuf>, Option<PathBuf>),
+    options: run::Options,
+) -> anyhow::Result<bool> {
+    if world_command::is_world_file(scenario) {
+        if let Some(trace) = &trace {
+            refuse_overwriting(trace, &[scenario])?;
+        }
+        return world_command::run(scenario, seed, trace, journal);
+    }
+    anyhow::ensure!(
+        journal.is_none(),
+        "--journal writes the journals of a world's nodes; {} is not a world",
+        scenario.display()
+    );
+    run_scenario(scenario, seed, trace, options)
 }
 
 /// `sim replay SOURCE`: a world's trace or scenario, or a one-node trace or scenario.

@@ -9,11 +9,11 @@
 //! and its sender times out. Messages arrive at the node at a simulated time (after one
 //! latency each way) through `Kernel::submit`, so they pass the kernel's checks for remote
 //! sources. Every hop may be dropped or duplicated; each such fault is recorded in the
-//! kernel's trace and counters.
+//! kernel's trace and counted in the node's `Inside`.
 
-use hyperkernel::{
-    Address, Entropy, Fault, Kernel, KernelMessage, Message, PPM, Response, Stream, Timestamp,
-};
+use crate::inside::{Inside, PPM};
+use crate::streams::{SimStream, rng};
+use hyperkernel::{Address, Fault, Kernel, KernelMessage, Message, Response, Timestamp};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::collections::BTreeMap;
@@ -27,14 +27,23 @@ pub struct Network {
     drop_ppm: u32,
     duplicate_ppm: u32,
     rng: ChaCha8Rng,
+    /// Where its faults are counted.
+    inside: Inside,
     /// Messages on their way to our node, by arrival time and send order.
     arriving: BTreeMap<(Timestamp, u64), KernelMessage>,
     sequence: u64,
 }
 
 impl Network {
-    /// The network of `spec` for `seed`, with the plan's drop and duplicate chances.
-    pub fn new(spec: &NetworkSpec, seed: u64, drop_ppm: u32, duplicate_ppm: u32) -> Self {
+    /// The network of `spec` for `seed`, with the plan's drop and duplicate chances, counting
+    /// its faults in `inside`.
+    pub fn new(
+        spec: &NetworkSpec,
+        seed: u64,
+        drop_ppm: u32,
+        duplicate_ppm: u32,
+        inside: Inside,
+    ) -> Self {
         let peers = spec
             .peers
             .iter()
@@ -45,7 +54,8 @@ impl Network {
             latency: spec.latency_ms,
             drop_ppm,
             duplicate_ppm,
-            rng: Entropy::stream(seed, Stream::Network),
+            rng: rng(seed, SimStream::Network),
+            inside,
             arriving: BTreeMap::new(),
             sequence: 0,
         }
@@ -88,11 +98,12 @@ impl Network {
     fn hop(&mut self, kernel: &mut Kernel, message: &KernelMessage) -> usize {
         let (id, to) = (message.id, message.target.clone());
         if self.chance(self.drop_ppm) {
-            kernel.record_outside_fault(Fault::NetworkDropped { id, to });
+            self.inside.record(kernel, Fault::NetworkDropped { id, to });
             return 0;
         }
         if self.chance(self.duplicate_ppm) {
-            kernel.record_outside_fault(Fault::NetworkDuplicated { id, to });
+            self.inside
+                .record(kernel, Fault::NetworkDuplicated { id, to });
             return 2;
         }
         1

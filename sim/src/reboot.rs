@@ -13,6 +13,7 @@
 //! (each restored process starts again from `init`), and `OnExit::None` processes.
 
 use crate::disk::{DiskFaults, SimDisk};
+use crate::inside::{Faults, Inside};
 use hyperkernel::{
     BootError, Kernel, KernelBuilder, KernelConfig, MemStorage, RedbStorage, SharedStorage,
     Storage, StorageError, Table, Time, Timestamp,
@@ -236,20 +237,22 @@ pub struct Boot<'a> {
 }
 
 impl Boot<'_> {
-    /// Boots the node, continuing `trace` and `counters`.
+    /// Boots the node, continuing `trace`, with `inside`'s hook (its stream restarted from
+    /// the boot's seed).
     ///
     /// # Errors
     /// The store could not be opened, or the kernel refused it.
     pub fn boot(
         self,
         trace: hyperkernel::trace::Trace,
-        counters: hyperkernel::FaultCounters,
+        inside: &Inside,
     ) -> Result<Kernel, BootError> {
         let mut config = self.config.clone();
         config.seed = self
             .config
             .seed
             .wrapping_add(self.number.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        inside.rebooted(config.seed);
         let storage = self.store.open().map_err(BootError::Storage)?;
         KernelBuilder::new(&config.our, config.seed)
             .config(config)
@@ -260,7 +263,8 @@ impl Boot<'_> {
             })
             .loader(self.loader)
             .storage(storage)
-            .continuing(trace, counters)
+            .trace(trace)
+            .fault_hook(inside.hook())
             .build()
     }
 }
@@ -302,11 +306,14 @@ pub struct Node {
     watch: bool,
     /// Whether the node runs on driven time (a node of a world).
     driven_time: bool,
+    /// The faults inside its kernel, across its reboots.
+    pub inside: Inside,
 }
 
 impl Node {
-    /// A node on `store` with `config`; `watch` when reboots may happen.
-    pub fn new(store: Store, config: KernelConfig, watch: bool) -> Self {
+    /// A node on `store` with `config`, its kernel built with `inside`'s hook; `watch` when
+    /// reboots may happen.
+    pub fn new(store: Store, config: KernelConfig, watch: bool, inside: Inside) -> Self {
         Self {
             store,
             images: Images::default(),
@@ -316,6 +323,7 @@ impl Node {
             down: None,
             watch,
             driven_time: false,
+            inside,
         }
     }
 
@@ -359,7 +367,7 @@ impl Node {
         if let Some(disk) = self.store.disk() {
             for event in disk.take_events() {
                 let fault = hyperkernel::Fault::Disk { what: event.what };
-                kernel.record_outside_fault(fault);
+                self.inside.record(kernel, fault);
             }
         }
         if self.watch {
@@ -379,7 +387,7 @@ impl Node {
         kernel: &mut Kernel,
         downtime_ms: u64,
         loader: &dyn Fn() -> Box<dyn hyperkernel::ProcessLoader>,
-        faults: hyperkernel::Faults,
+        faults: Faults,
     ) -> Result<(), RebootError> {
         let at = kernel.now().plus_millis(downtime_ms);
         if self.watch {
@@ -387,9 +395,8 @@ impl Node {
         }
         self.store.power_off();
         let trace = kernel.take_trace();
-        let counters = kernel.fault_counters();
         let placeholder = KernelBuilder::new(&self.config.our, self.config.seed)
-            .continuing(trace.clone(), counters)
+            .trace(trace.clone())
             .build()
             .map_err(RebootError::Boot)?;
         drop(std::mem::replace(kernel, placeholder));
@@ -405,7 +412,7 @@ impl Node {
                 number: self.reboots,
                 driven: self.driven_time,
             };
-            match boot.boot(trace.clone(), counters) {
+            match boot.boot(trace.clone(), &self.inside) {
                 Ok(booted) => {
                     *kernel = booted;
                     return self.came_up(kernel, downtime_ms, faults);
@@ -427,10 +434,11 @@ impl Node {
         &mut self,
         kernel: &mut Kernel,
         downtime_ms: u64,
-        faults: hyperkernel::Faults,
+        faults: Faults,
     ) -> Result<(), RebootError> {
-        kernel.record_outside_fault(hyperkernel::Fault::Rebooted { downtime_ms });
-        kernel.set_faults(faults);
+        self.inside
+            .record(kernel, hyperkernel::Fault::Rebooted { downtime_ms });
+        self.inside.set(faults);
         for (id, caps, public) in &self.driven {
             let register = hyperkernel::Input::Register {
                 process: id.clone(),

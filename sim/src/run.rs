@@ -3,6 +3,7 @@
 //! at `run_for_ms` or when the node is idle after the last workload entry.
 
 use crate::faults::{Injector, Plan};
+use crate::inside::{FaultCounters, Inside};
 use crate::invariants::Checker;
 use crate::network::Network;
 use crate::reboot::{Node, RebootError, Store};
@@ -148,6 +149,8 @@ pub struct Run {
     pub reboots: u64,
     /// The simulated disk's counts, if the node ran on one.
     pub disk: Option<crate::disk::DiskCounters>,
+    /// The faults that fired.
+    pub faults: FaultCounters,
 }
 
 /// Steps the kernel until `deadline`, checking invariants after every step. Driven processes take what
@@ -177,7 +180,7 @@ fn advance_kernel(
         // After the checks: the step's events are judged against the state they saw.
         if world
             .injector
-            .after_step(kernel, &world.crashable)
+            .after_step(kernel, &world.node.inside, &world.crashable)
             .is_some()
         {
             kernel.check_invariants().map_err(broken)?;
@@ -292,7 +295,7 @@ fn reboot(kernel: &mut Kernel, world: &mut World<'_>, downtime: u64) -> Result<(
         .skip_unread(kernel)
         .map_err(|broken| RunError::Invariant { step, broken })?;
     let faults = if world.injector.stopped() {
-        hyperkernel::Faults::default()
+        crate::inside::Faults::default()
     } else {
         world.injector.plan.kernel
     };
@@ -524,10 +527,6 @@ pub(crate) fn store(scenario: &Scenario, seed: u64) -> Store {
     Store::new(disk, seed, crate::disk::DiskFaults::default())
 }
 
-fn build(scenario: &Scenario, config: KernelConfig, store: &Store) -> Result<Kernel, RunError> {
-    build_on(scenario, config, store, Time::Simulated(Timestamp(0)))
-}
-
 /// The loader of `scenario`'s node: wasm on this thread's shared engine, and the natives.
 ///
 /// # Errors
@@ -538,28 +537,16 @@ pub(crate) fn node_loader(
     Ok(Box::new(wasm_loader()?.with_native(natives(apps))))
 }
 
-/// Boots `scenario`'s node on `store` with `time` and sets up its packages and processes.
+/// Boots `scenario`'s node on `store` with `time` and `inside`'s fault hook, and sets up its
+/// packages and processes, recording every input of the setup in `log` when given.
 ///
 /// # Errors
 /// The store did not open, the kernel did not boot, or setup failed.
-pub(crate) fn build_on(
-    scenario: &Scenario,
-    config: KernelConfig,
-    store: &Store,
-    time: Time,
-) -> Result<Kernel, RunError> {
-    build_logged(scenario, config, store, time, None)
-}
-
-/// [`build_on`], recording every input of the setup in `log` when given.
-///
-/// # Errors
-/// As [`build_on`].
 pub(crate) fn build_logged(
     scenario: &Scenario,
     config: KernelConfig,
     store: &Store,
-    time: Time,
+    (time, inside): (Time, &Inside),
     log: Option<&mut Vec<Input>>,
 ) -> Result<Kernel, RunError> {
     let apps = scenario.apps().map_err(RunError::Setup)?;
@@ -572,6 +559,7 @@ pub(crate) fn build_logged(
         .time(time)
         .loader(loader)
         .storage(storage)
+        .fault_hook(inside.hook())
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
     let mut fed = crate::feed::Logged {
@@ -622,6 +610,7 @@ fn world<'h>(
     for (id, caps, public) in driven_specs(scenario) {
         node.add_driven(id, caps, public);
     }
+    let inside = node.inside.clone();
     World {
         node,
         crash_at: false,
@@ -643,12 +632,12 @@ fn world<'h>(
             .file
             .network
             .as_ref()
-            .map(|spec| Network::new(spec, seed, plan.drop_ppm, plan.duplicate_ppm)),
+            .map(|spec| Network::new(spec, seed, plan.drop_ppm, plan.duplicate_ppm, inside)),
     }
 }
 
-fn stop_faults(kernel: &mut Kernel, world: &mut World<'_>) {
-    world.injector.stop(kernel);
+fn stop_faults(world: &mut World<'_>) {
+    world.injector.stop(&world.node.inside);
     if let Some(disk) = world.node.store.disk() {
         disk.set_faults(crate::disk::DiskFaults::default());
     }
@@ -666,7 +655,7 @@ fn quiescent(kernel: &Kernel, world: &World<'_>) -> bool {
 fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Result<(), RunError> {
     let start = kernel.now();
     let at = |ms: u64| start.plus_millis(ms);
-    kernel.set_faults(world.injector.plan.kernel);
+    world.node.inside.set(world.injector.plan.kernel);
     if let Some(disk) = world.node.store.disk() {
         disk.set_faults(world.injector.plan.disk);
     }
@@ -677,7 +666,7 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
         }
         match action {
             Action::Work(index) => act(kernel, world, scenario, index)?,
-            Action::StopFaults => stop_faults(kernel, world),
+            Action::StopFaults => stop_faults(world),
         }
     }
     advance(kernel, world, at(scenario.file.run_for_ms))?;
@@ -687,7 +676,7 @@ fn drive(kernel: &mut Kernel, world: &mut World<'_>, scenario: &Scenario) -> Res
     let Some(budget_ms) = scenario.file.quiesce_within_ms else {
         return Ok(());
     };
-    stop_faults(kernel, world);
+    stop_faults(world);
     let budget = at(scenario.file.run_for_ms.saturating_add(budget_ms));
     // Timer by timer, so the clock stops where the node went quiet.
     while !quiescent(kernel, world) && kernel.now() < budget && !world.stopped {
@@ -759,12 +748,14 @@ pub fn run_with(
     let plan = injector.plan;
     let config = config(scenario, seed, options);
     let store = store(scenario, seed);
-    let mut kernel = catch(|| build(scenario, config.clone(), &store))
+    let inside = Inside::new(config.seed);
+    let time = (Time::Simulated(Timestamp(0)), &inside);
+    let mut kernel = catch(|| build_logged(scenario, config.clone(), &store, time, None))
         .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
     let watch = plan.reboot_ppm > 0
         || plan.disk != crate::disk::DiskFaults::default()
         || options.crash_at.is_some();
-    let mut node = Node::new(store, config, watch);
+    let mut node = Node::new(store, config, watch, inside);
     node.started(&mut kernel).map_err(RunError::Setup)?;
     if let Some((at, mode)) = options.crash_at {
         let disk = node.store.disk().ok_or_else(|| {
@@ -798,5 +789,6 @@ pub fn run_with(
         down: world.node.down.take(),
         disk: world.node.store.disk().map(crate::disk::SimDisk::counters),
         reboots: world.node.reboots,
+        faults: world.node.inside.counters(),
     })
 }

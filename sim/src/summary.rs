@@ -2,7 +2,8 @@
 //! delivered and dropped by reason, process exits, restarts, and the trace hash. Each line is
 //! explained in `docs/sim-output.md`.
 
-use hyperkernel::{DropReason, Event, FaultCounters, Kernel, Timestamp};
+use crate::inside::FaultCounters;
+use hyperkernel::{DropReason, Event, Kernel, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -38,14 +39,14 @@ fn drop_name(reason: DropReason) -> String {
 }
 
 impl Summary {
-    /// Summarizes a kernel that kept its full trace.
-    pub fn of(kernel: &Kernel, seed: u64) -> Self {
+    /// Summarizes a kernel that kept its full trace, in which `faults` fired.
+    pub fn of(kernel: &Kernel, seed: u64, faults: FaultCounters) -> Self {
         let mut summary = Self {
             seed,
             events: kernel.trace().len(),
             simulated: kernel.now(),
             hash: kernel.trace().hash(),
-            faults: kernel.fault_counters(),
+            faults,
             ..Self::default()
         };
         for record in kernel.trace().records() {

@@ -88,8 +88,8 @@ fn summary(out: &mut dyn Write, path: &Path, seed: u64, run: &WorldRun) -> anyho
             node.kernel.trace().len(),
             node.kernel.trace().hash()
         )?;
-        let counters = node.kernel.fault_counters();
-        if counters != hyperkernel::FaultCounters::default() {
+        let counters = node.faults();
+        if counters != hyperkernel_sim::inside::FaultCounters::default() {
             writeln!(out, "            {}", fault_line(&counters))?;
         }
     }
@@ -271,7 +271,7 @@ pub(crate) fn head(path: &Path) -> String {
 }
 
 /// What faults fired inside a node, as one line.
-fn fault_line(c: &hyperkernel::FaultCounters) -> String {
+fn fault_line(c: &hyperkernel_sim::inside::FaultCounters) -> String {
     let parts = [
         ("held", c.delayed),
         ("trapped", c.trapped),

@@ -8,6 +8,7 @@
 //! (an inherited id that is already outstanding is replaced by a fresh one, so no context is
 //! ever overwritten).
 
+use super::hook::moved_deadline;
 use super::schedule::Timer;
 use super::state::{Delivery, HostState, PendingRequest, Prompting};
 use super::{Kernel, KernelError};
@@ -93,7 +94,7 @@ impl<'k> ProcessContext<'k> {
     }
 
     /// Fault injection: the fuel point at which this run must trap, if the kernel armed one
-    /// (`Faults::trap_ppm`). A runtime that meters fuel stops the guest there and reports it
+    /// (`FaultHook::trap_at`). A runtime that meters fuel stops the guest there and reports it
     /// with [`ProcessContext::trapped_at`]; other runtimes ignore it.
     pub fn trap_point(&self) -> Option<u64> {
         self.trap_at
@@ -346,7 +347,7 @@ impl<'k> ProcessContext<'k> {
     /// Native only: wake me with `Wake::Alarm(tag)` after `millis` of kernel time.
     pub fn set_alarm_after_millis(&mut self, millis: u64, tag: u64) {
         let now = self.kernel.clock.now();
-        let deadline = self.kernel.faults.skewed(now, now.plus_millis(millis));
+        let deadline = self.kernel.timer_deadline(now.plus_millis(millis));
         self.kernel.timers.insert(
             deadline,
             Timer::Alarm {
@@ -499,7 +500,7 @@ impl Kernel {
             host.pending_bytes += kept;
             self.held_bytes += kept;
             let now = self.clock.now();
-            let deadline = self.faults.skewed(now, now.plus_seconds(seconds));
+            let deadline = moved_deadline(&mut self.hook, now, now.plus_seconds(seconds));
             let timer = Timer::RequestTimeout {
                 process: process.clone(),
                 id,

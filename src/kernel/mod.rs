@@ -13,7 +13,7 @@
 
 mod boot;
 mod command;
-mod faults;
+mod hook;
 mod host;
 mod input;
 mod inspect;
@@ -28,7 +28,7 @@ mod state;
 
 pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION, stored_node};
 pub use command::NO_REVOKE;
-pub use faults::{FaultCounters, Faults, PPM};
+pub use hook::FaultHook;
 pub use host::{AwaitToken, ProcessContext, SyscallError};
 pub use input::{Input, Output};
 #[expect(deprecated, reason = "the old name stays exported for existing users")]
@@ -258,7 +258,9 @@ pub struct Kernel {
     map_dirty: std::collections::BTreeSet<ProcessId>,
     /// The step's write set and what the store holds (persist.rs).
     durable: persist::Durable,
-    faults: faults::FaultState,
+    /// A driver's fault hook (none by default) and the messages it holds in transit.
+    hook: Option<Box<dyn FaultHook>>,
+    transit: hook::Transit,
 }
 
 /// Builds a [`Kernel`].
@@ -267,7 +269,8 @@ pub struct KernelBuilder {
     time: Time,
     loader: Box<dyn ProcessLoader>,
     storage: Box<dyn Storage>,
-    continued: Option<(Trace, faults::FaultCounters)>,
+    continued: Option<Trace>,
+    hook: Option<Box<dyn FaultHook>>,
 }
 
 impl KernelBuilder {
@@ -280,14 +283,22 @@ impl KernelBuilder {
             loader: Box::new(NativeLoader::new()),
             storage: Box::new(MemStorage::new()),
             continued: None,
+            hook: None,
         }
     }
 
-    /// Continues `trace` and the fault `counters` of the node's previous run (a simulated
-    /// reboot): one hash chain and one count across the node's life.
+    /// Starts from `trace` instead of a new one: a node rebuilt in the same process (after a
+    /// crash) keeps one hash chain across its life. The trace keeps its own level and bound.
     #[must_use]
-    pub fn continuing(mut self, trace: Trace, counters: faults::FaultCounters) -> Self {
-        self.continued = Some((trace, counters));
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.continued = Some(trace);
+        self
+    }
+
+    /// Puts `hook` into the kernel's routing, runs and timers (a simulator's faults).
+    #[must_use]
+    pub fn fault_hook(mut self, hook: Box<dyn FaultHook>) -> Self {
+        self.hook = Some(hook);
         self
     }
 
@@ -374,13 +385,9 @@ impl KernelBuilder {
 
     fn into_kernel(self, key: &[u8; 32]) -> Kernel {
         let our: Arc<str> = Arc::from(self.config.our.as_str());
-        let (trace, counters) = self.continued.unwrap_or_else(|| {
-            let trace =
-                Trace::new(self.config.trace_level).bounded(self.config.trace_records_max.max(1));
-            (trace, Default::default())
+        let trace = self.continued.unwrap_or_else(|| {
+            Trace::new(self.config.trace_level).bounded(self.config.trace_records_max.max(1))
         });
-        let mut faults = faults::FaultState::new(self.config.seed);
-        faults.counters = counters;
         Kernel {
             our_kernel: Address {
                 node: our.clone(),
@@ -389,7 +396,8 @@ impl KernelBuilder {
             caps: CapabilityStore::new(&our, key),
             our,
             entropy: Entropy::new(self.config.seed),
-            faults,
+            hook: self.hook,
+            transit: hook::Transit::default(),
             trace,
             config: self.config,
             clock: KernelClock::new(self.time),
@@ -486,7 +494,7 @@ impl Kernel {
         &mut self.trace
     }
 
-    /// Takes the trace out (the node is crashing; `KernelBuilder::continuing` carries it on).
+    /// Takes the trace out (the node is crashing; `KernelBuilder::trace` carries it on).
     pub fn take_trace(&mut self) -> Trace {
         std::mem::take(&mut self.trace)
     }

@@ -142,7 +142,7 @@ impl Kernel {
         let Some(mut message) = self.inbox_pop() else {
             return;
         };
-        if self.faults.faults.delay_ppm > 0 || self.faults.held > 0 {
+        if self.may_hold() {
             match self.hold_in_transit(message) {
                 Some(back) => message = back,
                 None => return,

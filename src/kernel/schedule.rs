@@ -103,7 +103,7 @@ pub(crate) enum Timer {
     Restart { process: ProcessId },
     /// A native process's alarm.
     Alarm { process: ProcessId, tag: u64 },
-    /// A message held in transit by a delay fault (faults.rs).
+    /// A message held in transit by a driver's fault hook (hook.rs).
     Deliver(Box<KernelMessage>),
     /// Wake `process` from the sleep this timer's sequence number names (`Flow::Sleep`).
     Wakeup { process: ProcessId },
@@ -171,6 +171,15 @@ impl TimerQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.timers.len()
+    }
+
+    /// How many messages are held in transit in the queue.
+    #[cfg(feature = "harness")]
+    pub(crate) fn held_count(&self) -> usize {
+        self.timers
+            .values()
+            .filter(|timer| matches!(timer, Timer::Deliver(_)))
+            .count()
     }
 
     /// Takes out one message held in transit, the earliest.
@@ -450,7 +459,7 @@ impl Kernel {
         let slot = entry.ready_slot.take();
         self.ready.remove(slot, &mut self.table);
         let (flow, awaiting) = {
-            let trap = self.arm_trap();
+            let trap = self.arm_trap(process);
             let mut ctx = super::ProcessContext::new(self, process.clone());
             ctx.arm_trap(trap);
             let flow = runtime.wake(&mut ctx, wake);

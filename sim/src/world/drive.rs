@@ -47,7 +47,11 @@ impl NodeLife for ScenarioLife {
         if kernel.failure().is_none() {
             kernel.check_invariants()?;
             self.checker.check(kernel)?;
-            if self.injector.after_step(kernel, &self.crashable).is_some() {
+            if self
+                .injector
+                .after_step(kernel, &self.life.inside, &self.crashable)
+                .is_some()
+            {
                 kernel.check_invariants()?;
                 self.checker.check(kernel)?;
             }
@@ -101,7 +105,7 @@ impl NodeLife for ScenarioLife {
             run::node_loader(&apps).unwrap_or_else(|_| Box::new(hyperkernel::NativeLoader::new()))
         };
         let faults = if self.injector.stopped() {
-            hyperkernel::Faults::default()
+            crate::inside::Faults::default()
         } else {
             self.injector.plan.kernel
         };
@@ -129,8 +133,12 @@ impl NodeLife for ScenarioLife {
         self.checker.finish(kernel)
     }
 
-    fn stop_faults(&mut self, kernel: &mut Kernel) {
-        self.injector.stop(kernel);
+    fn faults(&self) -> crate::inside::FaultCounters {
+        self.life.inside.counters()
+    }
+
+    fn stop_faults(&mut self, _: &mut Kernel) {
+        self.injector.stop(&self.life.inside);
         if let Some(disk) = self.life.store.disk() {
             disk.set_faults(crate::disk::DiskFaults::default());
         }
@@ -162,7 +170,8 @@ fn add_node(
     let config = run::config(one, node_seed, Options::default());
     let store = run::store(one, node_seed);
     let mut inputs = Vec::new();
-    let time = Time::Driven(Timestamp(0));
+    let inside = crate::inside::Inside::new(node_seed);
+    let time = (Time::Driven(Timestamp(0)), &inside);
     let kernel = run::build_logged(one, config.clone(), &store, time, Some(&mut inputs)).map_err(
         |e| match e {
             RunError::Setup(why) => RunError::Setup(format!("node {name}: {why}")),
@@ -177,11 +186,11 @@ fn add_node(
         .any(|a| matches!(a, WorldAction::Crash { node, .. } if *node == index))
         || plan.reboot_ppm > 0
         || plan.disk != crate::disk::DiskFaults::default();
-    let mut life = Life::new(store, config.clone(), crashes).on_driven_time();
+    let mut life = Life::new(store, config.clone(), crashes, inside).on_driven_time();
     let mut kernel = kernel;
     life.started(&mut kernel).map_err(RunError::Setup)?;
     // The node's own faults begin once its setup is done, as in one-node runs.
-    kernel.set_faults(plan.kernel);
+    life.inside.set(plan.kernel);
     if let Some(disk) = life.store.disk() {
         disk.set_faults(plan.disk);
     }

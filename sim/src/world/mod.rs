@@ -103,6 +103,11 @@ pub trait NodeLife {
     /// # Errors
     /// What broke.
     fn finish(&mut self, kernel: &Kernel) -> Result<(), String>;
+
+    /// The faults that fired inside the node so far.
+    fn faults(&self) -> crate::inside::FaultCounters {
+        crate::inside::FaultCounters::default()
+    }
 }
 
 /// One node of a world.
@@ -126,6 +131,13 @@ pub struct Node {
 }
 
 impl Node {
+    /// The faults that fired inside the node so far (none for a node without a life).
+    pub fn faults(&self) -> crate::inside::FaultCounters {
+        self.life
+            .as_ref()
+            .map_or_else(Default::default, |life| life.faults())
+    }
+
     /// Gives the node's kernel `input`, recording it.
     fn feed(&mut self, input: Input) -> Result<Output, KernelError> {
         if let Some(inputs) = self.inputs.as_mut() {

@@ -3,7 +3,7 @@
 use super::guest;
 use crate::harness::{World, messaging};
 use hyperkernel::{
-    Event, ExitReason, Fault, Faults, KernelCommand, OnExit, PPM, ProcessId, Request, WasmConfig,
+    Event, ExitReason, Fault, FaultHook, KernelCommand, OnExit, ProcessId, Request, WasmConfig,
 };
 use serde_json::json;
 
@@ -336,10 +336,8 @@ fn the_traces_of_the_example_guests_are_pinned() {
 fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
     let mut world = World::new(6);
     let hostile = spawn_guest(&mut world, "hostile", OnExit::Restart);
-    world.kernel.set_faults(Faults {
-        trap_ppm: PPM,
-        ..Faults::default()
-    });
+    let hook = TrapEveryRun::default();
+    world.kernel.set_fault_hook(Some(Box::new(hook.clone())));
     world.tell(&hostile, "loop");
     world.kernel.run_steps(20);
     let records = world.kernel.trace().records();
@@ -350,7 +348,10 @@ fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
         _ => None,
     });
     let fuel = trapped.expect("a run that spins reaches its trap point");
-    assert!((1..=1 << 20).contains(&fuel), "{fuel}");
+    assert!(
+        fuel >= TRAP_FUEL,
+        "a run traps at its first fuel check past the point"
+    );
     let reason = records.iter().find_map(|r| match &r.event {
         Event::Exited {
             process,
@@ -368,8 +369,40 @@ fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
         |r| matches!(&r.event, Event::RestartScheduled { process, .. } if *process == hostile),
     );
     assert!(restarted);
-    let counters = world.kernel.fault_counters();
-    assert!(counters.trapped >= 1 && counters.traps_armed >= counters.trapped);
+    let (armed, trapped) = *hook.0.borrow();
+    assert!(
+        trapped >= 1 && armed >= trapped,
+        "armed {armed}, trapped {trapped}"
+    );
+}
+
+/// Where `TrapEveryRun` traps (the runtime checks at the end of each fuel slice, so a run
+/// traps at the first check past it).
+const TRAP_FUEL: u64 = 1;
+
+/// A fault hook that arms every run to trap at `TRAP_FUEL`, counting (armed, trapped).
+#[derive(Clone, Default)]
+struct TrapEveryRun(std::rc::Rc<std::cell::RefCell<(u64, u64)>>);
+
+impl FaultHook for TrapEveryRun {
+    fn hold(
+        &mut self,
+        _: hyperkernel::Timestamp,
+        _: &hyperkernel::Address,
+        _: &hyperkernel::Address,
+    ) -> Option<hyperkernel::Timestamp> {
+        None
+    }
+
+    fn trap_at(&mut self, _: &ProcessId) -> Option<u64> {
+        self.0.borrow_mut().0 += 1;
+        Some(TRAP_FUEL)
+    }
+
+    fn trapped(&mut self, _: &ProcessId, fuel: u64) {
+        assert!(fuel >= TRAP_FUEL, "trapped before its point");
+        self.0.borrow_mut().1 += 1;
+    }
 }
 
 #[test]
