@@ -66,10 +66,14 @@ fn grant(caps: &[Capability]) -> (f64, f64) {
         .unwrap();
     let client = client();
     kernel
+        .harness()
         .register_driven(&client, &[kernel_cap()], true)
         .unwrap();
     let target: ProcessId = "target:bench:our.os".parse().unwrap();
-    kernel.register_driven(&target, &[], false).unwrap();
+    kernel
+        .harness()
+        .register_driven(&target, &[], false)
+        .unwrap();
     let command = KernelCommand::GrantCapabilities {
         target: target.clone(),
         capabilities: caps.to_vec(),
@@ -84,10 +88,11 @@ fn grant(caps: &[Capability]) -> (f64, f64) {
     // The kernel's half: from the request bytes to the answer.
     let start = Instant::now();
     kernel
+        .harness()
         .send_as(&client, kernel_address, request, None, None)
         .unwrap();
-    kernel.run_until_idle();
-    let answer = kernel.receive_as(&client).unwrap().unwrap();
+    kernel.harness().run_until_idle();
+    let answer = kernel.harness().receive_as(&client).unwrap().unwrap();
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     assert!(answer.is_ok());
     assert_eq!(kernel.capabilities_of(&target).len(), CAPS / 2 + 1);
@@ -108,6 +113,7 @@ fn initializations() -> f64 {
         .unwrap();
     let client = client();
     kernel
+        .harness()
         .register_driven(&client, &[kernel_cap()], true)
         .unwrap();
     let start = Instant::now();
@@ -125,9 +131,10 @@ fn initializations() -> f64 {
             bytes: b"idle".to_vec(),
         };
         kernel
+            .harness()
             .command_as(&client, &command, None, Some(blob))
             .unwrap();
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
     }
     let elapsed = start.elapsed().as_secs_f64() * 1e3;
     assert_eq!(kernel.persisted_map().len(), INITS + 1);
@@ -144,8 +151,8 @@ fn registrations() -> f64 {
     let start = Instant::now();
     for n in 0..INITS {
         let id: ProcessId = format!("p{n}:bench:our.os").parse().unwrap();
-        kernel.register_driven(&id, &[], false).unwrap();
-        black_box(kernel.run_until_idle());
+        kernel.harness().register_driven(&id, &[], false).unwrap();
+        black_box(kernel.harness().run_until_idle());
     }
     black_box(Request::new("done"));
     start.elapsed().as_secs_f64() * 1e3

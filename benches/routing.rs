@@ -83,13 +83,15 @@ fn kernel(level: TraceLevel) -> f64 {
         Flow::Receive
     };
     kernel
+        .harness()
         .register_native(&pong, Box::new(ponger), &[], true)
         .unwrap();
     let start = Instant::now();
     kernel
+        .harness()
         .register_native(&ping, Box::new(pinger), &[], true)
         .unwrap();
-    let last = kernel.run_until_idle();
+    let last = kernel.harness().run_until_idle();
     let elapsed = start.elapsed().as_nanos() as f64;
     assert_eq!(last, Step::Idle(None));
     let delivered = kernel.trace().len();

@@ -68,13 +68,15 @@ fn native_ping_pong() -> f64 {
         Flow::Receive
     };
     kernel
+        .harness()
         .register_native(&pid("pong:bench:our.os"), Box::new(ponger), &[], true)
         .unwrap();
     let start = Instant::now();
     kernel
+        .harness()
         .register_native(&pid("ping:bench:our.os"), Box::new(pinger), &[], true)
         .unwrap();
-    assert_eq!(kernel.run_until_idle(), Step::Idle(None));
+    assert_eq!(kernel.harness().run_until_idle(), Step::Idle(None));
     start.elapsed().as_secs_f64()
 }
 
@@ -86,6 +88,7 @@ fn wasm_ping_pong(loader: &mut WasmLoader, pingpong: &[u8], echo: &[u8]) -> f64 
     let client = pid("client:bench:our.os");
     let to_echo = Capability::messaging("our.os@echo:bench:our.os".parse().unwrap());
     kernel
+        .harness()
         .register_native(
             &echo_id,
             Box::new(loader.load_wasm(echo).unwrap()),
@@ -94,6 +97,7 @@ fn wasm_ping_pong(loader: &mut WasmLoader, pingpong: &[u8], echo: &[u8]) -> f64 
         )
         .unwrap();
     kernel
+        .harness()
         .register_native(
             &ping_id,
             Box::new(loader.load_wasm(pingpong).unwrap()),
@@ -101,16 +105,22 @@ fn wasm_ping_pong(loader: &mut WasmLoader, pingpong: &[u8], echo: &[u8]) -> f64 
             true,
         )
         .unwrap();
-    kernel.register_driven(&client, &[], true).unwrap();
-    kernel.run_until_idle();
+    kernel
+        .harness()
+        .register_driven(&client, &[], true)
+        .unwrap();
+    kernel.harness().run_until_idle();
     let order = Request::new(format!("{ROUNDS} {echo_id}")).expecting(600);
     let start = Instant::now();
+    let to = kernel.address_of(&ping_id);
     kernel
-        .send_as(&client, kernel.address_of(&ping_id), order, None, None)
+        .harness()
+        .send_as(&client, to, order, None, None)
         .unwrap();
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     let elapsed = start.elapsed().as_secs_f64();
     let answer = kernel
+        .harness()
         .receive_as(&client)
         .unwrap()
         .expect("the pinger answers");
@@ -138,6 +148,7 @@ fn spawn_to_receive(
     let client = pid("client:bench:our.os");
     let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().unwrap());
     kernel
+        .harness()
         .register_driven(&client, &[kernel_cap], false)
         .unwrap();
     let (mut samples, mut floor, mut kept) = (Vec::new(), Vec::new(), Vec::new());
@@ -152,14 +163,18 @@ fn spawn_to_receive(
         let start = Instant::now();
         let process = loader.load_wasm(echo).unwrap();
         kernel
+            .harness()
             .register_native(&id, Box::new(process), &[], false)
             .unwrap();
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
         samples.push(start.elapsed().as_secs_f64() * 1e6);
         if recycle {
             let kill = KernelCommand::KillProcess(id);
-            kernel.command_as(&client, &kill, None, None).unwrap();
-            kernel.run_until_idle();
+            kernel
+                .harness()
+                .command_as(&client, &kill, None, None)
+                .unwrap();
+            kernel.harness().run_until_idle();
             kept.clear();
         }
     }
@@ -173,16 +188,22 @@ fn spin(config: WasmConfig, hostile: &[u8], iterations: u64) -> (f64, u64) {
     let id = pid("spin:bench:our.os");
     let client = pid("client:bench:our.os");
     kernel
+        .harness()
         .register_native(&id, Box::new(loader.load_wasm(hostile).unwrap()), &[], true)
         .unwrap();
-    kernel.register_driven(&client, &[], true).unwrap();
-    kernel.run_until_idle();
+    kernel
+        .harness()
+        .register_driven(&client, &[], true)
+        .unwrap();
+    kernel.harness().run_until_idle();
     let order = Request::new(format!("spin {iterations}")).expecting(600);
     let start = Instant::now();
+    let to = kernel.address_of(&id);
     kernel
-        .send_as(&client, kernel.address_of(&id), order, None, None)
+        .harness()
+        .send_as(&client, to, order, None, None)
         .unwrap();
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     let elapsed = start.elapsed().as_secs_f64();
     let yields = kernel.trace().len();
     (elapsed, yields)
@@ -205,10 +226,11 @@ fn memory_per_process(loader: &mut WasmLoader, echo: &[u8], count: usize) -> f64
     for i in 0..count {
         let id = pid(&format!("idle{i}:bench:our.os"));
         kernel
+            .harness()
             .register_native(&id, Box::new(loader.load_wasm(echo).unwrap()), &[], false)
             .unwrap();
     }
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     (resident_bytes().saturating_sub(before)) as f64 / count as f64
 }
 

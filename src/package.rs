@@ -4,8 +4,7 @@
 //! grant_capabilities, public}`.
 //!
 //! [`Package::read`] reads one from disk (the driver's job: the kernel reads no files) into
-//! memory, checked and bounded; [`Kernel::install_package`](crate::Kernel::install_package)
-//! installs it. A malformed file is a [`PackageError`] naming the file, the place and the
+//! memory, checked and bounded; [`Input::Install`](crate::Input::Install) installs it. A malformed file is a [`PackageError`] naming the file, the place and the
 //! problem.
 
 use crate::types::{OnExit, PackageId, ProcessId};

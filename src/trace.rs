@@ -80,7 +80,7 @@ pub enum DropReason {
     NoPromptingMessage,
     /// Body, metadata and blob exceed `KernelConfig::message_len_max`.
     TooLarge,
-    /// A message from another node whose source claims our node (`Kernel::submit`).
+    /// A message from another node whose source claims our node (`Input::Submit`).
     SpoofedSource,
     /// A message from another node for a third node: a node never relays.
     Relay,

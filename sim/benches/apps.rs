@@ -114,6 +114,7 @@ fn kernel() -> (Kernel, ProcessId) {
     let client: ProcessId = "client:bench:bench.os".parse().unwrap();
     let kernel_cap = Capability::messaging("bench.os@kernel:distro:sys".parse().unwrap());
     kernel
+        .harness()
         .register_driven(&client, &[kernel_cap], true)
         .unwrap();
     (kernel, client)
@@ -135,11 +136,17 @@ fn start_counter(kernel: &mut Kernel, client: &ProcessId, code: &[u8], name: &st
         mime: None,
         bytes: code.to_vec(),
     };
-    kernel.command_as(client, &init, None, Some(blob)).unwrap();
-    kernel.run_until_idle();
+    kernel
+        .harness()
+        .command_as(client, &init, None, Some(blob))
+        .unwrap();
+    kernel.harness().run_until_idle();
     let run = KernelCommand::RunProcess(id.clone());
-    kernel.command_as(client, &run, None, None).unwrap();
-    kernel.run_until_idle();
+    kernel
+        .harness()
+        .command_as(client, &run, None, None)
+        .unwrap();
+    kernel.harness().run_until_idle();
     assert!(kernel.has_process(&id), "{name} started");
     id
 }
@@ -166,11 +173,12 @@ fn requests_per_second(code: &[u8], requests: usize) -> f64 {
         for _ in 0..100 {
             let request = Request::new(r#"{"Add":1}"#).expecting(5);
             kernel
+                .harness()
                 .send_as(&client, target.clone(), request, None, None)
                 .unwrap();
         }
-        kernel.run_until_idle();
-        while kernel.receive_as(&client).unwrap().is_some() {
+        kernel.harness().run_until_idle();
+        while kernel.harness().receive_as(&client).unwrap().is_some() {
             answered += 1;
         }
     }

@@ -81,6 +81,7 @@ fn make_home(path: &Path, count: usize, modules: &[Vec<u8>], loader: &WasmLoader
         .build()
         .unwrap();
     kernel
+        .harness()
         .register_driven(&client(), &[kernel_cap()], true)
         .unwrap();
     for n in 0..count {
@@ -97,9 +98,10 @@ fn make_home(path: &Path, count: usize, modules: &[Vec<u8>], loader: &WasmLoader
             bytes: modules[n % MODULES].clone(),
         };
         kernel
+            .harness()
             .command_as(&client(), &command, None, Some(blob))
             .unwrap();
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
     }
     kernel.sync().unwrap();
     assert_eq!(kernel.stored_map().unwrap().len(), count + 1);
@@ -118,7 +120,7 @@ fn boot(path: &Path, loader: &WasmLoader, count: usize) -> (f64, f64) {
         .unwrap();
     let built = ms(start);
     let start = Instant::now();
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     let started = ms(start);
     assert_eq!(
         kernel.process_ids().len(),
@@ -189,6 +191,7 @@ fn counting_kernel(storage: Box<dyn Storage>, sync_interval_nanos: u64) -> (Kern
         .build()
         .unwrap();
     kernel
+        .harness()
         .register_driven(&client(), &[kernel_cap()], true)
         .unwrap();
     let id: ProcessId = "counter:bench:our.os".parse().unwrap();
@@ -205,10 +208,12 @@ fn counting_kernel(storage: Box<dyn Storage>, sync_interval_nanos: u64) -> (Kern
         bytes: b"counter".to_vec(),
     };
     kernel
+        .harness()
         .command_as(&client(), &init, None, Some(blob))
         .unwrap();
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     kernel
+        .harness()
         .command_as(
             &client(),
             &KernelCommand::RunProcess(id.clone()),
@@ -216,7 +221,7 @@ fn counting_kernel(storage: Box<dyn Storage>, sync_interval_nanos: u64) -> (Kern
             None,
         )
         .unwrap();
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     (kernel, id)
 }
 
@@ -228,9 +233,10 @@ fn per_update(storage: Box<dyn Storage>, sync_interval_nanos: u64) -> f64 {
     let start = Instant::now();
     for _ in 0..STEPS {
         kernel
+            .harness()
             .send_as(&client(), target.clone(), Request::new("inc"), None, None)
             .unwrap();
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
     }
     let elapsed = start.elapsed().as_secs_f64() * 1e6;
     let (commits, _) = kernel.commits();

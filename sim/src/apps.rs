@@ -577,10 +577,11 @@ mod tests {
         ] {
             let id = test_id(name).unwrap_or_else(|e| panic!("{e}"));
             kernel
+                .harness()
                 .register_native(&id, runtime, &[], false)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
         assert_eq!(
             exit_of(&kernel, "trapper"),
             " (it failed: trap: unreachable, last printed: a | b)"

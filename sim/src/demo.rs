@@ -63,7 +63,9 @@ pub fn build(seed: u64) -> Result<Kernel, hyperkernel::KernelError> {
         .unwrap_or_else(|e| panic!("a fresh in-memory kernel boots: {e}"));
     let client = process_id("client");
     let kernel_cap = Capability::messaging(Address::new(OUR, ProcessId::kernel()));
-    kernel.register_driven(&client, &[kernel_cap], true)?;
+    kernel
+        .harness()
+        .register_driven(&client, &[kernel_cap], true)?;
     let apps = [
         ("echo", OnExit::None, true),
         ("relay", OnExit::None, true),
@@ -84,9 +86,13 @@ pub fn build(seed: u64) -> Result<Kernel, hyperkernel::KernelError> {
             mime: None,
             bytes: code.as_bytes().to_vec(),
         };
-        kernel.command_as(&client, &init, Some(5), Some(blob))?;
+        kernel
+            .harness()
+            .command_as(&client, &init, Some(5), Some(blob))?;
     }
-    kernel.command_as(&client, &KernelCommand::Booted, None, None)?;
+    kernel
+        .harness()
+        .command_as(&client, &KernelCommand::Booted, None, None)?;
     queue_workload(&mut kernel, &client)?;
     Ok(kernel)
 }
@@ -94,7 +100,7 @@ pub fn build(seed: u64) -> Result<Kernel, hyperkernel::KernelError> {
 fn queue_workload(kernel: &mut Kernel, client: &ProcessId) -> Result<(), hyperkernel::KernelError> {
     let timer = Address::new(OUR, ProcessId::timer());
     for round in 0..20u64 {
-        kernel.send_as(
+        kernel.harness().send_as(
             client,
             address("echo"),
             Request::new(format!("hello {round}")).expecting(5),
@@ -103,7 +109,7 @@ fn queue_workload(kernel: &mut Kernel, client: &ProcessId) -> Result<(), hyperke
         )?;
         // The relay may not message `private` (not public, no capability): refused at once.
         let peer = if round % 2 == 0 { "echo" } else { "private" };
-        kernel.send_as(
+        kernel.harness().send_as(
             client,
             address("relay"),
             Request::new(address(peer).to_string()),
@@ -111,7 +117,7 @@ fn queue_workload(kernel: &mut Kernel, client: &ProcessId) -> Result<(), hyperke
             None,
         )?;
         let millis = 250 * (round % 5);
-        kernel.send_as(
+        kernel.harness().send_as(
             client,
             timer.clone(),
             Request::new(format!("{{\"SetTimer\":{millis}}}")).expecting(5),
@@ -119,7 +125,7 @@ fn queue_workload(kernel: &mut Kernel, client: &ProcessId) -> Result<(), hyperke
             None,
         )?;
         if round % 5 == 0 {
-            kernel.send_as(
+            kernel.harness().send_as(
                 client,
                 address("fragile"),
                 Request::new("crash").expecting(1),

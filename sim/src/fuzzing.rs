@@ -82,13 +82,19 @@ pub fn node() -> Kernel {
     };
     let network = Capability::network(OUR);
     let registered = [
-        kernel.register_native(&pid("echo:echo:our.os"), echo(), &[], true),
-        kernel.register_native(&pid("saver:saver:our.os"), saver(), &[network], false),
+        kernel
+            .harness()
+            .register_native(&pid("echo:echo:our.os"), echo(), &[], true),
+        kernel
+            .harness()
+            .register_native(&pid("saver:saver:our.os"), saver(), &[network], false),
     ];
     assert!(registered.iter().all(Result::is_ok), "fresh ids register");
     let vfs = Capability::messaging(on("vfs:distro:sys"));
     for id in ["a:app:our.os", "b:other:our.os"] {
-        let _ = kernel.register_driven(&pid(id), std::slice::from_ref(&vfs), false);
+        let _ = kernel
+            .harness()
+            .register_driven(&pid(id), std::slice::from_ref(&vfs), false);
     }
     let everyone: Vec<Capability> = kernel
         .process_ids()
@@ -121,12 +127,13 @@ pub fn vfs_request(kernel: &mut Kernel, from: &str, path: &str, action: serde_js
     let from = pid(from);
     let request = Request::new(body).expecting(5);
     if kernel
+        .harness()
         .send_as(&from, on("vfs:distro:sys"), request, None, Some(blob))
         .is_ok()
     {
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
     }
-    while let Ok(Some(_)) = kernel.receive_as(&from) {}
+    while let Ok(Some(_)) = kernel.harness().receive_as(&from) {}
 }
 
 fn check(kernel: &Kernel, provenance: &Provenance, what: &dyn std::fmt::Debug) {
@@ -170,7 +177,7 @@ pub fn door(data: &[u8]) {
     if kernel.input(send).is_err() {
         return;
     }
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     let answer_max = answer_bytes_max(MESSAGE_BYTES_MAX);
     while let Ok(Output::Received(Some(received))) = kernel.input(Input::Receive {
         process: door.clone(),
@@ -357,10 +364,10 @@ pub fn remote_messages(data: &[u8]) {
             message: Message::Request(request),
             lazy_load_blob: None,
         };
-        if kernel.submit(message).is_err() {
+        if kernel.harness().submit(message).is_err() {
             break;
         }
-        kernel.run_until_idle();
+        kernel.harness().run_until_idle();
         check(&kernel, &provenance, &id);
     }
 }

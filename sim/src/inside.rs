@@ -146,7 +146,7 @@ impl Inside {
     /// Crashes `process` of `kernel` as if it trapped (its `OnExit` runs) and counts it.
     /// Returns false for a process not in the table, the kernel's own, or a driven one.
     pub fn crash(&self, kernel: &mut Kernel, process: &ProcessId) -> bool {
-        let crashed = kernel.crash(process);
+        let crashed = kernel.harness().crash(process);
         if crashed {
             self.0.borrow_mut().counters.crashed += 1;
         }
@@ -165,7 +165,7 @@ impl Inside {
             other => panic!("{other:?} is injected inside the kernel, not recorded"),
         };
         *count += 1;
-        let recorded = kernel.record_outside_fault(fault);
+        let recorded = kernel.harness().record_outside_fault(fault);
         assert!(recorded, "the kernel refused an outside fault");
     }
 }

@@ -293,7 +293,7 @@ mod tests {
     fn setup() -> (Kernel, Checker, ProcessId) {
         let mut kernel = KernelBuilder::new(NODE, 1).build().unwrap();
         let a = pid("a:t:t.os");
-        kernel.register_driven(&a, &[], false).unwrap();
+        kernel.harness().register_driven(&a, &[], false).unwrap();
         let mut checker = Checker::default();
         checker.check(&kernel).unwrap();
         (kernel, checker, a)

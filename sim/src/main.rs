@@ -503,7 +503,7 @@ fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
 /// `sim demo`.
 fn run_demo(seed: u64, trace: Option<PathBuf>) -> anyhow::Result<bool> {
     let mut kernel = demo::build(seed).context("building the demo scenario")?;
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     if let Err(broken) = kernel.check_invariants() {
         eprintln!("Error: kernel invariant broken: {broken} (replay: sim demo --seed {seed})");
         return Ok(true);

@@ -394,7 +394,7 @@ impl Node {
             self.images.crashing(kernel);
         }
         self.store.power_off();
-        let trace = kernel.take_trace();
+        let trace = kernel.harness().take_trace();
         let placeholder = KernelBuilder::new(&self.config.our, self.config.seed)
             .trace(trace.clone())
             .build()

@@ -154,8 +154,8 @@ fn remote(kernel: &mut Kernel, source: usize, caps: &[(usize, Signature)]) {
         message: Message::Request(request),
         lazy_load_blob: None,
     };
-    kernel.submit(message).unwrap();
-    kernel.run_until_idle();
+    kernel.harness().submit(message).unwrap();
+    kernel.harness().run_until_idle();
 }
 
 proptest! {
@@ -199,6 +199,7 @@ fn the_oracle_catches_a_capability_no_rule_gave() {
     let provenance = Provenance::of(&kernel);
     let client = pid("tester:tester:sys");
     kernel
+        .harness()
         .register_driven(
             &client,
             &[Capability::messaging(on("kernel:distro:sys"))],
@@ -214,8 +215,11 @@ fn the_oracle_catches_a_capability_no_rule_gave() {
         target: pid("a:app:our.os"),
         capabilities: vec![forged],
     };
-    kernel.command_as(&client, &grant, None, None).unwrap();
-    kernel.run_until_idle();
+    kernel
+        .harness()
+        .command_as(&client, &grant, None, None)
+        .unwrap();
+    kernel.harness().run_until_idle();
     let error = provenance.check(&kernel).unwrap_err();
     assert!(error.contains("a:app:our.os holds"), "{error}");
 }

@@ -42,6 +42,7 @@ fn two_nodes(seed: u64, net: NetConfig) -> World {
         let network = Capability::network(name);
         let kernel = world.kernel(index).unwrap();
         kernel
+            .harness()
             .register_native(&pid(ECHO), echo(), std::slice::from_ref(&network), true)
             .unwrap();
         let register = Input::Register {

@@ -176,7 +176,7 @@ impl Kernel {
 impl Kernel {
     /// Puts `hook` in (or takes it out with `None`) from the next step on; messages held
     /// already are still released on time.
-    pub fn set_fault_hook(&mut self, hook: Option<Box<dyn FaultHook>>) {
+    pub(crate) fn set_fault_hook(&mut self, hook: Option<Box<dyn FaultHook>>) {
         assert_eq!(
             self.transit.held,
             self.timers.held_count(),
@@ -187,7 +187,7 @@ impl Kernel {
 
     /// Crashes `process` as if it trapped: it exits with a failure and its `OnExit` runs.
     /// Returns false for a process not in the table, the kernel's own, or a driven one.
-    pub fn crash(&mut self, process: &ProcessId) -> bool {
+    pub(crate) fn crash(&mut self, process: &ProcessId) -> bool {
         let Some(entry) = self.table.get(process) else {
             return false;
         };
@@ -213,7 +213,7 @@ impl Kernel {
     /// Records in the trace a fault injected outside the kernel (a simulated network dropped
     /// or duplicated a cross-node message, the node rebooted, a simulated disk failed).
     /// Returns false, recording nothing, for kinds the kernel's hook injects itself.
-    pub fn record_outside_fault(&mut self, fault: Fault) -> bool {
+    pub(crate) fn record_outside_fault(&mut self, fault: Fault) -> bool {
         let outside = matches!(
             fault,
             Fault::NetworkDropped { .. }

@@ -757,7 +757,7 @@ impl Kernel {
     ///
     /// # Errors
     /// `process` is not a driven process, or the kernel has shut down.
-    pub fn send_as(
+    pub(crate) fn send_as(
         &mut self,
         process: &ProcessId,
         target: Address,
@@ -773,7 +773,7 @@ impl Kernel {
     ///
     /// # Errors
     /// As `send_as`.
-    pub fn command_as(
+    pub(crate) fn command_as(
         &mut self,
         process: &ProcessId,
         command: &KernelCommand,
@@ -796,7 +796,7 @@ impl Kernel {
     ///
     /// # Errors
     /// As `send_as`.
-    pub fn respond_as(
+    pub(crate) fn respond_as(
         &mut self,
         process: &ProcessId,
         response: Response,
@@ -811,7 +811,10 @@ impl Kernel {
     ///
     /// # Errors
     /// `process` is not a driven process.
-    pub fn receive_as(&mut self, process: &ProcessId) -> Result<Option<Received>, KernelError> {
+    pub(crate) fn receive_as(
+        &mut self,
+        process: &ProcessId,
+    ) -> Result<Option<Received>, KernelError> {
         self.driven(process).or_else(|e| {
             if matches!(e, KernelError::ShutDown) {
                 Ok(())

@@ -7,9 +7,9 @@
 //! trace, event for event. The production node journals them (`crate::journal`); `sim replay
 //! --journal` feeds them back.
 //!
-//! The older calls (`submit`, `send_as`, `command_as`, `respond_as`, `receive_as`,
-//! `register_driven`, `step`) are this door's variants taken one at a time; they stay for
-//! harnesses that drive the kernel directly.
+//! The calls behind the variants (`submit`, `send_as`, `command_as`, `respond_as`,
+//! `receive_as`, `register_driven`, `step`) are crate-private; harnesses that drive a kernel
+//! call by call reach them through `Kernel::harness` (feature `harness`).
 
 use super::{Kernel, KernelError, Step};
 use crate::env::Timestamp;
@@ -29,7 +29,8 @@ pub enum Input {
     Time(Timestamp),
     /// One step of work chosen by the seeded scheduler.
     Step,
-    /// A message from another node (`Kernel::submit`: never one whose source is on our node).
+    /// A message from another node (checked by `remote.rs`: never one whose source is on our
+    /// node).
     Submit(Box<KernelMessage>),
     /// Registers a driven process (a terminal, an HTTP door, a test client).
     Register {

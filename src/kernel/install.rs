@@ -72,7 +72,7 @@ impl Kernel {
     /// # Errors
     /// A process of the package exists, a module does not load (nothing is installed), or the
     /// commit failed (the kernel has stopped).
-    pub fn install_package(
+    pub(crate) fn install_package(
         &mut self,
         package: &Package,
         run: bool,

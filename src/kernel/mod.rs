@@ -1,10 +1,11 @@
 //! The kernel: a deterministic, single-threaded state machine.
 //!
-//! Inputs enter through `submit` (a message from another node, checked by `remote`), the
-//! driven-process calls
-//! (`send_as`, `respond_as`, `command_as`), the `Clock` and the seeded `Entropy`. `step` does one
-//! piece of work chosen by the seeded scheduler: route one message from the inbox, run one ready
-//! process until it blocks, or fire one due timer. Everything observable goes to the trace.
+//! Inputs enter through one door, `Kernel::input` (`input.rs`): a message from another node
+//! (checked by `remote`), a driven process's send, a clock reading, a step; randomness comes
+//! from the seeded `Entropy`. A step does one piece of work chosen by the seeded scheduler:
+//! route one message from the inbox, run one ready process until it blocks, or fire one due
+//! timer. Everything observable goes to the trace. With the feature `harness`, `Kernel::harness`
+//! opens the same calls one at a time to test harnesses, and fault injection (`harness.rs`).
 //!
 //! Submodules: `state` (process table entries and lifecycle states), `routing` (our
 //! substitution, the one capability check, delivery into mailboxes), `command` (one handler
@@ -13,6 +14,8 @@
 
 mod boot;
 mod command;
+#[cfg(feature = "harness")]
+mod harness;
 mod hook;
 mod host;
 mod input;
@@ -28,6 +31,8 @@ mod state;
 
 pub use boot::{BootError, Corruption, STORE_FORMAT_VERSION, stored_node};
 pub use command::NO_REVOKE;
+#[cfg(feature = "harness")]
+pub use harness::Harness;
 pub use hook::FaultHook;
 pub use host::{AwaitToken, ProcessContext, SyscallError};
 pub use input::{Input, Output};
@@ -495,7 +500,8 @@ impl Kernel {
     }
 
     /// Takes the trace out (the node is crashing; `KernelBuilder::trace` carries it on).
-    pub fn take_trace(&mut self) -> Trace {
+    #[cfg(feature = "harness")]
+    pub(crate) fn take_trace(&mut self) -> Trace {
         std::mem::take(&mut self.trace)
     }
 
@@ -568,7 +574,7 @@ impl Kernel {
     ///
     /// # Errors
     /// `ProcessExists` if the id is taken.
-    pub fn register_native(
+    pub(crate) fn register_native(
         &mut self,
         process: &ProcessId,
         runtime: Box<dyn Process>,
@@ -583,7 +589,7 @@ impl Kernel {
     ///
     /// # Errors
     /// `ProcessExists` if the id is taken.
-    pub fn register_driven(
+    pub(crate) fn register_driven(
         &mut self,
         process: &ProcessId,
         caps: &[Capability],

@@ -422,7 +422,7 @@ impl Kernel {
     ///
     /// # Errors
     /// No such process, or the store failed (the kernel has stopped).
-    pub fn clear_state(&mut self, process: &ProcessId) -> Result<bool, KernelError> {
+    pub(crate) fn clear_state(&mut self, process: &ProcessId) -> Result<bool, KernelError> {
         if !self.table.contains_key(process) {
             return Err(KernelError::NoSuchProcess(process.clone()));
         }

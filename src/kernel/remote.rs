@@ -1,5 +1,5 @@
-//! The door for messages from other nodes (`Kernel::submit`), and the harness's door for
-//! messages from local senders (`Kernel::submit_local`).
+//! The door for messages from other nodes (`Input::Submit`), and the harness's door for
+//! messages from local senders (`Input::Local`).
 //!
 //! Invariants, kept by `submit` before anything is queued:
 //! - a message from another node never has a source on our node (or the literal `our`): such a
@@ -23,7 +23,7 @@ impl Kernel {
     ///
     /// # Errors
     /// `ShutDown`, `Stopped`, or `InboxFull` (backpressure: nothing was queued).
-    pub fn submit(&mut self, mut message: KernelMessage) -> Result<(), KernelError> {
+    pub(crate) fn submit(&mut self, mut message: KernelMessage) -> Result<(), KernelError> {
         self.submit_open()?;
         if let Err(reason) = self.check_remote(&message) {
             let event = Event::Dropped {
@@ -51,7 +51,7 @@ impl Kernel {
     ///
     /// # Errors
     /// `ShutDown`, `Stopped`, or `InboxFull` (backpressure: nothing was queued).
-    pub fn submit_local(&mut self, message: KernelMessage) -> Result<(), KernelError> {
+    pub(crate) fn submit_local(&mut self, message: KernelMessage) -> Result<(), KernelError> {
         self.submit_open()?;
         assert!(
             self.is_our_node(&message.source),

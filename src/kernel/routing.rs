@@ -205,7 +205,7 @@ impl Kernel {
 
     /// The network cannot reach `message`'s node: drop it as unreachable, answering its sender
     /// `Offline` if it expects a response.
-    pub fn unreachable(&mut self, message: KernelMessage) {
+    pub(crate) fn unreachable(&mut self, message: KernelMessage) {
         self.drop_message(Box::new(message), DropReason::NodeUnreachable);
     }
 

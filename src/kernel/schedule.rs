@@ -206,7 +206,7 @@ impl Kernel {
     /// The step's durable effects are committed in one transaction when it ends; if that
     /// fails (or a read failed during it), the kernel stops: this step and every later one
     /// return `Step::Failed`.
-    pub fn step(&mut self) -> Step {
+    pub(crate) fn step(&mut self) -> Step {
         if self.durable.failure.is_some() {
             return Step::Failed;
         }
@@ -270,12 +270,14 @@ impl Kernel {
 
     /// Steps until nothing is ready and no timer is pending (under a simulated clock), or a
     /// real clock must wait, or `steps_max` steps were taken. Returns the last step.
-    pub fn run_until_idle(&mut self) -> Step {
+    #[cfg(feature = "harness")]
+    pub(crate) fn run_until_idle(&mut self) -> Step {
         self.run_steps(super::STEPS_MAX)
     }
 
     /// Like `run_until_idle` with an explicit step budget.
-    pub fn run_steps(&mut self, steps_max: u64) -> Step {
+    #[cfg(feature = "harness")]
+    pub(crate) fn run_steps(&mut self, steps_max: u64) -> Step {
         let mut last = Step::Idle(None);
         for _ in 0..steps_max {
             last = self.step();
@@ -297,7 +299,7 @@ impl Kernel {
     /// One step of `run_until(deadline)`: `None` when nothing is due before `deadline` (the
     /// clock then moves to `deadline` if it can) or the clock is already past it (busy
     /// processes charge simulated time). For harnesses that check after every step.
-    pub fn step_before(&mut self, deadline: Timestamp) -> Option<Step> {
+    pub(crate) fn step_before(&mut self, deadline: Timestamp) -> Option<Step> {
         if self.clock.now() > deadline {
             // Busy processes carried the clock past `deadline`.
             return None;
@@ -315,7 +317,8 @@ impl Kernel {
     /// Returns `Step::Overran` when the clock passed `deadline` with work still ready (a
     /// process that spins charges time, so `run_until(now)` returns after one slice of a
     /// spinner instead of never).
-    pub fn run_until(&mut self, deadline: Timestamp) -> Step {
+    #[cfg(feature = "harness")]
+    pub(crate) fn run_until(&mut self, deadline: Timestamp) -> Step {
         loop {
             let now = self.clock.now();
             if now > deadline {

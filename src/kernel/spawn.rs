@@ -52,7 +52,7 @@ impl Kernel {
     ///
     /// # Errors
     /// The commit failed: the kernel has stopped.
-    pub fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), KernelFailure> {
+    pub(crate) fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), KernelFailure> {
         self.write(Table::Vfs, path.as_bytes(), Some(bytes));
         self.commit_step()
     }

@@ -65,8 +65,8 @@ proptest! {
             if shutdown {
                 break;
             }
-            world.kernel.send_as(&client, kernel.clone(), Request::new(body).expecting(5), None, None).unwrap();
-            world.kernel.run_until_idle();
+            world.kernel.harness().send_as(&client, kernel.clone(), Request::new(body).expecting(5), None, None).unwrap();
+            world.kernel.harness().run_until_idle();
             world.kernel.check_invariants().unwrap();
             if !world.kernel.has_process(&client) {
                 break; // The command killed the client; its mailbox went with it.
@@ -91,10 +91,10 @@ proptest! {
                 Message::Response((Response::new(body), None))
             };
             let message = KernelMessage { id, source, target, rsvp: None, message, lazy_load_blob: None };
-            if world.kernel.submit(message).is_err() {
+            if world.kernel.harness().submit(message).is_err() {
                 break;
             }
-            world.kernel.run_until_idle();
+            world.kernel.harness().run_until_idle();
             world.kernel.check_invariants().unwrap();
         }
     }

@@ -188,9 +188,10 @@ fn apply_send(world: &mut World, from: &str, to: &str) -> Vec<serde_json::Value>
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, Request::new(order), None, None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world
         .replies()
         .iter()

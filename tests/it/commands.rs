@@ -169,6 +169,7 @@ fn set_on_exit_changes_the_running_behaviour() {
     let target = world.kernel.address_of(&app);
     world
         .kernel
+        .harness()
         .send_as(
             &world.client.clone(),
             target,
@@ -177,7 +178,7 @@ fn set_on_exit_changes_the_running_behaviour() {
             None,
         )
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(world.kernel.has_process(&app), "restarted after the crash");
     let debug = KernelCommand::Debug(KernelPrint::Process(app.clone()));
     world.command(&debug, Some(5));
@@ -259,6 +260,7 @@ fn booted_runs_every_preboot_process_and_shutdown_stops_everything() {
     assert!(
         world
             .kernel
+            .harness()
             .command_as(&world.client.clone(), &KernelCommand::Booted, None, None)
             .is_err()
     );
@@ -270,6 +272,7 @@ fn commands_from_a_process_without_the_kernel_capability_are_refused_with_a_time
     let outsider = world.driven("outsider", &[], false);
     let id = world
         .kernel
+        .harness()
         .command_as(
             &outsider,
             &KernelCommand::Debug(KernelPrint::ProcessMap),
@@ -277,8 +280,13 @@ fn commands_from_a_process_without_the_kernel_capability_are_refused_with_a_time
             None,
         )
         .unwrap();
-    world.kernel.run_until_idle();
-    let received = world.kernel.receive_as(&outsider).unwrap().unwrap();
+    world.kernel.harness().run_until_idle();
+    let received = world
+        .kernel
+        .harness()
+        .receive_as(&outsider)
+        .unwrap()
+        .unwrap();
     let rendered = crate::harness::render(&received);
     assert_eq!(rendered["kind"], json!("SendError"));
     assert_eq!(rendered["error"], json!("Timeout"));

@@ -32,10 +32,12 @@ fn initialize_apps(kernel: &mut Kernel, client: &ProcessId) {
             bytes: code.as_bytes().to_vec(),
         };
         kernel
+            .harness()
             .command_as(client, &init, Some(5), Some(blob))
             .unwrap();
     }
     kernel
+        .harness()
         .command_as(client, &KernelCommand::Booted, None, None)
         .unwrap();
 }
@@ -48,6 +50,7 @@ fn send_traffic(kernel: &mut Kernel, client: &ProcessId) {
             let body = json!({ "send_to": format!("{OUR}@{peer}:test:our.os") });
             let to = addr(&format!("{OUR}@{target}:test:our.os"));
             kernel
+                .harness()
                 .send_as(
                     client,
                     to,
@@ -59,6 +62,7 @@ fn send_traffic(kernel: &mut Kernel, client: &ProcessId) {
         }
         let timer = Request::new(format!("{{\"SetTimer\":{}}}", 100 * round)).expecting(5);
         kernel
+            .harness()
             .send_as(
                 client,
                 addr(&format!("{OUR}@timer:distro:sys")),
@@ -70,6 +74,7 @@ fn send_traffic(kernel: &mut Kernel, client: &ProcessId) {
         if round % 4 == 0 {
             let crash = addr(&format!("{OUR}@c1:test:our.os"));
             kernel
+                .harness()
                 .send_as(client, crash, Request::new("die"), None, None)
                 .unwrap();
         }
@@ -84,11 +89,12 @@ fn scenario(seed: u64, level: TraceLevel) -> Kernel {
         .unwrap();
     let client = pid("tester:tester:sys");
     kernel
+        .harness()
         .register_driven(&client, &[messaging("kernel:distro:sys")], true)
         .unwrap();
     initialize_apps(&mut kernel, &client);
     send_traffic(&mut kernel, &client);
-    kernel.run_until_idle();
+    kernel.harness().run_until_idle();
     kernel.check_invariants().unwrap();
     kernel
 }

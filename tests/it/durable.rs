@@ -27,9 +27,10 @@ fn ask(world: &mut World, process: &ProcessId, body: &str) -> Vec<Value> {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, request, None, None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world
         .replies()
         .into_iter()
@@ -99,7 +100,7 @@ fn a_node_boots_from_its_store_with_processes_capabilities_code_and_state() {
         before,
         "restored as committed"
     );
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(started(&world, &counter), 1, "Booted starts it once");
     assert!(world.kernel.has_process(&notifier));
     assert!(
@@ -125,7 +126,7 @@ fn an_exited_processs_on_exit_requests_fire_once_and_never_again_at_boot() {
     let mut world = boot(&store, 4).unwrap();
     let counter = world.spawn("counter", "counter", OnExit::Restart, vec![], true);
     let quitter = spawn_notifying_counter(&mut world, "quitter", "returner");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(!world.kernel.has_process(&quitter), "it exited");
     assert_eq!(
         state_of(&store, &counter).as_deref(),
@@ -135,7 +136,7 @@ fn an_exited_processs_on_exit_requests_fire_once_and_never_again_at_boot() {
     assert!(!world.kernel.stored_map().unwrap().contains_key(&quitter));
     drop(world);
     let mut world = boot(&store, 4).unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(
         ask(&mut world, &counter, "count"),
         vec![json!(2)],
@@ -176,11 +177,12 @@ fn each_step_commits_once_and_only_when_it_wrote() {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, Request::new("c").expecting(5), None, None)
         .unwrap();
     let mut steps = Vec::new();
     loop {
-        let step = world.kernel.step();
+        let step = world.kernel.harness().step();
         if matches!(step, Step::Idle(_)) {
             break;
         }
@@ -279,9 +281,10 @@ fn count_until_stopped(world: &mut World, counter: &ProcessId) -> Step {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, Request::new("c").expecting(5), None, None)
         .unwrap();
-    world.kernel.run_until_idle()
+    world.kernel.harness().run_until_idle()
 }
 
 #[test]
@@ -296,12 +299,20 @@ fn a_failed_commit_stops_the_kernel_and_nothing_of_the_step_leaves_it() {
         "{failure}"
     );
     assert_eq!(
-        world.kernel.receive_as(&world.client.clone()).unwrap_err(),
+        world
+            .kernel
+            .harness()
+            .receive_as(&world.client.clone())
+            .unwrap_err(),
         KernelError::Stopped,
         "the answer of the failed step is not let out"
     );
     assert_eq!(state_of(&failing.inner, &counter).as_deref(), Some("1"));
-    assert_eq!(world.kernel.step(), Step::Failed, "it stays stopped");
+    assert_eq!(
+        world.kernel.harness().step(),
+        Step::Failed,
+        "it stays stopped"
+    );
     assert!(world.kernel.take_outbound().is_none());
     let trace = world.kernel.trace().records();
     assert!(
@@ -313,7 +324,7 @@ fn a_failed_commit_stops_the_kernel_and_nothing_of_the_step_leaves_it() {
     drop(world);
     failing.commit.set(false);
     let mut world = boot(&failing.inner, 7).unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(
         ask(&mut world, &counter, "c"),
         vec![json!(2)],
@@ -328,11 +339,9 @@ fn a_failed_sync_stops_the_kernel() {
     assert_eq!(count_until_stopped(&mut world, &counter), Step::Failed);
     let failure = world.kernel.failure().unwrap();
     assert!(matches!(failure, KernelFailure::Sync(_)), "{failure}");
+    let message = hyperkernel_message(&world);
     assert_eq!(
-        world
-            .kernel
-            .submit_local(hyperkernel_message(&world))
-            .unwrap_err(),
+        world.kernel.harness().submit_local(message).unwrap_err(),
         KernelError::Stopped
     );
 }
@@ -535,13 +544,14 @@ fn a_process_waiting_to_restart_survives_a_reboot() {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, Request::new("die"), None, None)
         .unwrap();
     for _ in 0..1000 {
         if !world.kernel.has_process(&fragile) {
             break;
         }
-        world.kernel.step();
+        world.kernel.harness().step();
     }
     assert!(
         !world.kernel.has_process(&fragile),
@@ -553,7 +563,7 @@ fn a_process_waiting_to_restart_survives_a_reboot() {
     );
     drop(world);
     let mut world = boot(&store, 11).unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(world.kernel.has_process(&fragile), "back after the reboot");
 }
 
@@ -579,7 +589,7 @@ fn a_node_on_a_redb_file_boots_again_with_its_state() {
     drop(world);
     let mut world = redb_world(&path, KernelConfig::new(OUR, 12)).unwrap();
     assert_eq!(world.kernel.persisted_map(), map);
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(ask(&mut world, &counter, "c"), vec![json!(3)]);
 }
 
@@ -595,12 +605,13 @@ fn with_a_sync_interval_commits_are_synced_before_an_answer_leaves() {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(&client, target, Request::new("c").expecting(5), None, None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let (commits, synced) = world.kernel.commits();
     assert!(synced < commits, "the count's commit waits for a sync");
-    let answer = world.kernel.receive_as(&client).unwrap();
+    let answer = world.kernel.harness().receive_as(&client).unwrap();
     assert!(answer.is_some());
     let (commits, synced) = world.kernel.commits();
     assert_eq!(synced, commits, "synced before the answer was handed out");

@@ -93,6 +93,7 @@ fn two_senders(seed: u64, hook: Option<Scripted>, n: usize) -> (World, Vec<Strin
     let receiver = world.driven("r", &[], true);
     world
         .kernel
+        .harness()
         .set_fault_hook(hook.map(|h| Box::new(h) as Box<dyn FaultHook>));
     for (sender, name) in [(&a, "a"), (&b, "b")] {
         for i in 0..n {
@@ -100,11 +101,12 @@ fn two_senders(seed: u64, hook: Option<Scripted>, n: usize) -> (World, Vec<Strin
             let request = Request::new(format!("{name}{i}"));
             world
                 .kernel
+                .harness()
                 .send_as(sender, to, request, None, None)
                 .unwrap();
         }
     }
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let bodies = world
         .received(&receiver)
         .iter()
@@ -188,13 +190,20 @@ fn timeouts_shifted_by(shift: i64) -> (Scripted, Vec<u64>, World) {
     let a = world.driven("a", &[], false);
     let _silent = world.driven("silent", &[], true);
     let hook = Scripted::shifting(shift);
-    world.kernel.set_fault_hook(Some(Box::new(hook.clone())));
+    world
+        .kernel
+        .harness()
+        .set_fault_hook(Some(Box::new(hook.clone())));
     for i in 0..20 {
         let request = Request::new(format!("{i}")).expecting(10);
         let to = "our.os@silent:test:our.os".parse().unwrap();
-        world.kernel.send_as(&a, to, request, None, None).unwrap();
+        world
+            .kernel
+            .harness()
+            .send_as(&a, to, request, None, None)
+            .unwrap();
     }
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let fired: Vec<u64> = world
         .kernel
         .trace()
@@ -232,7 +241,7 @@ fn a_hook_cannot_move_a_timer_into_the_past() {
 fn a_crash_ends_the_process_as_a_failure_and_runs_its_on_exit() {
     let mut world = World::new(2);
     let echo = world.spawn("echo", "echo", OnExit::Restart, vec![], true);
-    assert!(world.kernel.crash(&echo));
+    assert!(world.kernel.harness().crash(&echo));
     let crashed = world.kernel.trace().records().iter().any(|r| {
         matches!(&r.event, Event::Exited { process, reason: ExitReason::Failed(why) }
             if *process == echo && why == "fault: crashed")
@@ -245,11 +254,11 @@ fn a_crash_ends_the_process_as_a_failure_and_runs_its_on_exit() {
     assert!(restart, "OnExit::Restart runs after a crash");
     let client = world.client.clone();
     assert!(
-        !world.kernel.crash(&client),
+        !world.kernel.harness().crash(&client),
         "driven processes are not crashed"
     );
-    assert!(!world.kernel.crash(&ProcessId::kernel()));
-    assert!(!world.kernel.crash(&pid("nobody:test:our.os")));
+    assert!(!world.kernel.harness().crash(&ProcessId::kernel()));
+    assert!(!world.kernel.harness().crash(&pid("nobody:test:our.os")));
     let traced = world.kernel.trace().records().iter().filter(|r| {
         matches!(
             r.event,
@@ -269,18 +278,20 @@ fn outside_faults_are_traced_and_the_hooks_own_kinds_refused() {
     assert!(
         world
             .kernel
+            .harness()
             .record_outside_fault(Fault::NetworkDropped { id: 7, to })
     );
     assert!(
         world
             .kernel
+            .harness()
             .record_outside_fault(Fault::Rebooted { downtime_ms: 5 })
     );
     let inside = Fault::Delayed {
         id: 7,
         until: Timestamp(9),
     };
-    assert!(!world.kernel.record_outside_fault(inside));
+    assert!(!world.kernel.harness().record_outside_fault(inside));
     assert_eq!(world.kernel.trace().len(), before + 2);
 }
 
@@ -291,13 +302,18 @@ fn shutdown_drops_held_messages_with_a_trace_event() {
     let receiver = world.driven("r", &[], true);
     world
         .kernel
+        .harness()
         .set_fault_hook(Some(Box::new(Scripted::holding(4, 1, 1_000))));
     let to = "our.os@r:test:our.os".parse().unwrap();
     let request = Request::new("late").expecting(60);
-    world.kernel.send_as(&a, to, request, None, None).unwrap();
+    world
+        .kernel
+        .harness()
+        .send_as(&a, to, request, None, None)
+        .unwrap();
     world.settle();
     assert_eq!(world.kernel.messages_held(), 1);
-    world.kernel.set_fault_hook(None);
+    world.kernel.harness().set_fault_hook(None);
     world.command(&KernelCommand::Shutdown, None);
     assert!(world.kernel.is_shut_down());
     assert_eq!(world.kernel.messages_held(), 0);

@@ -205,7 +205,11 @@ impl Fuzz {
                     mime: None,
                     bytes: vec![0; 1 << 20],
                 });
-                let _ = self.world.kernel.send_as(&client, to, request, None, blob);
+                let _ = self
+                    .world
+                    .kernel
+                    .harness()
+                    .send_as(&client, to, request, None, blob);
             }
             4 | 5 => {
                 let command = self.command();
@@ -213,42 +217,50 @@ impl Fuzz {
                     mime: None,
                     bytes: b"chaos".to_vec(),
                 };
-                let _ = self
-                    .world
-                    .kernel
-                    .command_as(&client, &command, expects, Some(blob));
+                let _ =
+                    self.world
+                        .kernel
+                        .harness()
+                        .command_as(&client, &command, expects, Some(blob));
             }
             6 => {
                 let to: Address = format!("{OUR}@kernel:distro:sys").parse().unwrap();
                 let mut request = Request::new(b"{\"KillProcess\":".to_vec());
                 request.expects_response = expects;
-                let _ = self.world.kernel.send_as(&client, to, request, None, None);
+                let _ = self
+                    .world
+                    .kernel
+                    .harness()
+                    .send_as(&client, to, request, None, None);
             }
             7 => {
                 let _ = self
                     .world
                     .kernel
+                    .harness()
                     .respond_as(&client, Response::new("hi"), None);
             }
-            8 => while let Ok(Some(_)) = self.world.kernel.receive_as(&client) {},
-            _ => {
-                let now = self.world.kernel.now();
-                let later = now.plus_millis(self.below(3_000));
-                let mut steps = 0;
-                while self.world.kernel.step_before(later).is_some() {
-                    self.check();
-                    steps += 1;
-                    assert!(steps < 100_000, "no quiet moment within 100 000 steps");
-                }
-                return;
-            }
+            8 => while let Ok(Some(_)) = self.world.kernel.harness().receive_as(&client) {},
+            _ => return self.advance(),
         }
         for _ in 0..50 {
             let now = self.world.kernel.now();
-            if self.world.kernel.step_before(now).is_none() {
+            if self.world.kernel.harness().step_before(now).is_none() {
                 break;
             }
             self.check();
+        }
+    }
+
+    /// Steps up to a random moment up to 3 s later, checking after every step.
+    fn advance(&mut self) {
+        let now = self.world.kernel.now();
+        let later = now.plus_millis(self.below(3_000));
+        let mut steps = 0;
+        while self.world.kernel.harness().step_before(later).is_some() {
+            self.check();
+            steps += 1;
+            assert!(steps < 100_000, "no quiet moment within 100 000 steps");
         }
     }
 
@@ -288,7 +300,7 @@ fn the_hostile_input_fuzz_loop_runs_clean() {
                     return Err(format!("op {op}: {text}"));
                 }
             }
-            fuzz.world.kernel.run_until_idle();
+            fuzz.world.kernel.harness().run_until_idle();
             fuzz.check();
             Ok(fuzz.world.kernel.trace().hash())
         });

@@ -244,6 +244,7 @@ impl World {
             .build()?;
         let client = pid("tester:tester:sys");
         kernel
+            .harness()
             .register_driven(&client, &[messaging("kernel:distro:sys")], true)
             .unwrap();
         Ok(Self {
@@ -266,9 +267,10 @@ impl World {
     ) -> u64 {
         let id = self
             .kernel
+            .harness()
             .command_as(&self.client, command, expects, blob)
             .unwrap();
-        self.kernel.run_until_idle();
+        self.kernel.harness().run_until_idle();
         id
     }
 
@@ -279,16 +281,17 @@ impl World {
         let kernel = addr(&format!("{OUR}@kernel:distro:sys"));
         let id = self
             .kernel
+            .harness()
             .send_as(&self.client, kernel, request, None, None)
             .unwrap();
-        self.kernel.run_until_idle();
+        self.kernel.harness().run_until_idle();
         id
     }
 
     /// Everything the client received, rendered as JSON.
     pub fn replies(&mut self) -> Vec<Value> {
         let mut out = std::mem::take(&mut self.backlog);
-        while let Some(received) = self.kernel.receive_as(&self.client).unwrap() {
+        while let Some(received) = self.kernel.harness().receive_as(&self.client).unwrap() {
             out.push(render(&received));
         }
         out
@@ -349,7 +352,10 @@ impl World {
     /// Registers a driven process `name:test:our.os` with `caps`.
     pub fn driven(&mut self, name: &str, caps: &[Capability], public: bool) -> ProcessId {
         let id = pid(&format!("{name}:test:our.os"));
-        self.kernel.register_driven(&id, caps, public).unwrap();
+        self.kernel
+            .harness()
+            .register_driven(&id, caps, public)
+            .unwrap();
         id
     }
 }
@@ -408,6 +414,7 @@ impl World {
         let context = context.map(|c| c.as_bytes().to_vec());
         let id = self
             .kernel
+            .harness()
             .send_as(from, addr(to), request, context, None)
             .unwrap();
         self.settle();
@@ -419,6 +426,7 @@ impl World {
         let target = self.kernel.address_of(process);
         let client = self.client.clone();
         self.kernel
+            .harness()
             .send_as(&client, target, Request::new(body), None, None)
             .unwrap();
     }
@@ -428,7 +436,10 @@ impl World {
     pub fn settle(&mut self) {
         for _ in 0..100_000 {
             let now = self.kernel.now();
-            if !matches!(self.kernel.run_until(now), hyperkernel::Step::Overran(_)) {
+            if !matches!(
+                self.kernel.harness().run_until(now),
+                hyperkernel::Step::Overran(_)
+            ) {
                 return;
             }
         }
@@ -438,7 +449,7 @@ impl World {
     /// Everything driven `process` received, rendered.
     pub fn received(&mut self, process: &ProcessId) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Some(received) = self.kernel.receive_as(process).unwrap() {
+        while let Some(received) = self.kernel.harness().receive_as(process).unwrap() {
             out.push(render(&received));
         }
         out

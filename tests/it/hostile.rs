@@ -33,6 +33,7 @@ fn inherited_ids_that_collide_keep_every_answer_and_context() {
         let answer = format!("answer to {body}");
         world
             .kernel
+            .harness()
             .respond_as(&c, Response::new(answer), None)
             .unwrap();
         world.settle();
@@ -53,13 +54,14 @@ fn inherited_ids_that_collide_keep_every_answer_and_context() {
     // The prompting message restored with each answer is a's request.
     world
         .kernel
+        .harness()
         .respond_as(&b, Response::new("done"), None)
         .unwrap();
     world.settle();
     let to_a = world.received(&a);
     assert_eq!(to_a.len(), 1);
     assert_eq!(to_a[0]["body"], json!("done"));
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world.kernel.check_invariants().unwrap();
 }
 
@@ -78,12 +80,12 @@ fn inherited_ids_that_collide_each_time_out_on_their_own() {
         request.inherit = true;
         world.send(&b, "our.os@silent:test:our.os", request, None);
     }
-    world.kernel.run_until(Timestamp(6 * SECOND));
+    world.kernel.harness().run_until(Timestamp(6 * SECOND));
     let first = world.received(&b);
     assert_eq!(first.len(), 1, "the 5 s request timed out alone");
     assert_eq!(first[0]["error"], json!("Timeout"));
     world.kernel.check_invariants().unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let second = world.received(&b);
     assert_eq!(second.len(), 1, "the 10 s request timed out too");
     assert_eq!(world.kernel.now(), Timestamp(10 * SECOND));
@@ -180,7 +182,11 @@ fn a_privileged_name_alone_passes_no_check() {
     use hyperkernel::ProcessId;
     let mut world = World::new(3);
     let vfs: ProcessId = "vfs:distro:sys".parse().unwrap();
-    world.kernel.register_driven(&vfs, &[], false).unwrap();
+    world
+        .kernel
+        .harness()
+        .register_driven(&vfs, &[], false)
+        .unwrap();
     let private = world.driven("private", &[], false);
     world.send(
         &vfs,

@@ -127,7 +127,7 @@ fn restart_follows_the_backoff_on_the_kernel_clock_and_keeps_capabilities() {
         None,
     );
     assert_eq!(world.replies()[0]["kind"], json!("SendError"));
-    world.kernel.run_until(Timestamp(2 * SECOND));
+    world.kernel.harness().run_until(Timestamp(2 * SECOND));
     world.settle();
     assert_eq!(world.kernel.run_state(&app), Some(RunState::Receiving));
     assert!(
@@ -167,7 +167,7 @@ fn killing_a_process_waiting_to_restart_cancels_the_restart() {
         world.replies()[0]["body"],
         json!({"KilledProcess": "app:test:our.os"})
     );
-    world.kernel.run_until(Timestamp(700 * SECOND));
+    world.kernel.harness().run_until(Timestamp(700 * SECOND));
     assert!(!world.kernel.has_process(&app), "never resurrected (W4)");
     assert_eq!(world.kernel.timers_pending(), 0);
 }
@@ -222,7 +222,7 @@ fn await_delivers_only_the_awaited_answer_and_queues_the_rest() {
     let awaiter = world.spawn("awaiter", "awaiter", OnExit::None, vec![], true);
     world.tell(&awaiter, "go:our.os@echo:test:our.os");
     world.tell(&awaiter, "queued");
-    world.kernel.run_until(Timestamp(0));
+    world.kernel.harness().run_until(Timestamp(0));
     let got: Vec<_> = world.replies().iter().map(|r| r["body"].clone()).collect();
     assert_eq!(
         got,

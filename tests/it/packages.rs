@@ -36,6 +36,7 @@ fn a_package_may_not_install_processes_under_the_kernels_own_publisher() {
     // `InitializeProcess` refuses `distro:sys`; so does every other way a process is made.
     let error = world
         .kernel
+        .harness()
         .install_package(&package("distro", "sys"), true)
         .unwrap_err();
     let InstallError::BadName { reason, .. } = &error else {
@@ -54,6 +55,7 @@ fn a_package_may_not_install_processes_under_the_kernels_own_publisher() {
     // An ordinary package installs.
     let ids = world
         .kernel
+        .harness()
         .install_package(&package("app", "our.os"), true)
         .unwrap();
     assert_eq!(ids, vec![pid("vfs:app:our.os")]);

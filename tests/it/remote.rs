@@ -65,6 +65,7 @@ fn capabilities_claiming_our_node_without_our_signature_are_pruned() {
     let target = format!("{OUR}@{saver}");
     world
         .kernel
+        .harness()
         .submit(remote_request("bob.os@chat:chat:bob.os", &target, request))
         .unwrap();
     world.settle();
@@ -107,13 +108,14 @@ fn a_remote_message_whose_source_claims_our_node_is_dropped() {
     let kernel = format!("{OUR}@kernel:distro:sys");
     for source in [kernel.as_str(), "our@kernel:distro:sys"] {
         let command = remote_request(source, &kernel, Request::new(kill.clone()).expecting(5));
-        world.kernel.submit(command).unwrap();
+        world.kernel.harness().submit(command).unwrap();
     }
     // Claiming a local process: the saver would obey it.
     let client = format!("{OUR}@tester:tester:sys");
     let target = format!("{OUR}@{saver}");
     world
         .kernel
+        .harness()
         .submit(remote_request(&client, &target, Request::new("obey")))
         .unwrap();
     world.settle();
@@ -147,7 +149,7 @@ fn a_node_never_relays_a_message_between_two_other_nodes() {
         "carol.os@net:test:our.os",
         Request::new("pass it on").expecting(5),
     );
-    world.kernel.submit(relayed).unwrap();
+    world.kernel.harness().submit(relayed).unwrap();
     world.settle();
     assert!(world.kernel.take_outbound().is_none(), "relayed");
     assert_eq!(world.drops(), vec!["Relay"]);
@@ -158,7 +160,7 @@ fn a_node_never_relays_a_message_between_two_other_nodes() {
         "our.os@net:test:our.os",
         Request::new("hi"),
     );
-    world.kernel.submit(plain).unwrap();
+    world.kernel.harness().submit(plain).unwrap();
     world.settle();
     assert_eq!(world.received(&net).len(), 1);
 }

@@ -82,14 +82,19 @@ fn with_a_network_messages_for_other_nodes_wait_in_the_outbox() {
         .unwrap();
     let net = crate::harness::pid("net:test:our.os");
     kernel
+        .harness()
         .register_driven(&net, &[Capability::network("our.os")], false)
         .unwrap();
     for body in ["first", "second"] {
         let to = "bob.os@chat:chat:bob.os".parse().unwrap();
         let request = Request::new(body).expecting(5);
-        kernel.send_as(&net, to, request, None, None).unwrap();
+        kernel
+            .harness()
+            .send_as(&net, to, request, None, None)
+            .unwrap();
     }
-    kernel.run_until(kernel.now());
+    let now = kernel.now();
+    kernel.harness().run_until(now);
     assert!(!kernel.is_quiescent(), "the outbox waits for the network");
     let first = kernel.take_outbound().unwrap();
     assert_eq!(first.message.body(), b"first");
@@ -102,9 +107,15 @@ fn with_a_network_messages_for_other_nodes_wait_in_the_outbox() {
         .count();
     assert_eq!(transmitted, 2);
     // The network cannot reach bob.os: the sender hears Offline at once.
-    kernel.unreachable(first);
-    kernel.run_until(kernel.now());
-    let (error, _) = kernel.receive_as(&net).unwrap().unwrap().unwrap_err();
+    kernel.harness().unreachable(first);
+    let now = kernel.now();
+    kernel.harness().run_until(now);
+    let (error, _) = kernel
+        .harness()
+        .receive_as(&net)
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(error.kind, hyperkernel::SendErrorKind::Offline);
     assert_eq!(kernel.take_outbound().unwrap().message.body(), b"second");
     assert!(kernel.take_outbound().is_none());
@@ -128,9 +139,9 @@ fn messages_from_other_nodes_reach_only_networked_processes() {
             message: hyperkernel::Message::Request(Request::new("remote")),
             lazy_load_blob: None,
         };
-        world.kernel.submit(message).unwrap();
+        world.kernel.harness().submit(message).unwrap();
     }
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(world.received(&plain).is_empty());
     assert_eq!(
         world.received(&networked)[0]["source"],
@@ -154,7 +165,7 @@ fn a_request_times_out_on_the_kernel_clock_with_its_body_and_context() {
         Some("ctx-7"),
     );
     assert!(world.received(&a).is_empty(), "nothing before the deadline");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(
         world.kernel.now(),
         Timestamp(7 * Timestamp::NANOS_PER_SECOND)
@@ -168,9 +179,10 @@ fn a_request_times_out_on_the_kernel_clock_with_its_body_and_context() {
     assert_eq!(world.received(&silent).len(), 1);
     world
         .kernel
+        .harness()
         .respond_as(&silent, Response::new("too late"), None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(world.received(&a).is_empty());
     assert_eq!(world.drops(), vec!["NoContext"]);
 }
@@ -189,9 +201,10 @@ fn responses_are_capability_checked_too() {
     assert_eq!(world.received(&b).len(), 1);
     world
         .kernel
+        .harness()
         .respond_as(&b, Response::new("a"), None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(
         world.kernel.now(),
         Timestamp(3 * Timestamp::NANOS_PER_SECOND)
@@ -221,9 +234,10 @@ fn forwarding_with_inherit_answers_the_original_requester() {
     assert_eq!(world.received(&c)[0]["body"], json!("job, forwarded"));
     world
         .kernel
+        .harness()
         .respond_as(&c, Response::new("done"), None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let got = world.received(&a);
     assert_eq!(got[0]["source"], json!("our.os@c:test:our.os"));
     assert_eq!(got[0]["context"], json!("mine"));
@@ -241,10 +255,11 @@ fn messages_between_one_pair_keep_their_order() {
         for n in 0..30 {
             world
                 .kernel
+                .harness()
                 .send_as(&a, target.clone(), Request::new(n.to_string()), None, None)
                 .unwrap();
         }
-        world.kernel.run_until_idle();
+        world.kernel.harness().run_until_idle();
         let bodies: Vec<String> = world
             .received(&b)
             .iter()
@@ -265,6 +280,7 @@ fn a_full_mailbox_pushes_back_with_a_send_error() {
     for n in 0..max + 2 {
         world
             .kernel
+            .harness()
             .send_as(
                 &a,
                 target.clone(),
@@ -274,7 +290,7 @@ fn a_full_mailbox_pushes_back_with_a_send_error() {
             )
             .unwrap();
     }
-    world.kernel.run_until(Timestamp(1));
+    world.kernel.harness().run_until(Timestamp(1));
     let refused = world.received(&a);
     assert_eq!(refused.len(), 2, "two over the bound");
     assert!(refused.iter().all(|r| r["error"] == json!("Timeout")));
@@ -294,7 +310,7 @@ fn the_timer_module_answers_after_exactly_the_requested_time() {
         Some("t"),
     );
     assert!(world.received(&a).is_empty());
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let got = world.received(&a);
     assert_eq!(got[0]["kind"], json!("Response"));
     assert_eq!(got[0]["context"], json!("t"));
@@ -325,19 +341,34 @@ fn a_message_over_the_size_cap_is_refused_with_a_send_error() {
         .unwrap();
     let a: hyperkernel::ProcessId = "a:test:our.os".parse().unwrap();
     let b: hyperkernel::ProcessId = "b:test:our.os".parse().unwrap();
-    kernel.register_driven(&a, &[], false).unwrap();
-    kernel.register_driven(&b, &[], true).unwrap();
+    kernel.harness().register_driven(&a, &[], false).unwrap();
+    kernel.harness().register_driven(&b, &[], true).unwrap();
     let to_b = kernel.address_of(&b);
     let big = Request::new(vec![7_u8; 1025]).expecting(5);
-    kernel.send_as(&a, to_b.clone(), big, None, None).unwrap();
+    kernel
+        .harness()
+        .send_as(&a, to_b.clone(), big, None, None)
+        .unwrap();
     let fits = Request::new(vec![7_u8; 1024]);
-    kernel.send_as(&a, to_b, fits, None, None).unwrap();
-    kernel.run_until(kernel.now());
-    let refused = kernel.receive_as(&a).unwrap().expect("a send error");
+    kernel
+        .harness()
+        .send_as(&a, to_b, fits, None, None)
+        .unwrap();
+    let now = kernel.now();
+    kernel.harness().run_until(now);
+    let refused = kernel
+        .harness()
+        .receive_as(&a)
+        .unwrap()
+        .expect("a send error");
     assert!(refused.is_err(), "{refused:?}");
-    let delivered = kernel.receive_as(&b).unwrap().expect("the one that fits");
+    let delivered = kernel
+        .harness()
+        .receive_as(&b)
+        .unwrap()
+        .expect("the one that fits");
     assert_eq!(delivered.unwrap().1.body().len(), 1024);
-    assert!(kernel.receive_as(&b).unwrap().is_none());
+    assert!(kernel.harness().receive_as(&b).unwrap().is_none());
     let drops = kernel.trace().records().iter().filter(|r| {
         matches!(
             &r.event,

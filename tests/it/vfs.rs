@@ -16,6 +16,7 @@ fn world() -> World {
 fn register(world: &mut World, id: &ProcessId) {
     world
         .kernel
+        .harness()
         .register_driven(id, &[messaging("vfs:distro:sys")], false)
         .unwrap();
 }
@@ -46,9 +47,10 @@ fn send_raw(
     let request = Request::new(body).expecting(5);
     world
         .kernel
+        .harness()
         .send_as(from, VFS.parse().unwrap(), request, None, blob)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let received = world.received(from);
     assert_eq!(received.len(), 1, "{body}: {received:#?}");
     let blob = world.kernel.last_blob_of(from).map(|b| b.bytes);

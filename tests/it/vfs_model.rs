@@ -116,6 +116,7 @@ fn world() -> World {
         let id = pid(client);
         world
             .kernel
+            .harness()
             .register_driven(&id, &[messaging("vfs:distro:sys")], false)
             .unwrap();
         let (body, _) = ask(&mut world, client, drive, json!("CreateDrive"), None);
@@ -141,9 +142,10 @@ fn ask(
     let request = Request::new(body).expecting(5);
     world
         .kernel
+        .harness()
         .send_as(&from, target, request, None, blob)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let received = world.received(&from);
     assert_eq!(received.len(), 1, "{received:#?}");
     let blob = world.kernel.last_blob_of(&from).map(|b| b.bytes);

@@ -144,7 +144,7 @@ fn w10_set_on_exit_restart_at_runtime_restarts_instead_of_panicking() {
     );
     let client = world.client.clone();
     world.send(&client, "our.os@app:test:our.os", Request::new("die"), None);
-    world.kernel.run_until(Timestamp(2 * SECOND));
+    world.kernel.harness().run_until(Timestamp(2 * SECOND));
     world.settle();
     assert!(
         world.kernel.has_process(&app),
@@ -194,6 +194,7 @@ fn w13_a_failed_initialize_grants_nothing() {
     });
     world
         .kernel
+        .harness()
         .command_as(&other, &init, Some(5), blob)
         .unwrap();
     world.settle();
@@ -228,7 +229,7 @@ fn w14_send_errors_for_a_remote_sender_never_reach_a_local_namesake() {
         message: hyperkernel::Message::Request(Request::new("x").expecting(5)),
         lazy_load_blob: None,
     };
-    world.kernel.submit(spoof).unwrap();
+    world.kernel.harness().submit(spoof).unwrap();
     world.settle();
     assert!(
         world.received(&a).is_empty(),
@@ -311,6 +312,7 @@ fn w16_send_response_answers_the_latest_request_even_fire_and_forget() {
     assert_eq!(world.received(&b).len(), 2);
     world
         .kernel
+        .harness()
         .respond_as(&b, Response::new("reply"), None)
         .unwrap();
     world.settle();
@@ -347,15 +349,11 @@ fn w17_inherit_forwards_the_prompting_requests_blob_not_a_later_one() {
             bytes: bytes.to_vec(),
         })
     };
+    let to_b = world.kernel.address_of(&b);
     world
         .kernel
-        .send_as(
-            &a,
-            world.kernel.address_of(&b),
-            Request::new("job"),
-            None,
-            blob(b"job blob"),
-        )
+        .harness()
+        .send_as(&a, to_b, Request::new("job"), None, blob(b"job blob"))
         .unwrap();
     world.settle();
     assert_eq!(world.received(&b).len(), 1);
@@ -368,6 +366,7 @@ fn w17_inherit_forwards_the_prompting_requests_blob_not_a_later_one() {
     assert_eq!(world.received(&d).len(), 1);
     world
         .kernel
+        .harness()
         .respond_as(&d, Response::new("answer"), blob(b"other blob"))
         .unwrap();
     world.settle();
@@ -399,7 +398,7 @@ fn w18_an_inherited_id_that_is_outstanding_is_replaced_and_each_request_times_ou
         ids[0], ids[1],
         "the second inherited id was outstanding: fresh"
     );
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let got = world.received(&b);
     assert_eq!(got.len(), 2, "one timeout per request, none lost");
     assert_eq!(world.kernel.now(), Timestamp(10 * SECOND));
@@ -420,7 +419,7 @@ fn w19_a_request_carrying_the_awaited_id_does_not_trap_the_awaiter() {
         world.kernel.has_process(&awaiter),
         "still alive while awaiting"
     );
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let got: Vec<_> = world.replies().iter().map(|r| r["body"].clone()).collect();
     assert_eq!(got, vec![json!("await failed: Timeout")]);
     assert!(world.kernel.has_process(&awaiter));

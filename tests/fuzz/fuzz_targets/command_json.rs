@@ -45,9 +45,11 @@ fuzz_target!(|data: &[u8]| {
     let target: ProcessId = "target:fuzz:our.os".parse().expect("an id");
     let kernel_cap = Capability::messaging("our.os@kernel:distro:sys".parse().expect("an address"));
     kernel
+        .harness()
         .register_driven(&client, &[kernel_cap], true)
         .expect("a client");
     kernel
+        .harness()
         .register_driven(&target, &[], false)
         .expect("a target");
     // One command per line, each a request with the blob, run to completion in turn.
@@ -55,12 +57,13 @@ fuzz_target!(|data: &[u8]| {
         let request = Request::new(line.to_vec()).expecting(5);
         let address = "our.os@kernel:distro:sys".parse().expect("an address");
         if kernel
+            .harness()
             .send_as(&client, address, request, None, blob.clone())
             .is_err()
         {
             break; // The kernel shut down, or the client was killed.
         }
-        kernel.run_steps(10_000);
+        kernel.harness().run_steps(10_000);
         kernel
             .check_invariants()
             .unwrap_or_else(|broken| panic!("invariant broken: {broken}"));

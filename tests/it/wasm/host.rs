@@ -124,6 +124,7 @@ fn probe_fails(world: &mut World, command: &str) -> String {
     let client = world.client.clone();
     world
         .kernel
+        .harness()
         .send_as(
             &client,
             PROBE.parse().unwrap(),
@@ -183,6 +184,7 @@ fn an_inheriting_forward_is_answered_straight_to_the_original_requester() {
     let context = Some(b"ctx".to_vec());
     world
         .kernel
+        .harness()
         .send_as(&client, PROBE.parse().unwrap(), request, context, None)
         .unwrap();
     world.settle();

@@ -41,7 +41,7 @@ fn failure(code: Vec<u8>) -> String {
     let mut world = World::new(1);
     let app = world.spawn_code("app", &code, "app", OnExit::None, vec![], true);
     world.tell(&app, "hello");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world.kernel.check_invariants().unwrap();
     assert!(!world.kernel.has_process(&app), "the guest ended");
     world
@@ -128,7 +128,7 @@ fn hostile(command: &str) -> (World, hyperkernel::ProcessId) {
     let code = super::guest("hostile");
     let app = world.spawn_code("app", &code, "hostile", OnExit::None, vec![], true);
     world.tell(&app, command);
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world.kernel.check_invariants().unwrap();
     (world, app)
 }

@@ -94,7 +94,7 @@ fn a_panic_is_recorded_with_the_trap_and_the_panic_message() {
     assert!(reason.contains("PANIC: panicked at"), "{reason}");
     assert!(reason.contains("asked to panic"), "{reason}");
     // Its request is answered by the kernel with a timeout error, not left hanging.
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let replies = world.replies();
     assert_eq!(replies.len(), 1, "{replies:#?}");
     assert_eq!(replies[0]["kind"], json!("SendError"));
@@ -131,11 +131,13 @@ fn spin_beside_echo(seed: u64) -> (World, ProcessId) {
     let hostile_at = world.kernel.address_of(&hostile);
     world
         .kernel
+        .harness()
         .send_as(&client, hostile_at, Request::new("loop"), None, None)
         .unwrap();
     let echo_at = world.kernel.address_of(&echo);
     world
         .kernel
+        .harness()
         .send_as(
             &client,
             echo_at,
@@ -144,7 +146,7 @@ fn spin_beside_echo(seed: u64) -> (World, ProcessId) {
             None,
         )
         .unwrap();
-    world.kernel.run_steps(60);
+    world.kernel.harness().run_steps(60);
     (world, hostile)
 }
 
@@ -162,6 +164,7 @@ fn an_infinite_loop_is_preempted_and_the_kernel_keeps_serving_others() {
     assert!(world.kernel.has_process(&hostile), "spinning, not dead");
     world
         .kernel
+        .harness()
         .command_as(
             &client,
             &KernelCommand::KillProcess(hostile.clone()),
@@ -169,7 +172,7 @@ fn an_infinite_loop_is_preempted_and_the_kernel_keeps_serving_others() {
             None,
         )
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(exit_reason(&world, &hostile), Some(ExitReason::Killed));
 }
 
@@ -181,9 +184,10 @@ fn hostile_failure(body: &str, config: WasmConfig) -> String {
     let at = world.kernel.address_of(&hostile);
     world
         .kernel
+        .harness()
         .send_as(&client, at, Request::new(body), None, None)
         .unwrap();
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert!(!world.kernel.has_process(&hostile));
     failure(&world, &hostile)
 }
@@ -264,6 +268,7 @@ fn on_exit_requests_set_by_a_guest_are_sent_when_it_ends_either_way() {
         let at = world.kernel.address_of(&notifier);
         world
             .kernel
+            .harness()
             .send_as(&client, at, Request::new(ending), None, None)
             .unwrap();
         world.settle();
@@ -337,9 +342,12 @@ fn an_armed_trap_fault_stops_a_guest_at_its_fuel_point_and_on_exit_runs() {
     let mut world = World::new(6);
     let hostile = spawn_guest(&mut world, "hostile", OnExit::Restart);
     let hook = TrapEveryRun::default();
-    world.kernel.set_fault_hook(Some(Box::new(hook.clone())));
+    world
+        .kernel
+        .harness()
+        .set_fault_hook(Some(Box::new(hook.clone())));
     world.tell(&hostile, "loop");
-    world.kernel.run_steps(20);
+    world.kernel.harness().run_steps(20);
     let records = world.kernel.trace().records();
     let trapped = records.iter().find_map(|r| match &r.event {
         Event::FaultInjected {
@@ -410,7 +418,7 @@ fn the_guest_allocator_survives_a_churn_of_mixed_sizes() {
     let mut world = World::new(9);
     let hostile = spawn_guest(&mut world, "hostile", OnExit::None);
     world.tell(&hostile, "churn 3000");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     // The hostile guest answers its one request and returns; a corrupted block would have
     // panicked it instead.
     assert_eq!(exit_reason(&world, &hostile), Some(ExitReason::Returned));
@@ -446,6 +454,7 @@ fn a_small_guest_runs_in_its_initial_memory_without_growing_it() {
     let id: ProcessId = "echo:test:our.os".parse().unwrap();
     world
         .kernel
+        .harness()
         .register_native(&id, Box::new(Shared(echo.clone())), &[], true)
         .unwrap();
     for i in 0..50 {

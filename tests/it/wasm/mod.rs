@@ -29,6 +29,7 @@ pub fn ask_probe(world: &mut World, command: &str, blob: Option<&str>) -> Value 
     let request = Request::new(command).expecting(5);
     world
         .kernel
+        .harness()
         .send_as(&client, PROBE.parse().unwrap(), request, None, blob)
         .unwrap();
     world.settle();

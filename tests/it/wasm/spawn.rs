@@ -10,7 +10,11 @@ const ECHO_PATH: &str = "/test:our.os/pkg/echo.wasm";
 
 fn world() -> (World, ProcessId) {
     let mut world = World::new(3);
-    world.kernel.vfs_write(ECHO_PATH, &guest("echo")).unwrap();
+    world
+        .kernel
+        .harness()
+        .vfs_write(ECHO_PATH, &guest("echo"))
+        .unwrap();
     let caps = vec![messaging("tester:tester:sys")];
     let probe = world.spawn_code("probe", &guest("probe"), "probe", OnExit::None, caps, true);
     (world, probe)
@@ -74,10 +78,12 @@ fn only_files_in_the_parents_drive_can_be_spawned() {
     let (mut world, _) = world();
     world
         .kernel
+        .harness()
         .vfs_write("/other:our.os/pkg/echo.wasm", &guest("echo"))
         .unwrap();
     world
         .kernel
+        .harness()
         .vfs_write("/test:our.os/pkg/junk.wasm", b"\0asm junk")
         .unwrap();
     for path in [
@@ -112,6 +118,7 @@ fn an_invalid_child_name_traps_the_parent() {
     let request = Request::new(format!("spawn Bad!Name {ECHO_PATH}"));
     world
         .kernel
+        .harness()
         .send_as(&client, PROBE.parse().unwrap(), request, None, None)
         .unwrap();
     world.settle();

@@ -20,7 +20,7 @@ fn world(seed: u64, on_exit: OnExit) -> (World, ProcessId) {
 /// Sends `command` to the WASI probe and runs until idle (timers included); the answer.
 fn ask(world: &mut World, command: &str) -> String {
     send(world, command);
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     answer(world, command)
 }
 
@@ -29,6 +29,7 @@ fn send(world: &mut World, command: &str) {
     let request = Request::new(command).expecting(5);
     world
         .kernel
+        .harness()
         .send_as(&client, WASI.parse().unwrap(), request, None, None)
         .unwrap();
 }
@@ -80,7 +81,7 @@ fn stdout_and_stderr_become_marked_lines_of_process_output() {
     assert_eq!(ask(&mut world, "eprint half a line"), "ok");
     assert_eq!(prints(&world, &probe).len(), 2);
     send(&mut world, "exit 0");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     assert_eq!(prints(&world, &probe)[2], "stderr: half a line");
     assert_eq!(exits(&world, &probe), [ExitReason::Returned]);
     assert!(!world.kernel.has_process(&probe));
@@ -90,7 +91,7 @@ fn stdout_and_stderr_become_marked_lines_of_process_output() {
 fn proc_exit_ends_the_process_with_its_code_and_its_on_exit_runs() {
     let (mut world, probe) = world(1, OnExit::Restart);
     send(&mut world, "exit 3");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let replies = world.replies();
     assert_eq!(
         replies[0]["error"],
@@ -110,7 +111,7 @@ fn proc_exit_ends_the_process_with_its_code_and_its_on_exit_runs() {
 fn a_panic_message_on_stderr_is_part_of_the_exit_reason() {
     let (mut world, probe) = world(1, OnExit::None);
     send(&mut world, "panic the app gave up");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let exited = exits(&world, &probe);
     let [ExitReason::Failed(reason)] = exited.as_slice() else {
         panic!("one failure expected: {exited:?}");
@@ -142,7 +143,7 @@ fn a_restarted_process_draws_other_bytes_than_its_first_run() {
     let (mut world, _) = world(5, OnExit::Restart);
     let before = ask(&mut world, "random 16");
     send(&mut world, "exit 1");
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     world.replies();
     let after = ask(&mut world, "random 16");
     assert_ne!(before, after);
@@ -159,7 +160,10 @@ fn clocks_read_the_kernels_clock_and_never_go_back() {
     };
     let first = read(&mut world);
     assert!(first <= world.kernel.now().0);
-    world.kernel.run_until(Timestamp(first + 7_000_000_000));
+    world
+        .kernel
+        .harness()
+        .run_until(Timestamp(first + 7_000_000_000));
     let second = read(&mut world);
     assert!(second >= first + 7_000_000_000, "{first} -> {second}");
     assert!(second <= world.kernel.now().0);
@@ -189,12 +193,13 @@ fn sleep_suspends_until_the_kernel_clock_reaches_the_deadline_while_others_run()
     let request = Request::new("still here").expecting(5);
     world
         .kernel
+        .harness()
         .send_as(&client, ECHO.parse().unwrap(), request, None, None)
         .unwrap();
     world.settle();
     assert_eq!(world.replies()[0]["body"], json!("still here"));
     // Then the clock reaches the deadline and the probe wakes.
-    world.kernel.run_until_idle();
+    world.kernel.harness().run_until_idle();
     let slept = answer(&mut world, "sleep 250");
     let nanos: u64 = slept.strip_prefix("slept ").unwrap().parse().unwrap();
     assert!(nanos >= 250_000_000, "{slept}");
@@ -263,7 +268,7 @@ fn a_wasi_run_is_the_same_trace_for_the_same_seed() {
             "print a", "random 8", "sleep 5", "clock 1", "yield", "exit 2",
         ] {
             send(&mut world, command);
-            world.kernel.run_until_idle();
+            world.kernel.harness().run_until_idle();
         }
         let answers = world.replies();
         assert_eq!(answers.len(), 6, "five answers and the exit's timeout");
@@ -322,10 +327,11 @@ fn run_steps(code: Vec<u8>, steps: usize) -> (u64, u64) {
         let run = hyperkernel::KernelCommand::RunProcess(id.clone());
         world
             .kernel
+            .harness()
             .command_as(&client, &run, Some(5), None)
             .unwrap();
         for _ in 0..steps {
-            world.kernel.step();
+            world.kernel.harness().step();
         }
         let view = world.kernel.view();
         let fuel = view
