@@ -4,6 +4,11 @@
 //! counted here. Every decision is drawn from the seed's `Faults` stream, and only while
 //! faults are configured, so a run without faults draws nothing.
 //!
+//! The hook is asked in an order fixed by the kernel's run, so a kernel run again from the
+//! same inputs asks the same questions: `Inside::replaying` answers them again from the same
+//! seed and the same schedule of `set`s (each kept with the number of questions asked before
+//! it), which is how a node of a world with faults inside is run alone (W9).
+//!
 //! Invariant: the counters only grow, across reboots too (a rebooted kernel gets a fresh
 //! stream from its boot seed, as it did when this state lived in the kernel, and the same
 //! counts).
@@ -83,9 +88,28 @@ struct State {
     faults: Faults,
     counters: FaultCounters,
     rng: ChaCha8Rng,
+    /// Questions asked so far (hold, trap, deadline).
+    asked: u64,
+    /// Every `set`, with the questions asked before it.
+    changes: Vec<(u64, Faults)>,
+    /// When replaying: the `set`s still to apply, in order.
+    script: std::collections::VecDeque<(u64, Faults)>,
 }
 
 impl State {
+    /// A question is about to be answered: a scripted `set` due now applies first.
+    fn ask(&mut self) {
+        while let Some(&(at, faults)) = self.script.front() {
+            debug_assert!(at >= self.asked, "a scripted change was skipped");
+            if at != self.asked {
+                break;
+            }
+            self.faults = faults;
+            self.script.pop_front();
+        }
+        self.asked += 1;
+    }
+
     fn chance(&mut self, ppm: u32) -> bool {
         ppm > 0 && self.rng.next_u32() % PPM < ppm
     }
@@ -105,11 +129,29 @@ pub struct Inside(Rc<RefCell<State>>);
 impl Inside {
     /// No faults yet, drawing from the `Faults` stream of `seed` (the kernel's seed).
     pub fn new(seed: u64) -> Self {
+        Self::replaying(seed, &[])
+    }
+
+    /// As `new`, applying `changes` (another `Inside`'s [`Inside::changes`]) at the questions
+    /// they were made at: a kernel run again from the same inputs gets the same answers.
+    pub fn replaying(seed: u64, changes: &[(u64, Faults)]) -> Self {
+        assert!(
+            changes.windows(2).all(|w| w[0].0 <= w[1].0),
+            "changes out of order"
+        );
         Self(Rc::new(RefCell::new(State {
             faults: Faults::default(),
             counters: FaultCounters::default(),
             rng: rng(seed, SimStream::Faults),
+            asked: 0,
+            changes: Vec::new(),
+            script: changes.iter().copied().collect(),
         })))
+    }
+
+    /// Every `set` so far, with the number of questions asked before it.
+    pub fn changes(&self) -> Vec<(u64, Faults)> {
+        self.0.borrow().changes.clone()
     }
 
     /// The hook to build a kernel with.
@@ -130,7 +172,10 @@ impl Inside {
     /// Sets the faults to inject from now on (`Faults::default()` stops them; messages
     /// already held are still released on time).
     pub fn set(&self, faults: Faults) {
-        self.0.borrow_mut().faults = faults;
+        let mut state = self.0.borrow_mut();
+        state.faults = faults;
+        let asked = state.asked;
+        state.changes.push((asked, faults));
     }
 
     /// The faults configured now.
@@ -173,6 +218,7 @@ impl Inside {
 impl FaultHook for Inside {
     fn hold(&mut self, now: Timestamp, _: &Address, _: &Address) -> Option<Timestamp> {
         let mut state = self.0.borrow_mut();
+        state.ask();
         let max = state.faults.delay_max_nanos;
         let ppm = state.faults.delay_ppm;
         if max == 0 || !state.chance(ppm) {
@@ -186,6 +232,7 @@ impl FaultHook for Inside {
 
     fn trap_at(&mut self, _: &ProcessId) -> Option<u64> {
         let mut state = self.0.borrow_mut();
+        state.ask();
         let ppm = state.faults.trap_ppm;
         if !state.chance(ppm) {
             return None;
@@ -207,6 +254,7 @@ impl FaultHook for Inside {
 
     fn deadline(&mut self, now: Timestamp, deadline: Timestamp) -> Timestamp {
         let mut state = self.0.borrow_mut();
+        state.ask();
         let skew = u64::from(state.faults.timer_skew_ppm);
         let span = deadline.0.saturating_sub(now.0);
         if skew == 0 || span == 0 {
@@ -314,6 +362,47 @@ mod tests {
         );
         let counters = inside.counters();
         assert_eq!((counters.traps_armed, counters.trapped), (2, 1));
+    }
+
+    /// Asks `hook` a fixed mix of questions; returns its answers.
+    fn answers(hook: &mut Inside, from: u64) -> Vec<(Option<Timestamp>, Option<u64>, Timestamp)> {
+        (from..from + 30)
+            .map(|i| {
+                let now = Timestamp(i * 1_000);
+                (
+                    hook.hold(now, &addr(), &addr()),
+                    hook.trap_at(&ProcessId::kernel()),
+                    hook.deadline(now, Timestamp(now.0 + 10_000)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_replaying_hook_answers_as_the_original_did() {
+        let on = Faults {
+            delay_ppm: PPM / 3,
+            delay_max_nanos: 5_000,
+            trap_ppm: PPM / 4,
+            timer_skew_ppm: PPM / 5,
+        };
+        let original = Inside::new(11);
+        let mut hook = original.clone();
+        let mut asked = answers(&mut hook, 0);
+        original.set(on);
+        asked.extend(answers(&mut hook, 30));
+        original.set(Faults::default());
+        asked.extend(answers(&mut hook, 60));
+        let changes = original.changes();
+        assert_eq!(changes, vec![(90, on), (180, Faults::default())]);
+        let mut again = Inside::replaying(11, &changes);
+        let replayed: Vec<_> = (0..3).flat_map(|k| answers(&mut again, k * 30)).collect();
+        assert_eq!(replayed, asked);
+        assert_eq!(again.counters(), original.counters());
+        // Without the schedule the faults never start: other answers.
+        let mut quiet = Inside::new(11);
+        let unscheduled: Vec<_> = (0..3).flat_map(|k| answers(&mut quiet, k * 30)).collect();
+        assert_ne!(unscheduled, asked);
     }
 
     #[test]

@@ -757,6 +757,44 @@ fn a_node_run_again_alone_from_its_inputs_records_the_same_trace() {
 }
 
 #[test]
+fn a_node_with_faults_through_its_hook_is_run_again_alone_with_the_same_answers() {
+    // faulty-nodes.json with a.os's faults all through its hook (held messages, traps, timer
+    // skew; no process crashes), always on; b.os keeps its reboots and disk faults.
+    let path = scenarios().join("faulty-nodes.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file["nodes"][0]["faults"] = serde_json::json!({
+        "swarm": false,
+        "delay": { "probability": 0.2, "max_ms": 50 },
+        "trap": { "probability": 0.05 },
+        "timer_skew": { "max_percent": 20 }
+    });
+    let scenario = WorldScenario::parse(&path, &file.to_string()).unwrap();
+    let (mut delayed, mut skewed) = (0, 0);
+    for seed in 0..6 {
+        let run = run_world(&scenario, seed).unwrap();
+        assert_eq!(run.error, None, "seed {seed}");
+        let faults = run.world.nodes()[0].faults();
+        delayed += faults.delayed;
+        skewed += faults.timers_skewed;
+        assert_eq!(run.world.replay_alone(0), Some(Ok(())), "seed {seed}: a.os");
+        assert_eq!(
+            run.world.replay_alone(1),
+            None,
+            "b.os's faults bypass its inputs"
+        );
+        // A journal carries inputs only, not the hook's answers: a.os is not written.
+        let dir = tempfile::tempdir().unwrap();
+        let written = run.world.write_journals(dir.path()).unwrap();
+        assert!(written.is_empty(), "{written:?}");
+    }
+    assert!(
+        delayed > 0 && skewed > 0,
+        "the faults fired: {delayed}, {skewed}"
+    );
+}
+
+#[test]
 fn each_node_of_a_world_is_a_node_journal_that_replays_alone_to_its_trace_hash() {
     let dir = tempfile::tempdir().unwrap();
     let journals = dir.path().join("journals");

@@ -1,8 +1,10 @@
 //! A node of a world run again alone from its inputs (the world invariant W9): a kernel as
 //! the node's was when it booted, given every input the node was given, in order, must record
 //! the same trace, event for event. It holds when nothing reached the node except through
-//! `Kernel::input`; a node that crashed (it came back from its store) or whose life injects
-//! faults inside it is not judged. Also: the driven processes' answers taken through inputs.
+//! `Kernel::input` and its fault hook, whose answers replay from the node's seed and the
+//! schedule of its fault settings (`inside.rs`); a node that crashed (it came back from its
+//! store), or whose life injects faults beside its inputs (process crashes, disk faults,
+//! reboots), is not judged. Also: the driven processes' answers taken through inputs.
 
 use super::{Node, World, WorldError};
 use hyperkernel::{Input, Output};
@@ -13,7 +15,7 @@ impl World {
     pub fn replay_alone(&self, index: usize) -> Option<Result<(), String>> {
         let node: &Node = self.nodes.get(index)?;
         let inputs = node.inputs.as_ref()?;
-        let mut kernel = node.life.as_ref()?.fresh()?;
+        let mut kernel = node.life.as_ref()?.fresh(true)?;
         for input in inputs {
             let _ = kernel.input(input.clone());
         }

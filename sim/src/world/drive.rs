@@ -78,22 +78,26 @@ impl NodeLife for ScenarioLife {
         self.driven.clone()
     }
 
-    fn fresh(&self) -> Option<Kernel> {
-        // Faults inside the node reach it outside its inputs (for now).
-        let quiet = crate::faults::Plan {
-            until_ms: 0,
-            ..self.injector.plan
+    fn fresh(&self, hooked: bool) -> Option<Kernel> {
+        // Only faults through the hook replay from the node's seed and schedule; the others
+        // reach it beside its inputs.
+        let through_hook = crate::faults::Plan {
+            kernel: self.injector.plan.kernel,
+            until_ms: self.injector.plan.until_ms,
+            ..crate::faults::Plan::default()
         };
-        if quiet != crate::faults::Plan::default() {
+        if self.injector.plan != through_hook || (!hooked && self.injector.plan.kernel.any()) {
             return None;
         }
         let (one, config) = &self.boot;
         let storage = run::store(one, config.seed).open().ok()?;
+        let inside = crate::inside::Inside::replaying(config.seed, &self.life.inside.changes());
         hyperkernel::KernelBuilder::new(&config.our, config.seed)
             .config(config.clone())
             .time(Time::Driven(Timestamp(0)))
             .loader(run::node_loader(&self.apps).ok()?)
             .storage(storage)
+            .fault_hook(inside.hook())
             .build()
             .ok()
     }

@@ -22,7 +22,7 @@ impl World {
         for (index, node) in self.nodes.iter().enumerate() {
             let (Some(inputs), Some(mut kernel)) = (
                 node.inputs.as_ref(),
-                node.life.as_ref().and_then(|life| life.fresh()),
+                node.life.as_ref().and_then(|life| life.fresh(false)),
             ) else {
                 continue;
             };

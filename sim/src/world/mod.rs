@@ -93,8 +93,12 @@ pub trait NodeLife {
     }
 
     /// A kernel as this node's was when it booted, to run it again alone from its inputs
-    /// (W9); `None` when its inputs are not all it got (faults injected inside it).
-    fn fresh(&self) -> Option<Kernel> {
+    /// (W9): with `hooked`, its fault hook answering again as in the world (faults through
+    /// the hook are then allowed); without, only for a node with no faults inside. `None`
+    /// when its inputs and hook are not all it got (a process crashed by the simulator, a
+    /// disk fault, a reboot).
+    fn fresh(&self, hooked: bool) -> Option<Kernel> {
+        let _ = hooked;
         None
     }
 
