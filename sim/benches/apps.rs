@@ -24,8 +24,10 @@ use hyperkernel::{
     Capability, Kernel, KernelBuilder, KernelCommand, KernelConfig, LazyLoadBlob, OnExit,
     ProcessId, Request, TraceLevel, WasmConfig, WasmLoader,
 };
-use hyperkernel_sim::explore::{Exploration, explore};
-use hyperkernel_sim::{kit, run::Options, scenario::Scenario};
+use hyperkernel_sim::node::scenario::Scenario;
+use hyperkernel_sim::run::Options;
+use hyperkernel_sim::tools::explore::{Exploration, explore};
+use hyperkernel_sim::tools::kit;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -24,8 +24,8 @@ use hyperkernel::{
     NativeLoader, OnExit, ProcessContext, ProcessId, RedbStorage, Request, Storage, TraceLevel,
     Wake, WasmConfig, WasmLoader,
 };
+use hyperkernel_sim::node::scenario::{Scenario, StorageKind};
 use hyperkernel_sim::run::{Options, run};
-use hyperkernel_sim::scenario::{Scenario, StorageKind};
 use std::path::Path;
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ fn ms(start: Instant) -> f64 {
 
 /// The echo guest made into `MODULES` distinct modules by a custom section each.
 fn modules() -> Vec<Vec<u8>> {
-    let echo = hyperkernel_sim::guests::guest("echo").unwrap();
+    let echo = hyperkernel_sim::node::guests::guest("echo").unwrap();
     (0..MODULES)
         .map(|n| {
             let name = format!("bench-{n}");

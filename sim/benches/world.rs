@@ -15,9 +15,9 @@
     reason = "benchmarks time with the wall clock"
 )]
 
-use hyperkernel_sim::explore::{Exploration, explore_with};
+use hyperkernel_sim::node::scenario::Scenario;
 use hyperkernel_sim::run::{Options, run};
-use hyperkernel_sim::scenario::Scenario;
+use hyperkernel_sim::tools::explore::{Exploration, explore_with};
 use hyperkernel_sim::world::drive::{explore_seed, run_world};
 use hyperkernel_sim::world::spec::WorldScenario;
 use serde_json::{Value, json};

@@ -1,31 +1,25 @@
-//! The simulation harness around the hyperkernel core: scenario files, seeded runs with
-//! invariants checked after every step, run summaries and trace files. It depends on the
-//! core, never the reverse: fault plans, explore across seeds, replay and diff of traces,
-//! and shrinking of failing seeds.
+//! The simulation harness around the hyperkernel core. It depends on the core, never the
+//! reverse, and is laid out along the route of one step; each part imports only from the
+//! parts listed before it (no import circles):
+//!
+//! - `format` (the file formats as written: scenarios, worlds, faults, apps), `files`
+//!   (bounded reads) and `checks` (the harness's invariants after every step and the
+//!   capability-provenance oracle): leaves;
+//! - `node`: one simulated node: its scenario loaded, its setup, apps and guests, its store
+//!   on a simulated disk and its reboots, the faults inside it (`inside`) and its fault plan,
+//!   the one-node network of peers, the seeded streams and workload generators;
+//! - `run`, the one-node driver, and `summary`;
+//! - `tools`: explore across seeds, replay and diff, shrink, journal replay, kit tests, the
+//!   fuzz targets' bodies and the demo;
+//! - `world`: several nodes on one clock, their network, the world checks, driver and its
+//!   tools (explore, replay, shrink and journals of worlds);
+//! - the `sim` binary's `main.rs` and `cli`.
 
-pub mod apps;
-pub mod demo;
-pub mod disk;
-pub mod explore;
-pub mod faults;
-pub mod feed;
+pub mod checks;
 pub mod files;
 pub mod format;
-pub mod fuzzing;
-pub mod generate;
-pub mod guests;
-pub mod inside;
-pub mod invariants;
-pub mod journal_replay;
-pub mod kit;
-pub mod network;
-pub mod provenance;
-pub mod reboot;
-pub mod replay;
+pub mod node;
 pub mod run;
-pub mod scenario;
-pub mod setup;
-pub mod shrink;
-pub mod streams;
 pub mod summary;
+pub mod tools;
 pub mod world;

@@ -6,15 +6,15 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperkernel_sim::explore::{Exploration, SeedResult, explore};
-use hyperkernel_sim::replay::{Header, Replay, Source, TRACE_FORMAT, trace_text};
-use hyperkernel_sim::{demo, replay, run, scenario::Scenario, shrink, summary::Summary};
+use hyperkernel_sim::node::scenario::Scenario;
+use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore};
+use hyperkernel_sim::tools::replay::{Header, Replay, Source, TRACE_FORMAT, trace_text};
+use hyperkernel_sim::tools::{demo, replay, shrink};
+use hyperkernel_sim::{run, summary::Summary};
 use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
-mod test_command;
-mod world_command;
-mod world_replay;
+mod cli;
 
 #[derive(Parser)]
 #[command(name = "sim", about = "Deterministic simulation of the hyperkernel")]
@@ -286,7 +286,7 @@ fn report_failures(
             reproduce(path, result.seed, options)
         )?;
     }
-    let groups = hyperkernel_sim::explore::distinct_failures(results);
+    let groups = hyperkernel_sim::tools::explore::distinct_failures(results);
     if !groups.is_empty() {
         writeln!(out, "distinct    {} failure(s)", groups.len())?;
     }
@@ -324,8 +324,8 @@ fn explore_scenario(
     };
     let progress = progress_line(seeds.end - seeds.start);
     let started = std::time::Instant::now();
-    let (results, what) = if world_command::is_world_file(path) {
-        world_command::explore(path, &plan, &progress)?
+    let (results, what) = if cli::world_command::is_world_file(path) {
+        cli::world_command::explore(path, &plan, &progress)?
     } else {
         let scenario = Scenario::load(path)?;
         (explore(&scenario, &plan, &progress), String::new())
@@ -402,7 +402,7 @@ fn run_scenario(
     }
     if let Some(error) = outcome.error {
         // What each process printed last: what happened, in the app's own words.
-        for (process, lines) in hyperkernel_sim::apps::last_output(&outcome.kernel, 3) {
+        for (process, lines) in hyperkernel_sim::node::apps::last_output(&outcome.kernel, 3) {
             writeln!(out, "output      {process}")?;
             for line in lines {
                 writeln!(out, "  | {line}")?;
@@ -432,8 +432,8 @@ fn shrink_scenario(
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.json"))
     });
     refuse_overwriting(&out_path, &[path])?;
-    if world_command::is_world_file(path) {
-        return world_command::shrink(path, seed, &out_path, runs_max);
+    if cli::world_command::is_world_file(path) {
+        return cli::world_command::shrink(path, seed, &out_path, runs_max);
     }
     let scenario = Scenario::load(path)?;
     let shrunk = shrink::shrink(&scenario, seed, options, runs_max).map_err(anyhow::Error::msg)?;
@@ -477,7 +477,7 @@ fn shrink_scenario(
 /// `sim diff`: whether the traces differ (the exit status is then 1; 2 if one cannot be
 /// read).
 fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<bool> {
-    if let Some(found) = world_command::diff(first, second, context)? {
+    if let Some(found) = cli::world_command::diff(first, second, context)? {
         return Ok(found);
     }
     let a = replay::read_trace(first).map_err(anyhow::Error::msg)?;
@@ -594,7 +594,7 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             false
         }
         command @ (Command::Test { .. } | Command::Build { .. }) => {
-            test_command::dispatch(command)?
+            cli::test_command::dispatch(command)?
         }
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })
@@ -607,11 +607,11 @@ fn run_any(
     (trace, journal): (Option<PathBuf>, Option<PathBuf>),
     options: run::Options,
 ) -> anyhow::Result<bool> {
-    if world_command::is_world_file(scenario) {
+    if cli::world_command::is_world_file(scenario) {
         if let Some(trace) = &trace {
             refuse_overwriting(trace, &[scenario])?;
         }
-        return world_command::run(scenario, seed, trace, journal);
+        return cli::world_command::run(scenario, seed, trace, journal);
     }
     anyhow::ensure!(
         journal.is_none(),
@@ -623,7 +623,7 @@ fn run_any(
 
 /// `sim replay SOURCE`: a world's trace or scenario, or a one-node trace or scenario.
 fn replay_source(source: &Path, seed: u64, how: Replay, planted_bug: bool) -> anyhow::Result<bool> {
-    if let Some(found) = world_replay::replay(source, seed, how.until, how.json, how.step)? {
+    if let Some(found) = cli::world_replay::replay(source, seed, how.until, how.json, how.step)? {
         return Ok(found);
     }
     let options = run::Options {
@@ -654,9 +654,10 @@ fn replay_journal(
         reason = "the replay's speed against the session's wall time is reported to the user"
     )]
     let started = std::time::Instant::now();
-    let run =
-        hyperkernel_sim::journal_replay::replay_journal(home, epoch, &how, &mut input, &mut out)
-            .map_err(anyhow::Error::msg)?;
+    let run = hyperkernel_sim::tools::journal_replay::replay_journal(
+        home, epoch, &how, &mut input, &mut out,
+    )
+    .map_err(anyhow::Error::msg)?;
     let took = started.elapsed();
     replay::report(&run.kernel, &how, &mut out).map_err(anyhow::Error::msg)?;
     let trace_hash = run.kernel.trace().hash();

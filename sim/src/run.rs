@@ -2,12 +2,12 @@
 //! workload at its simulated times, check the kernel's invariants after every step, and stop
 //! at `run_for_ms` or when the node is idle after the last workload entry.
 
-use crate::faults::{Injector, Plan};
-use crate::inside::{FaultCounters, Inside};
-use crate::invariants::Checker;
-use crate::network::Network;
-use crate::reboot::{Node, RebootError, Store};
-use crate::scenario::{Code, Scenario, StorageKind, WorkSpec};
+use crate::checks::invariants::Checker;
+use crate::node::faults::{Injector, Plan};
+use crate::node::inside::{FaultCounters, Inside};
+use crate::node::network::Network;
+use crate::node::reboot::{Node, RebootError, Store};
+use crate::node::scenario::{Code, Scenario, StorageKind, WorkSpec};
 use hyperkernel::{
     Address, Flow, Input, Kernel, KernelBuilder, KernelConfig, KernelMessage, Message,
     NativeLoader, Output, Process, ProcessContext, ProcessId, Request, Response, Step, Time,
@@ -148,7 +148,7 @@ pub struct Run {
     /// How many times the node rebooted.
     pub reboots: u64,
     /// The simulated disk's counts, if the node ran on one.
-    pub disk: Option<crate::disk::DiskCounters>,
+    pub disk: Option<crate::node::disk::DiskCounters>,
     /// The faults that fired.
     pub faults: FaultCounters,
 }
@@ -264,7 +264,9 @@ impl World<'_> {
     /// Whether a fail-stop is followed by a reboot: the plan has reboots or disk faults.
     fn reboots_allowed(&self) -> bool {
         let plan = &self.injector.plan;
-        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default() || self.crash_at
+        plan.reboot_ppm > 0
+            || plan.disk != crate::node::disk::DiskFaults::default()
+            || self.crash_at
     }
 }
 
@@ -295,7 +297,7 @@ fn reboot(kernel: &mut Kernel, world: &mut World<'_>, downtime: u64) -> Result<(
         .skip_unread(kernel)
         .map_err(|broken| RunError::Invariant { step, broken })?;
     let faults = if world.injector.stopped() {
-        crate::inside::Faults::default()
+        crate::node::inside::Faults::default()
     } else {
         world.injector.plan.kernel
     };
@@ -366,7 +368,7 @@ struct World<'h> {
     /// `Options::crash_at` was given.
     crash_at: bool,
     /// The scenario's packages and tests.
-    apps: Arc<crate::apps::Loaded>,
+    apps: Arc<crate::node::apps::Loaded>,
     /// The tester, while tests run: the run ends when it has returned.
     tester: Option<ProcessId>,
 }
@@ -452,7 +454,7 @@ pub struct Options {
     /// Crash the node at this disk operation after setup (a write or sync of the simulated
     /// disk, counted from 0), keeping of the unsynced writes what the mode says; the node then
     /// reboots. Needs `"storage": "disk"`.
-    pub crash_at: Option<(u64, crate::disk::CrashMode)>,
+    pub crash_at: Option<(u64, crate::node::disk::CrashMode)>,
 }
 
 /// One thing the harness does at a simulated time.
@@ -494,13 +496,13 @@ fn wasm_loader() -> Result<WasmLoader, RunError> {
     })
 }
 
-pub(crate) fn natives(apps: &Arc<crate::apps::Loaded>) -> NativeLoader {
+pub(crate) fn natives(apps: &Arc<crate::node::apps::Loaded>) -> NativeLoader {
     let apps = Arc::clone(apps);
     NativeLoader::new()
         .with("echo", echo)
         .with("sink", sink)
-        .with(crate::apps::TESTER_CODE, move || {
-            Box::new(crate::apps::Tester::new(Arc::clone(&apps)))
+        .with(crate::node::apps::TESTER_CODE, move || {
+            Box::new(crate::node::apps::Tester::new(Arc::clone(&apps)))
         })
 }
 
@@ -524,7 +526,7 @@ pub(crate) fn store(scenario: &Scenario, seed: u64) -> Store {
             .faults
             .as_ref()
             .is_some_and(|f| f.disk.is_some());
-    Store::new(disk, seed, crate::disk::DiskFaults::default())
+    Store::new(disk, seed, crate::node::disk::DiskFaults::default())
 }
 
 /// The loader of `scenario`'s node: wasm on this thread's shared engine, and the natives.
@@ -532,7 +534,7 @@ pub(crate) fn store(scenario: &Scenario, seed: u64) -> Store {
 /// # Errors
 /// The wasm engine could not be made.
 pub(crate) fn node_loader(
-    apps: &Arc<crate::apps::Loaded>,
+    apps: &Arc<crate::node::apps::Loaded>,
 ) -> Result<Box<dyn hyperkernel::ProcessLoader>, RunError> {
     Ok(Box::new(wasm_loader()?.with_native(natives(apps))))
 }
@@ -562,11 +564,11 @@ pub(crate) fn build_logged(
         .fault_hook(inside.hook())
         .build()
         .map_err(|e| RunError::Setup(format!("the kernel did not boot: {e}")))?;
-    let mut fed = crate::feed::Logged {
+    let mut fed = crate::node::feed::Logged {
         kernel: &mut kernel,
         log,
     };
-    crate::setup::start_processes(&mut fed, scenario, &apps).map_err(RunError::Setup)?;
+    crate::node::setup::start_processes(&mut fed, scenario, &apps).map_err(RunError::Setup)?;
     Ok(kernel)
 }
 
@@ -619,7 +621,7 @@ fn world<'h>(
             .file
             .tests
             .as_ref()
-            .and_then(|_| crate::apps::TESTER.parse().ok()),
+            .and_then(|_| crate::node::apps::TESTER.parse().ok()),
         driven: of_code(true),
         crashable: of_code(false),
         steps: 0,
@@ -639,7 +641,7 @@ fn world<'h>(
 fn stop_faults(world: &mut World<'_>) {
     world.injector.stop(&world.node.inside);
     if let Some(disk) = world.node.store.disk() {
-        disk.set_faults(crate::disk::DiskFaults::default());
+        disk.set_faults(crate::node::disk::DiskFaults::default());
     }
     if let Some(network) = world.network.as_mut() {
         network.stop_faults();
@@ -753,7 +755,7 @@ pub fn run_with(
     let mut kernel = catch(|| build_logged(scenario, config.clone(), &store, time, None))
         .unwrap_or_else(|message| Err(RunError::Panic { step: 0, message }))?;
     let watch = plan.reboot_ppm > 0
-        || plan.disk != crate::disk::DiskFaults::default()
+        || plan.disk != crate::node::disk::DiskFaults::default()
         || options.crash_at.is_some();
     let mut node = Node::new(store, config, watch, inside);
     node.started(&mut kernel).map_err(RunError::Setup)?;
@@ -776,7 +778,7 @@ pub fn run_with(
         Ok(result) => result.err(),
     };
     if error.is_none() && world.node.down.is_none() {
-        let unmet = crate::apps::unmet(&kernel, &scenario.file);
+        let unmet = crate::node::apps::unmet(&kernel, &scenario.file);
         if !unmet.is_empty() {
             error = Some(RunError::Expect { unmet });
         }
@@ -787,7 +789,11 @@ pub fn run_with(
         plan: world.injector.plan,
         error,
         down: world.node.down.take(),
-        disk: world.node.store.disk().map(crate::disk::SimDisk::counters),
+        disk: world
+            .node
+            .store
+            .disk()
+            .map(crate::node::disk::SimDisk::counters),
         reboots: world.node.reboots,
         faults: world.node.inside.counters(),
     })

@@ -2,7 +2,7 @@
 //! delivered and dropped by reason, process exits, restarts, and the trace hash. Each line is
 //! explained in `docs/sim-output.md`.
 
-use crate::inside::FaultCounters;
+use crate::node::inside::FaultCounters;
 use hyperkernel::{DropReason, Event, Kernel, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;

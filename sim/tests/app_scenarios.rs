@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use hyperkernel::Event;
+use hyperkernel_sim::node::scenario::Scenario;
 use hyperkernel_sim::run::{Options, RunError, run};
-use hyperkernel_sim::scenario::Scenario;
 use serde_json::{Value, json};
 use std::path::Path;
 

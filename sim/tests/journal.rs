@@ -110,7 +110,7 @@ fn session(node: &mut Node, dir: &Path) {
         ("echo", "echo:app:test.os"),
     ] {
         let wasm = dir.join(format!("{guest}.wasm"));
-        std::fs::write(&wasm, hyperkernel_sim::guests::guest(guest).unwrap()).unwrap();
+        std::fs::write(&wasm, hyperkernel_sim::node::guests::guest(guest).unwrap()).unwrap();
         node.send(&format!("load {} {id}", wasm.display()));
         node.expect(|l| l.ends_with("\"StartedProcess\""));
     }
@@ -269,15 +269,20 @@ fn a_replay_never_writes_through_a_link_planted_at_a_predictable_name() {
     ));
     let _ = std::fs::remove_file(&planted);
     std::os::unix::fs::symlink(&victim, &planted).unwrap();
-    let how = hyperkernel_sim::replay::Replay {
+    let how = hyperkernel_sim::tools::replay::Replay {
         until: None,
         step: false,
         json: false,
     };
     let mut input = std::io::empty();
     let mut out = Vec::new();
-    let replayed =
-        hyperkernel_sim::journal_replay::replay_journal(&home, Some(1), &how, &mut input, &mut out);
+    let replayed = hyperkernel_sim::tools::journal_replay::replay_journal(
+        &home,
+        Some(1),
+        &how,
+        &mut input,
+        &mut out,
+    );
     let _ = std::fs::remove_file(&planted);
     assert!(replayed.is_ok(), "{:?}", replayed.err());
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");

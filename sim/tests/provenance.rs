@@ -1,7 +1,7 @@
 //! The property that would have caught the vfs forgery and the remote holes (SECURITY.md):
 //! after any sequence of vfs requests from processes of two packages and messages from other
 //! nodes with attached capabilities, every capability a process holds came by its issuer's
-//! rules (`hyperkernel_sim::provenance`). Paths are drawn with quotes, escapes, dots and long
+//! rules (`hyperkernel_sim::checks::provenance`). Paths are drawn with quotes, escapes, dots and long
 //! names; signatures garbage, empty, or the kernel's own over another capability.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
@@ -10,7 +10,7 @@ use hyperkernel::process::vfs::DriveCap;
 use hyperkernel::{
     Address, CapKey, Capability, Kernel, KernelMessage, Message, ProcessId, Request,
 };
-use hyperkernel_sim::provenance::Provenance;
+use hyperkernel_sim::checks::provenance::Provenance;
 use proptest::prelude::*;
 
 const OUR: &str = "our.os";
@@ -23,14 +23,14 @@ fn on(process: &str) -> Address {
     Address::new(OUR, pid(process))
 }
 
-/// The hostile node of the fuzz targets (`hyperkernel_sim::fuzzing::node`). Its seed is
+/// The hostile node of the fuzz targets (`hyperkernel_sim::tools::fuzzing::node`). Its seed is
 /// fixed; the property still draws one, so its persisted cases keep drawing the same steps.
 fn kernel(_seed: u64) -> Kernel {
-    hyperkernel_sim::fuzzing::node()
+    hyperkernel_sim::tools::fuzzing::node()
 }
 
 fn vfs_request(kernel: &mut Kernel, from: &str, path: &str, action: serde_json::Value) {
-    hyperkernel_sim::fuzzing::vfs_request(kernel, from, path, action);
+    hyperkernel_sim::tools::fuzzing::vfs_request(kernel, from, path, action);
 }
 
 /// Path components an attacker would try.

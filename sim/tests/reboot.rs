@@ -11,9 +11,9 @@
 mod common;
 
 use common::{example, line, refused, sim, text};
-use hyperkernel_sim::disk::CrashMode;
+use hyperkernel_sim::node::disk::CrashMode;
+use hyperkernel_sim::node::scenario::Scenario;
 use hyperkernel_sim::run::{Options, run};
-use hyperkernel_sim::scenario::Scenario;
 use std::path::Path;
 
 /// A counter that keeps its count in process state, counted up by a client, on a disk

@@ -1,10 +1,10 @@
-//! The fuzz targets' bodies (`hyperkernel_sim::fuzzing`) run as tests: over every committed
+//! The fuzz targets' bodies (`hyperkernel_sim::tools::fuzzing`) run as tests: over every committed
 //! seed of their targets (`tests/fuzz/seeds/`) and over a seeded stream of mutations of them,
 //! so `cargo test` holds each surface to its oracle even where cargo-fuzz does not run.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
-use hyperkernel_sim::fuzzing;
+use hyperkernel_sim::tools::fuzzing;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::path::PathBuf;

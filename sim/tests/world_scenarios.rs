@@ -644,7 +644,7 @@ fn a_cut_that_outlasts_the_keepalive_breaks_the_connection_and_a_heal_makes_a_ne
 #[test]
 fn faults_inside_nodes_fire_and_every_world_check_still_holds() {
     let scenario = WorldScenario::load(&scenarios().join("faulty-nodes.json")).unwrap();
-    let mut fired = hyperkernel_sim::inside::FaultCounters::default();
+    let mut fired = hyperkernel_sim::node::inside::FaultCounters::default();
     for seed in 0..40 {
         let run = run_world(&scenario, seed).unwrap();
         assert_eq!(run.error, None, "seed {seed}");

@@ -1,5 +1,5 @@
 //! The app sections of a scenario: packages, kit test packages and expected outcomes
-//! (`crate::apps` installs, runs and judges them).
+//! (`crate::node::apps` installs, runs and judges them).
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

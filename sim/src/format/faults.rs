@@ -1,5 +1,5 @@
 //! The `faults` section of a one-node scenario: which faults a seed may draw, and how often
-//! (the draw itself is `crate::faults`).
+//! (the draw itself is `crate::node::faults`).
 
 use serde::{Deserialize, Serialize};
 

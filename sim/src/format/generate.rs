@@ -1,4 +1,4 @@
-//! Workload generators as a scenario writes them (`crate::generate` expands them per seed).
+//! Workload generators as a scenario writes them (`crate::node::generate` expands them per seed).
 
 use hyperkernel::Address;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The `network` section of a one-node scenario: peers on other nodes played by the harness
-//! (`crate::network` carries their messages).
+//! (`crate::node::network` carries their messages).
 
 use hyperkernel::Address;
 use serde::{Deserialize, Serialize};

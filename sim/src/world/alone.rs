@@ -23,7 +23,7 @@ impl World {
         if alone.hash() == there.hash() && alone.len() == there.len() {
             return Some(Ok(()));
         }
-        let report = crate::replay::diff_report(there.records(), alone.records(), 2)
+        let report = crate::tools::replay::diff_report(there.records(), alone.records(), 2)
             .unwrap_or_else(|| "the traces differ in length".into());
         Some(Err(format!(
             "W9: node {} run alone from its {} inputs parts from its run in the world: {report}",

@@ -9,12 +9,12 @@
 
 use super::spec::{WorldAction, WorldScenario};
 use super::{NodeLife, World, WorldError, node_seed};
-use crate::explore::{Exploration, SeedResult};
-use crate::faults::Injector;
-use crate::invariants::Checker;
-use crate::reboot::{Node as Life, RebootError};
+use crate::checks::invariants::Checker;
+use crate::node::faults::Injector;
+use crate::node::reboot::{Node as Life, RebootError};
+use crate::node::scenario::Scenario;
 use crate::run::{self, Options, RunError};
-use crate::scenario::Scenario;
+use crate::tools::explore::{Exploration, SeedResult};
 use hyperkernel::{Input, Kernel, ProcessId, Request, Time, Timestamp};
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ struct ScenarioLife {
     life: Life,
     checker: Checker,
     driven: Vec<ProcessId>,
-    apps: Arc<crate::apps::Loaded>,
+    apps: Arc<crate::node::apps::Loaded>,
     /// The node's own faults (its scenario's `faults`), drawn from its seed.
     injector: Injector,
     /// Processes a crash fault may hit: its code-bearing ones.
@@ -38,7 +38,7 @@ impl ScenarioLife {
     /// node's plan has reboots or disk faults.
     fn restarts(&self) -> bool {
         let plan = &self.injector.plan;
-        plan.reboot_ppm > 0 || plan.disk != crate::disk::DiskFaults::default()
+        plan.reboot_ppm > 0 || plan.disk != crate::node::disk::DiskFaults::default()
     }
 }
 
@@ -81,17 +81,18 @@ impl NodeLife for ScenarioLife {
     fn fresh(&self, hooked: bool) -> Option<Kernel> {
         // Only faults through the hook replay from the node's seed and schedule; the others
         // reach it beside its inputs.
-        let through_hook = crate::faults::Plan {
+        let through_hook = crate::node::faults::Plan {
             kernel: self.injector.plan.kernel,
             until_ms: self.injector.plan.until_ms,
-            ..crate::faults::Plan::default()
+            ..crate::node::faults::Plan::default()
         };
         if self.injector.plan != through_hook || (!hooked && self.injector.plan.kernel.any()) {
             return None;
         }
         let (one, config) = &self.boot;
         let storage = run::store(one, config.seed).open().ok()?;
-        let inside = crate::inside::Inside::replaying(config.seed, &self.life.inside.changes());
+        let inside =
+            crate::node::inside::Inside::replaying(config.seed, &self.life.inside.changes());
         hyperkernel::KernelBuilder::new(&config.our, config.seed)
             .config(config.clone())
             .time(Time::Driven(Timestamp(0)))
@@ -109,7 +110,7 @@ impl NodeLife for ScenarioLife {
             run::node_loader(&apps).unwrap_or_else(|_| Box::new(hyperkernel::NativeLoader::new()))
         };
         let faults = if self.injector.stopped() {
-            crate::inside::Faults::default()
+            crate::node::inside::Faults::default()
         } else {
             self.injector.plan.kernel
         };
@@ -137,14 +138,14 @@ impl NodeLife for ScenarioLife {
         self.checker.finish(kernel)
     }
 
-    fn faults(&self) -> crate::inside::FaultCounters {
+    fn faults(&self) -> crate::node::inside::FaultCounters {
         self.life.inside.counters()
     }
 
     fn stop_faults(&mut self, _: &mut Kernel) {
         self.injector.stop(&self.life.inside);
         if let Some(disk) = self.life.store.disk() {
-            disk.set_faults(crate::disk::DiskFaults::default());
+            disk.set_faults(crate::node::disk::DiskFaults::default());
         }
     }
 }
@@ -174,7 +175,7 @@ fn add_node(
     let config = run::config(one, node_seed, Options::default());
     let store = run::store(one, node_seed);
     let mut inputs = Vec::new();
-    let inside = crate::inside::Inside::new(node_seed);
+    let inside = crate::node::inside::Inside::new(node_seed);
     let time = (Time::Driven(Timestamp(0)), &inside);
     let kernel = run::build_logged(one, config.clone(), &store, time, Some(&mut inputs)).map_err(
         |e| match e {
@@ -189,7 +190,7 @@ fn add_node(
         .iter()
         .any(|a| matches!(a, WorldAction::Crash { node, .. } if *node == index))
         || plan.reboot_ppm > 0
-        || plan.disk != crate::disk::DiskFaults::default();
+        || plan.disk != crate::node::disk::DiskFaults::default();
     let mut life = Life::new(store, config.clone(), crashes, inside).on_driven_time();
     let mut kernel = kernel;
     life.started(&mut kernel).map_err(RunError::Setup)?;
@@ -201,7 +202,7 @@ fn add_node(
     let crashable = one
         .processes
         .iter()
-        .filter(|(_, code)| *code != crate::scenario::Code::Driven)
+        .filter(|(_, code)| *code != crate::node::scenario::Code::Driven)
         .map(|(id, _)| id.clone())
         .collect();
     let mut driven = Vec::new();
@@ -418,7 +419,7 @@ pub fn run_world_until(
             .enumerate()
             .filter(|(index, _)| !world.is_down_for_good(*index))
             .flat_map(|(_, (one, node))| {
-                crate::apps::unmet(&node.kernel, &one.file)
+                crate::node::apps::unmet(&node.kernel, &one.file)
                     .into_iter()
                     .map(|u| format!("{}: {u}", node.name))
             })
@@ -438,9 +439,11 @@ pub fn run_world_until(
 /// The first node whose trace differs between two runs of one world, with the difference.
 fn first_difference(a: &World, b: &World) -> Option<String> {
     for (x, y) in a.nodes().iter().zip(b.nodes()) {
-        if let Some(report) =
-            crate::replay::diff_report(x.kernel.trace().records(), y.kernel.trace().records(), 2)
-        {
+        if let Some(report) = crate::tools::replay::diff_report(
+            x.kernel.trace().records(),
+            y.kernel.trace().records(),
+            2,
+        ) {
             return Some(format!("node {}: {report}", x.name));
         }
     }
@@ -477,7 +480,8 @@ pub fn explore_seed(scenario: &WorldScenario, seed: u64, plan: &Exploration) -> 
     }
     let sampled = plan.fresh_every > 0 && seed.is_multiple_of(plan.fresh_every);
     if divergence.is_none() && sampled {
-        divergence = crate::explore::fresh_divergence(&scenario.path, seed, plan.options, hash);
+        divergence =
+            crate::tools::explore::fresh_divergence(&scenario.path, seed, plan.options, hash);
     }
     SeedResult {
         seed,

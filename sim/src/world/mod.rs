@@ -109,8 +109,8 @@ pub trait NodeLife {
     fn finish(&mut self, kernel: &Kernel) -> Result<(), String>;
 
     /// The faults that fired inside the node so far.
-    fn faults(&self) -> crate::inside::FaultCounters {
-        crate::inside::FaultCounters::default()
+    fn faults(&self) -> crate::node::inside::FaultCounters {
+        crate::node::inside::FaultCounters::default()
     }
 }
 
@@ -136,7 +136,7 @@ pub struct Node {
 
 impl Node {
     /// The faults that fired inside the node so far (none for a node without a life).
-    pub fn faults(&self) -> crate::inside::FaultCounters {
+    pub fn faults(&self) -> crate::node::inside::FaultCounters {
         self.life
             .as_ref()
             .map_or_else(Default::default, |life| life.faults())

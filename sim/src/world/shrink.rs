@@ -8,7 +8,7 @@
 
 use super::drive::run_world;
 use super::spec::{WorldFile, WorldScenario, WorldWork};
-use crate::shrink::signature;
+use crate::tools::shrink::signature;
 use std::path::Path;
 
 /// A shrunk world.
@@ -61,7 +61,7 @@ impl Search<'_> {
 
     /// Removes workload entries: halves, then quarters… then one at a time.
     fn entries(&mut self, file: &mut WorldFile) -> bool {
-        crate::shrink::drop_runs(
+        crate::tools::shrink::drop_runs(
             file,
             |f: &WorldFile| f.workload.len(),
             |f, range| drop(f.workload.drain(range)),

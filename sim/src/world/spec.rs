@@ -12,7 +12,7 @@ pub use crate::format::world::{
     DelaySpec, LinkSpec, NODES_MAX, NodeSpec, WorldFile, WorldNetSpec, WorldWork,
 };
 use crate::format::{MS_MAX, ScenarioFile, VERSION};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::node::scenario::{Scenario, ScenarioError};
 use hyperkernel::{Address, ProcessId};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ impl WorldScenario {
     /// # Errors
     /// The file cannot be read, or is not a valid world scenario.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        Self::parse(path, &crate::scenario::read(path)?)
+        Self::parse(path, &crate::node::scenario::read(path)?)
     }
 
     /// Parses and validates `text` as the world scenario at `path`.
@@ -202,7 +202,7 @@ fn node_scenarios(path: &Path, file: &WorldFile) -> Result<Vec<Scenario>, Scenar
             workload: Vec::new(),
             run_for_ms: file.run_for_ms,
             generators: Vec::new(),
-            network: Some(crate::network::NetworkSpec {
+            network: Some(crate::node::network::NetworkSpec {
                 latency_ms: [1, 10],
                 peers: Vec::new(),
             }),
@@ -295,12 +295,12 @@ fn validate(file: &WorldFile) -> Result<Vec<WorldAction>, Invalid> {
         return Err(("faults".into(), problem));
     }
     let entries = u64::try_from(file.workload.len()).unwrap_or(u64::MAX);
-    if entries > crate::scenario::WORKLOAD_LEN_MAX {
+    if entries > crate::node::scenario::WORKLOAD_LEN_MAX {
         return Err((
             "workload".into(),
             format!(
                 "{entries} entries are over {}",
-                crate::scenario::WORKLOAD_LEN_MAX
+                crate::node::scenario::WORKLOAD_LEN_MAX
             ),
         ));
     }
@@ -432,11 +432,11 @@ fn act(
 
 fn check_seconds(place: &str, value: Option<u64>) -> Result<(), Invalid> {
     match value {
-        Some(s) if s > crate::scenario::SECONDS_MAX => Err((
+        Some(s) if s > crate::node::scenario::SECONDS_MAX => Err((
             place.to_owned(),
             format!(
                 "{s} s is over the largest timeout, {} s",
-                crate::scenario::SECONDS_MAX
+                crate::node::scenario::SECONDS_MAX
             ),
         )),
         _ => Ok(()),

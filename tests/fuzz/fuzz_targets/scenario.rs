@@ -2,7 +2,7 @@
 //! every refusal is a `ScenarioError` naming its place.
 #![no_main]
 
-use hyperkernel_sim::scenario::Scenario;
+use hyperkernel_sim::node::scenario::Scenario;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

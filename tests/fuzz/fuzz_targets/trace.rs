@@ -4,7 +4,7 @@
 #![no_main]
 
 use hyperkernel::trace::verify_chain;
-use hyperkernel_sim::replay::{diff_report, event_line, parse_trace};
+use hyperkernel_sim::tools::replay::{diff_report, event_line, parse_trace};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

@@ -1,8 +1,8 @@
 //! The example guests in `guests/`, built once per test run by the same code `sim` uses
-//! (`sim/src/guests.rs`), which installs a missing `wasm32-unknown-unknown` target itself
+//! (`sim/src/node/guests.rs`), which installs a missing `wasm32-unknown-unknown` target itself
 //! (`rustup target add`); without rustup the tests fail with that command.
 
-#[path = "../../../sim/src/guests.rs"]
+#[path = "../../../sim/src/node/guests.rs"]
 mod builder;
 
 /// The bytes of guest `name` (`echo`, `counter`, `hostile`, …).

@@ -6,9 +6,9 @@
 //! Every seed draws the same number of values in the same order whatever the scenario lists,
 //! so removing one fault (as `sim shrink` does) leaves the draws of the others unchanged.
 
-use crate::disk::DiskFaults;
-use crate::inside::{Faults, Inside, PPM};
-use crate::streams::{SimStream, rng as stream};
+use crate::node::disk::DiskFaults;
+use crate::node::inside::{Faults, Inside, PPM};
+use crate::node::streams::{SimStream, rng as stream};
 use hyperkernel::{Kernel, ProcessId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;

@@ -1,9 +1,11 @@
-//! `sim test TESTS.toml` and `sim build PACKAGE…` (module docs of `hyperkernel_sim::kit`).
+//! `sim test TESTS.toml` and `sim build PACKAGE…` (module docs of `hyperkernel_sim::tools::kit`).
 
-use super::{progress_line, reproduce, write_atomically};
-use hyperkernel_sim::explore::{Exploration, SeedResult, explore};
-use hyperkernel_sim::replay::{Header, TRACE_FORMAT, trace_text};
-use hyperkernel_sim::{apps, faults::FaultSpec, kit, run, scenario::Scenario};
+use crate::{progress_line, reproduce, write_atomically};
+use hyperkernel_sim::node::{apps, faults::FaultSpec, scenario::Scenario};
+use hyperkernel_sim::run;
+use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore};
+use hyperkernel_sim::tools::kit;
+use hyperkernel_sim::tools::replay::{Header, TRACE_FORMAT, trace_text};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +24,9 @@ pub(crate) struct TestRun {
 }
 
 /// `sim test` and `sim build`: whether a test failed on some seed.
-pub(crate) fn dispatch(command: super::Command) -> anyhow::Result<bool> {
+pub(crate) fn dispatch(command: crate::Command) -> anyhow::Result<bool> {
     match command {
-        super::Command::Test {
+        crate::Command::Test {
             tests,
             seed,
             seeds,
@@ -43,7 +45,7 @@ pub(crate) fn dispatch(command: super::Command) -> anyhow::Result<bool> {
                 out,
             })
         }
-        super::Command::Build { packages, features } => {
+        crate::Command::Build { packages, features } => {
             build(&packages, &features)?;
             Ok(false)
         }

@@ -8,7 +8,7 @@
 //! `bodies`, expecting a response within `expects_response` seconds when given.
 
 use crate::format::{SendSpec, WorkSpec};
-use crate::streams::{SimStream, rng as stream};
+use crate::node::streams::{SimStream, rng as stream};
 use rand_core::Rng;
 
 pub use crate::format::generate::{COUNT_MAX, GeneratorSpec, KINDS};

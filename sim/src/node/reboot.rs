@@ -12,8 +12,8 @@
 //! hears nothing more of them; its own timeout is its answer), timers, every process's run
 //! (each restored process starts again from `init`), and `OnExit::None` processes.
 
-use crate::disk::{DiskFaults, SimDisk};
-use crate::inside::{Faults, Inside};
+use crate::node::disk::{DiskFaults, SimDisk};
+use crate::node::inside::{Faults, Inside};
 use hyperkernel::{
     BootError, Kernel, KernelBuilder, KernelConfig, MemStorage, RedbStorage, SharedStorage,
     Storage, StorageError, Table, Time, Timestamp,

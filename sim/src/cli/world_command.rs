@@ -2,7 +2,7 @@
 //! (nodes, network, faults, each node's hash, the world's hash), its trace file, and on a
 //! failure the fault schedule that caused it with the command that reproduces it.
 
-use hyperkernel_sim::explore::{Exploration, SeedResult, explore_with};
+use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore_with};
 use hyperkernel_sim::world::NetEvent;
 use hyperkernel_sim::world::drive::{WorldRun, explore_seed, run_world};
 use hyperkernel_sim::world::spec::WorldScenario;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Whether the scenario at `path` is a world (a JSON object with `nodes`). A file that cannot
 /// be read is not: loading it as a one-node scenario then says why.
 pub(crate) fn is_world_file(path: &Path) -> bool {
-    hyperkernel_sim::files::read_text(path, hyperkernel_sim::scenario::FILE_LEN_MAX)
+    hyperkernel_sim::files::read_text(path, hyperkernel_sim::node::scenario::FILE_LEN_MAX)
         .is_ok_and(|text| hyperkernel_sim::world::spec::is_world(&text))
 }
 
@@ -89,7 +89,7 @@ fn summary(out: &mut dyn Write, path: &Path, seed: u64, run: &WorldRun) -> anyho
             node.kernel.trace().hash()
         )?;
         let counters = node.faults();
-        if counters != hyperkernel_sim::inside::FaultCounters::default() {
+        if counters != hyperkernel_sim::node::inside::FaultCounters::default() {
             writeln!(out, "            {}", fault_line(&counters))?;
         }
     }
@@ -196,9 +196,9 @@ pub(crate) fn shrink(path: &Path, seed: u64, out: &Path, runs_max: u64) -> anyho
     // The file as written must fail the same way before it is kept.
     let again = WorldScenario::parse(out, &text)?;
     let rerun = run_world(&again, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let same = rerun
-        .error
-        .is_some_and(|e| hyperkernel_sim::shrink::signature(&e.to_string()) == shrunk.signature);
+    let same = rerun.error.is_some_and(|e| {
+        hyperkernel_sim::tools::shrink::signature(&e.to_string()) == shrunk.signature
+    });
     anyhow::ensure!(
         same,
         "the shrunk world did not reproduce the failure; nothing written"
@@ -228,7 +228,7 @@ pub(crate) fn shrink(path: &Path, seed: u64, out: &Path, runs_max: u64) -> anyho
 pub(crate) fn diff(first: &Path, second: &Path, context: usize) -> anyhow::Result<Option<bool>> {
     use hyperkernel_sim::world::trace::{diff_world_traces, is_world_trace};
     let read = |path: &Path| {
-        hyperkernel_sim::files::read_text(path, hyperkernel_sim::replay::TRACE_LEN_MAX)
+        hyperkernel_sim::files::read_text(path, hyperkernel_sim::tools::replay::TRACE_LEN_MAX)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     };
     // The headers first, so a one-node diff reads its files once.
@@ -271,7 +271,7 @@ pub(crate) fn head(path: &Path) -> String {
 }
 
 /// What faults fired inside a node, as one line.
-fn fault_line(c: &hyperkernel_sim::inside::FaultCounters) -> String {
+fn fault_line(c: &hyperkernel_sim::node::inside::FaultCounters) -> String {
     let parts = [
         ("held", c.delayed),
         ("trapped", c.trapped),

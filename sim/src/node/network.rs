@@ -11,8 +11,8 @@
 //! sources. Every hop may be dropped or duplicated; each such fault is recorded in the
 //! kernel's trace and counted in the node's `Inside`.
 
-use crate::inside::{Inside, PPM};
-use crate::streams::{SimStream, rng};
+use crate::node::inside::{Inside, PPM};
+use crate::node::streams::{SimStream, rng};
 use hyperkernel::{Address, Fault, Kernel, KernelMessage, Message, Response, Timestamp};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;

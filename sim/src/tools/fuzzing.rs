@@ -7,7 +7,7 @@
 //!   bound and is JSON;
 //! - [`vfs_requests`]: requests to the vfs from processes of two packages, paths drawn with
 //!   quotes, escapes, dots and long names; no process holds a capability it was not given
-//!   ([`crate::provenance`]);
+//!   ([`crate::checks::provenance`]);
 //! - [`journal_segment`]: a journal segment after a valid header, through the reader and the
 //!   replay;
 //! - [`package_dir`]: a package directory through `Package::read`;
@@ -15,7 +15,7 @@
 //! - [`remote_messages`]: messages from other nodes with attached capabilities through the
 //!   kernel's remote door; no process holds a capability it was not given.
 
-use crate::provenance::Provenance;
+use crate::checks::provenance::Provenance;
 use hyperkernel::door::{AnswerJson, MESSAGE_BYTES_MAX, answer_bytes_max, parse_head};
 use hyperkernel::process::vfs::{DriveCap, root_params};
 use hyperkernel::{
@@ -475,8 +475,8 @@ pub fn journal_segment(data: &[u8]) {
             }
         }
     }
-    let how = crate::replay::Replay::default();
+    let how = crate::tools::replay::Replay::default();
     let mut input = std::io::empty();
     let mut out = Vec::new();
-    let _ = crate::journal_replay::replay_journal(&home, None, &how, &mut input, &mut out);
+    let _ = crate::tools::journal_replay::replay_journal(&home, None, &how, &mut input, &mut out);
 }

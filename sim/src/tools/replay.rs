@@ -156,7 +156,7 @@ pub struct Replay {
 /// are checked against the re-run) or a scenario and seed.
 pub struct Source {
     /// The scenario.
-    pub scenario: crate::scenario::Scenario,
+    pub scenario: crate::node::scenario::Scenario,
     /// The seed.
     pub seed: u64,
     /// How to run.
@@ -175,7 +175,8 @@ impl Source {
         let text = crate::files::read_text(path, TRACE_LEN_MAX).map_err(|e| e.to_string())?;
         let first = text.lines().next().unwrap_or_default();
         if !first.contains("\"trace_format\"") {
-            let scenario = crate::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
+            let scenario =
+                crate::node::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
             return Ok(Self {
                 scenario,
                 seed,
@@ -199,7 +200,7 @@ impl Source {
                 trace.header.seed
             ));
         }
-        let scenario = crate::scenario::Scenario::load(&trace.header.scenario)
+        let scenario = crate::node::scenario::Scenario::load(&trace.header.scenario)
             .map_err(|e| format!("{}: its scenario: {e}", path.display()))?;
         Ok(Self {
             scenario,

@@ -13,7 +13,7 @@
 //! stream from its boot seed, as it did when this state lived in the kernel, and the same
 //! counts).
 
-use crate::streams::{SimStream, rng};
+use crate::node::streams::{SimStream, rng};
 use hyperkernel::{Address, Fault, FaultHook, Kernel, ProcessId, Timestamp};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;

@@ -3,8 +3,8 @@
 //! fresh `sim` process (static state cannot leak between runs there). A failure or a
 //! divergence is reported with the one-line command that reproduces it.
 
+use crate::node::scenario::Scenario;
 use crate::run::{self, Options};
-use crate::scenario::Scenario;
 use hyperkernel::TraceRecord;
 use std::ops::Range;
 use std::path::Path;
@@ -42,7 +42,7 @@ pub struct Exploration {
 
 /// The first event where two traces differ, with both versions and some context.
 pub fn first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
-    crate::replay::diff_report(a, b, 2)
+    crate::tools::replay::diff_report(a, b, 2)
 }
 
 /// Failures grouped by their signature (`shrink::signature`: the text with numbers masked),
@@ -55,7 +55,7 @@ pub fn distinct_failures(results: &[SeedResult]) -> Vec<(String, Vec<u64>)> {
             continue;
         };
         let first_line = what.lines().next().unwrap_or_default();
-        let signature = crate::shrink::signature(first_line);
+        let signature = crate::tools::shrink::signature(first_line);
         match groups.iter_mut().find(|(s, _)| *s == signature) {
             Some((_, seeds)) => seeds.push(result.seed),
             None => groups.push((signature, vec![result.seed])),

@@ -14,8 +14,8 @@
 //!
 //! Invariant: `volatile` is `platter` with every pending write applied in order.
 
-use crate::inside::PPM;
-use crate::streams::{SimStream, rng};
+use crate::node::inside::PPM;
+use crate::node::streams::{SimStream, rng};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::io;

@@ -4,7 +4,7 @@
 //! world again from its start to one pass further: determinism makes that exact, and a
 //! world's run to any point takes milliseconds.
 
-use crate::world_command::{head, is_world_file};
+use crate::cli::world_command::{head, is_world_file};
 use hyperkernel_sim::world::drive::{WorldRun, run_world_until};
 use hyperkernel_sim::world::spec::WorldScenario;
 use hyperkernel_sim::world::trace::{is_world_trace, world_trace_text};
@@ -24,9 +24,11 @@ impl Source {
     /// `source` as a world (its trace, or its scenario with `seed`); `None`: not a world.
     fn open(source: &Path, seed: u64) -> anyhow::Result<Option<Self>> {
         let (path, seed, expected) = if is_world_trace(&head(source)) {
-            let text =
-                hyperkernel_sim::files::read_text(source, hyperkernel_sim::replay::TRACE_LEN_MAX)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
+            let text = hyperkernel_sim::files::read_text(
+                source,
+                hyperkernel_sim::tools::replay::TRACE_LEN_MAX,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
             let mut lines = text.lines();
             let header: serde_json::Value = serde_json::from_str(lines.next().unwrap_or_default())?;
             let named =

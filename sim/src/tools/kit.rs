@@ -7,9 +7,9 @@
 //! the node's name is whatever tests.toml says, and a group with more than one node is
 //! refused until simulations of several kernels exist.
 
-use crate::apps::{PackageSpec, TestsSpec};
-use crate::faults::FaultSpec;
-use crate::scenario::{ScenarioFile, VERSION};
+use crate::node::apps::{PackageSpec, TestsSpec};
+use crate::node::faults::FaultSpec;
+use crate::node::scenario::{ScenarioFile, VERSION};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -179,7 +179,7 @@ pub fn scenario_of(
         network: None,
         faults,
         quiesce_within_ms: None,
-        storage: crate::scenario::StorageKind::Memory,
+        storage: crate::node::scenario::StorageKind::Memory,
         sync_interval_ms: 0,
         package: None,
         packages,
@@ -252,7 +252,7 @@ pub fn package_crates(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// # Errors
 /// No crate, cargo failing (its diagnostics were printed), or a module that cannot be copied.
 pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, String> {
-    crate::guests::ensure_target("wasm32-wasip1").map_err(|e| e.to_string())?;
+    crate::node::guests::ensure_target("wasm32-wasip1").map_err(|e| e.to_string())?;
     let crates = package_crates(dir)?;
     if crates.is_empty() {
         return Err(format!(

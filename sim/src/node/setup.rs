@@ -4,8 +4,8 @@
 //! of kit test packages written into the tester's drive (`Input::VfsWrite`) and the tester
 //! started. Every step taken is checked against the kernel's invariants.
 
-use crate::feed::Feed;
-use crate::scenario::{Code, Scenario};
+use crate::node::feed::Feed;
+use crate::node::scenario::{Code, Scenario};
 use hyperkernel::{
     Address, Event, Input, Kernel, KernelCommand, KernelMessage, LazyLoadBlob, Message, Output,
     ProcessId, Request, Step,
@@ -13,7 +13,7 @@ use hyperkernel::{
 
 fn code_bytes(scenario: &Scenario, code: &Code) -> Result<Vec<u8>, String> {
     match code {
-        Code::Guest(name) => crate::guests::guest(name).map_err(|e| e.to_string()),
+        Code::Guest(name) => crate::node::guests::guest(name).map_err(|e| e.to_string()),
         Code::Wasm(path) => {
             let path = scenario.resolve(path);
             let max = u64::try_from(hyperkernel::kernel::MESSAGE_LEN_MAX).unwrap_or(u64::MAX);
@@ -100,7 +100,7 @@ fn failure_of(kernel: &Kernel) -> String {
 fn install_packages(
     kernel: &mut dyn Feed,
     scenario: &Scenario,
-    apps: &crate::apps::Loaded,
+    apps: &crate::node::apps::Loaded,
 ) -> Result<Vec<ProcessId>, String> {
     let first = scenario.file.initialize_first;
     let mut waiting = Vec::new();
@@ -133,7 +133,7 @@ fn install_packages(
 pub(crate) fn start_processes(
     kernel: &mut dyn Feed,
     scenario: &Scenario,
-    apps: &crate::apps::Loaded,
+    apps: &crate::node::apps::Loaded,
 ) -> Result<(), String> {
     let node = &scenario.file.node;
     let first = scenario.file.initialize_first;
@@ -219,7 +219,7 @@ fn initialize(
 fn start_tester(
     kernel: &mut dyn Feed,
     scenario: &Scenario,
-    apps: &crate::apps::Loaded,
+    apps: &crate::node::apps::Loaded,
 ) -> Result<(), String> {
     let place = format!("{}: tests", scenario.path.display());
     let node = &scenario.file.node;
@@ -231,8 +231,8 @@ fn start_tester(
             bytes: case.module.to_vec(),
         };
         kernel.input(write).map_err(|e| format!("{place}: {e}"))?;
-        let id = crate::apps::test_id(&case.name).map_err(|e| format!("{place}: {e}"))?;
-        let caps = crate::apps::test_capabilities(node, case);
+        let id = crate::node::apps::test_id(&case.name).map_err(|e| format!("{place}: {e}"))?;
+        let caps = crate::node::apps::test_capabilities(node, case);
         initialize(
             kernel,
             &id,
@@ -243,7 +243,7 @@ fn start_tester(
         )
         .map_err(|e| format!("{place}: {e}"))?;
         for (target, cap) in
-            crate::apps::test_grants(node, case).map_err(|e| format!("{place}: {e}"))?
+            crate::node::apps::test_grants(node, case).map_err(|e| format!("{place}: {e}"))?
         {
             let grant = KernelCommand::GrantCapabilities {
                 target,
@@ -252,11 +252,11 @@ fn start_tester(
             kernel_command(kernel, &grant, None).map_err(|e| format!("{place}: {e}"))?;
         }
     }
-    let tester: ProcessId = crate::apps::TESTER
+    let tester: ProcessId = crate::node::apps::TESTER
         .parse()
         .map_err(|e| format!("{place}: {e}"))?;
-    let caps = crate::apps::tester_capabilities(&scenario.file.node, apps);
-    let code = crate::apps::TESTER_CODE.as_bytes().to_vec();
+    let caps = crate::node::apps::tester_capabilities(&scenario.file.node, apps);
+    let code = crate::node::apps::TESTER_CODE.as_bytes().to_vec();
     initialize(
         kernel,
         &tester,

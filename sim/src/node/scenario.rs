@@ -45,7 +45,7 @@ pub struct Scenario {
     /// Each process's parsed id and code, in file order.
     pub processes: Vec<(ProcessId, Code)>,
     /// Its packages and tests once read (`Scenario::apps`), shared by its clones.
-    pub apps: crate::apps::Cache,
+    pub apps: crate::node::apps::Cache,
 }
 
 /// A scenario that cannot be used: the file, the place, the problem.
@@ -115,7 +115,7 @@ impl Scenario {
             path: path.to_owned(),
             file,
             processes,
-            apps: crate::apps::Cache::default(),
+            apps: crate::node::apps::Cache::default(),
         })
     }
 
@@ -134,7 +134,7 @@ impl Scenario {
             path: path.to_owned(),
             file,
             processes,
-            apps: crate::apps::Cache::default(),
+            apps: crate::node::apps::Cache::default(),
         })
     }
 
@@ -142,9 +142,11 @@ impl Scenario {
     ///
     /// # Errors
     /// A package or test package that does not read, with the file, place and problem.
-    pub fn apps(&self) -> Result<std::sync::Arc<crate::apps::Loaded>, String> {
+    pub fn apps(&self) -> Result<std::sync::Arc<crate::node::apps::Loaded>, String> {
         self.apps
-            .get_or_init(|| crate::apps::load(&self.path, &self.file).map(std::sync::Arc::new))
+            .get_or_init(|| {
+                crate::node::apps::load(&self.path, &self.file).map(std::sync::Arc::new)
+            })
             .clone()
     }
 
@@ -163,7 +165,7 @@ impl Scenario {
         if scenario.file.generators.is_empty() {
             return scenario;
         }
-        let generated = crate::generate::expand(&scenario.file.generators, seed);
+        let generated = crate::node::generate::expand(&scenario.file.generators, seed);
         scenario.file.workload.extend(generated);
         scenario.file.generators.clear();
         scenario
@@ -270,7 +272,7 @@ fn validate(file: &ScenarioFile) -> Result<Vec<(ProcessId, Code)>, Invalid> {
     }
     validate_generators(file, &processes)?;
     validate_workload(file, &processes)?;
-    crate::apps::validate(file, &processes)?;
+    crate::node::apps::validate(file, &processes)?;
     Ok(processes)
 }
 

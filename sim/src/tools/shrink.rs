@@ -10,8 +10,8 @@
 //! move workload times earlier and shorten `run_for_ms`. Removing a fault leaves the other faults' per-seed draws unchanged
 //! (`faults.rs`), so a reduction does not reshuffle what it keeps.
 
+use crate::node::scenario::{CapabilitySpec, Scenario, ScenarioFile};
 use crate::run::{Options, run};
-use crate::scenario::{CapabilitySpec, Scenario, ScenarioFile};
 use std::path::Path;
 
 /// Removes runs of the items of `file` (`len` of them; `drain` takes a range out) while
@@ -223,7 +223,7 @@ impl Shrinker<'_> {
         if self.try_keep(file, without) {
             return true;
         }
-        let removals: [fn(&mut crate::faults::FaultSpec); 6] = [
+        let removals: [fn(&mut crate::node::faults::FaultSpec); 6] = [
             |f| f.delay = None,
             |f| f.trap = None,
             |f| f.crash = None,

@@ -8,7 +8,7 @@
 //! replay that parts from the live run says where. `--until` and `--step` work as on a
 //! simulated trace, and `--trace FILE` writes the replayed trace for `sim diff`.
 
-use crate::replay::{Replay, Watch};
+use crate::tools::replay::{Replay, Watch};
 use hyperkernel::journal::{Entry, JournalError, Mark, open_epoch};
 use hyperkernel::{
     Input, Kernel, KernelBuilder, KernelConfig, RedbStorage, Time, Timestamp, TraceLevel,
