@@ -412,6 +412,14 @@ fn sim_runs_traces_and_explores_worlds() {
     let stdout = String::from_utf8_lossy(&explore.stdout);
     assert!(explore.status.success(), "{stdout}");
     assert!(stdout.contains("passed      12"), "{stdout}");
+    // W9 judged a.os in the seeds where it never crashed; b.os crashes in every seed.
+    let judged: u64 = stdout
+        .split(" of 24 node runs also run alone from their inputs, W9")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no W9 count: {stdout}"));
+    assert!((1..=12).contains(&judged), "{stdout}");
 }
 
 /// reboot.json with too short a liveness budget for what is still in flight after the run.

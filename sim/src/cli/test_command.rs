@@ -305,6 +305,7 @@ mod tests {
             simulated: 0,
             failure: failure.map(str::to_owned),
             divergence: None,
+            alone: 0,
         }
     }
 

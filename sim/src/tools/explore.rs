@@ -25,6 +25,8 @@ pub struct SeedResult {
     pub failure: Option<String>,
     /// How its runs differed, if they did.
     pub divergence: Option<String>,
+    /// Nodes of a world run again alone from their inputs and found the same (W9).
+    pub alone: u64,
 }
 
 /// How to explore.
@@ -96,6 +98,7 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
                 simulated: 0,
                 failure: Some(error.to_string()),
                 divergence: None,
+                alone: 0,
             };
         }
     };
@@ -114,6 +117,7 @@ pub fn explore_seed(scenario: &Scenario, seed: u64, plan: &Exploration) -> SeedR
         simulated: first.kernel.now().0,
         failure: first.error.map(|e| e.to_string()),
         divergence,
+        alone: 0,
     }
 }
 
@@ -165,6 +169,7 @@ pub fn explore_with(
                             simulated: 0,
                             failure: Some(format!("panic: {message}")),
                             divergence: None,
+                            alone: 0,
                         });
                     if result.failure.is_some() || result.divergence.is_some() {
                         failed.fetch_add(1, Ordering::Relaxed);

@@ -465,6 +465,7 @@ pub fn explore_seed(scenario: &WorldScenario, seed: u64, plan: &Exploration) -> 
         simulated: 0,
         failure: Some(failure),
         divergence: None,
+        alone: 0,
     };
     let (first, second) = match (run_world(scenario, seed), run_world(scenario, seed)) {
         (Ok(first), Ok(second)) => (first, second),
@@ -472,11 +473,14 @@ pub fn explore_seed(scenario: &WorldScenario, seed: u64, plan: &Exploration) -> 
     };
     let hash = first.world.hash();
     let mut divergence = first_difference(&first.world, &second.world);
+    let mut alone = 0;
     if divergence.is_none() {
         // W9: each node run again alone from its inputs records the same trace.
-        divergence = (0..first.world.nodes().len())
+        let judged: Vec<Result<(), String>> = (0..first.world.nodes().len())
             .filter_map(|index| first.world.replay_alone(index))
-            .find_map(Result::err);
+            .collect();
+        alone = judged.iter().filter(|r| r.is_ok()).count() as u64;
+        divergence = judged.into_iter().find_map(Result::err);
     }
     let sampled = plan.fresh_every > 0 && seed.is_multiple_of(plan.fresh_every);
     if divergence.is_none() && sampled {
@@ -489,5 +493,6 @@ pub fn explore_seed(scenario: &WorldScenario, seed: u64, plan: &Exploration) -> 
         simulated: first.world.now().0,
         failure: first.error.map(|e| e.to_string()),
         divergence,
+        alone,
     }
 }
