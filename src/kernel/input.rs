@@ -329,6 +329,7 @@ impl Kernel {
             self.clock.now() >= before,
             "a clock reading moved time back"
         );
+        debug_assert!(self.clock.now() >= reading, "a clock reading was not taken");
         Output::Taken
     }
 

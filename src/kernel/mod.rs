@@ -502,7 +502,9 @@ impl Kernel {
     /// Takes the trace out (the node is crashing; `KernelBuilder::trace` carries it on).
     #[cfg(feature = "harness")]
     pub(crate) fn take_trace(&mut self) -> Trace {
-        std::mem::take(&mut self.trace)
+        let trace = std::mem::take(&mut self.trace);
+        assert_eq!(self.trace.len(), 0, "the trace was left behind");
+        trace
     }
 
     /// The capability store (read-only).
@@ -619,6 +621,10 @@ impl Kernel {
         entry.driven = driven;
         entry.runtime_module = !driven;
         self.start(process);
+        debug_assert!(
+            self.caps.has_messaging(process, process),
+            "{process} registered without messaging itself"
+        );
         Ok(())
     }
 }

@@ -54,7 +54,12 @@ impl Kernel {
     /// The commit failed: the kernel has stopped.
     pub(crate) fn vfs_write(&mut self, path: &str, bytes: &[u8]) -> Result<(), KernelFailure> {
         self.write(Table::Vfs, path.as_bytes(), Some(bytes));
-        self.commit_step()
+        let committed = self.commit_step();
+        debug_assert!(
+            committed.is_err() || self.durable.writes.is_empty(),
+            "a committed write set was kept"
+        );
+        committed
     }
 
     /// The file at `path` in `parent`'s drive. `Err` is a read failure (the kernel stopped).
