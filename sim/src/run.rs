@@ -9,27 +9,13 @@ use crate::node::network::Network;
 use crate::node::reboot::{Node, RebootError, Store};
 use crate::node::scenario::{Code, Scenario, StorageKind, WorkSpec};
 use hyperkernel::{
-    Address, Flow, Input, Kernel, KernelBuilder, KernelConfig, KernelMessage, Message,
-    NativeLoader, Output, Process, ProcessContext, ProcessId, Request, Response, Step, Time,
-    Timestamp, Wake, WasmConfig, WasmLoader,
+    Address, Input, Kernel, KernelBuilder, KernelConfig, KernelMessage, Message, Output, ProcessId,
+    Request, Step, Time, Timestamp, WasmConfig, WasmLoader,
 };
 use std::fmt;
 use std::sync::Arc;
 
 pub use crate::format::NATIVES;
-
-fn echo() -> Box<dyn Process> {
-    Box::new(|ctx: &mut ProcessContext<'_>, wake: Wake| {
-        if let Wake::Received(Ok((_, Message::Request(request)))) = wake {
-            ctx.send_response(Response::new(request.body), None);
-        }
-        Flow::Receive
-    })
-}
-
-fn sink() -> Box<dyn Process> {
-    Box::new(|_: &mut ProcessContext<'_>, _: Wake| Flow::Receive)
-}
 
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,7 +290,10 @@ fn reboot(kernel: &mut Kernel, world: &mut World<'_>, downtime: u64) -> Result<(
     let base = wasm_loader()?;
     let apps = Arc::clone(&world.apps);
     let loader = move || -> Box<dyn hyperkernel::ProcessLoader> {
-        Box::new(base.share().with_native(natives(&apps)))
+        Box::new(
+            base.share()
+                .with_native(crate::node::natives::natives(&apps)),
+        )
     };
     world
         .node
@@ -496,16 +485,6 @@ fn wasm_loader() -> Result<WasmLoader, RunError> {
     })
 }
 
-pub(crate) fn natives(apps: &Arc<crate::node::apps::Loaded>) -> NativeLoader {
-    let apps = Arc::clone(apps);
-    NativeLoader::new()
-        .with("echo", echo)
-        .with("sink", sink)
-        .with(crate::node::apps::TESTER_CODE, move || {
-            Box::new(crate::node::apps::Tester::new(Arc::clone(&apps)))
-        })
-}
-
 /// The kernel configuration of `scenario`'s node.
 pub(crate) fn config(scenario: &Scenario, seed: u64, options: Options) -> KernelConfig {
     let mut config = KernelConfig::new(&scenario.file.node, seed);
@@ -536,7 +515,9 @@ pub(crate) fn store(scenario: &Scenario, seed: u64) -> Store {
 pub(crate) fn node_loader(
     apps: &Arc<crate::node::apps::Loaded>,
 ) -> Result<Box<dyn hyperkernel::ProcessLoader>, RunError> {
-    Ok(Box::new(wasm_loader()?.with_native(natives(apps))))
+    Ok(Box::new(
+        wasm_loader()?.with_native(crate::node::natives::natives(apps)),
+    ))
 }
 
 /// Boots `scenario`'s node on `store` with `time` and `inside`'s fault hook, and sets up its

@@ -10,6 +10,7 @@ pub mod feed;
 pub mod generate;
 pub mod guests;
 pub mod inside;
+pub mod natives;
 pub mod network;
 pub mod reboot;
 pub mod scenario;

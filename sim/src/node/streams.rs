@@ -26,6 +26,31 @@ pub fn rng(seed: u64, stream: SimStream) -> ChaCha8Rng {
     Entropy::driver_stream(seed, stream as u64)
 }
 
+/// A node's own seed: the world's seed mixed with its name (splitmix64 of the seed xor the
+/// name's FNV-1a hash), so two nodes never draw the same ids or keys, and a node's draws do
+/// not depend on which other nodes are in the world.
+pub fn node_seed(world_seed: u64, name: &str) -> u64 {
+    mix(world_seed ^ fnv(name.as_bytes()))
+}
+
+/// FNV-1a of `bytes`.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// splitmix64's finalizer.
+pub(crate) fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,7 @@ fn boot(epoch: &hyperkernel::journal::Epoch) -> Result<(Kernel, ScratchStore), S
     // node may start them; no production node's code is their name).
     let loader = WasmLoader::new(WasmConfig::default())
         .map_err(|e| e.to_string())?
-        .with_native(crate::run::natives(&std::sync::Arc::default()));
+        .with_native(crate::node::natives::natives(&std::sync::Arc::default()));
     let kernel = KernelBuilder::new(&begin.node, begin.seed)
         .config(config)
         .time(Time::Driven(begin.time_start))

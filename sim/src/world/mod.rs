@@ -28,6 +28,8 @@ pub mod shrink;
 pub mod spec;
 pub mod trace;
 
+pub use crate::node::streams::node_seed;
+use crate::node::streams::{fnv, mix};
 use hyperkernel::{
     Input, Kernel, KernelBuilder, KernelConfig, KernelError, KernelMessage, Output, ProcessLoader,
     Step, Time, Timestamp,
@@ -36,31 +38,6 @@ use net::{LossReason, Net, NetConfig, OfflineReason, Sent};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::Serialize;
-
-/// A node's own seed: the world's seed mixed with its name (splitmix64 of the seed xor the
-/// name's FNV-1a hash), so two nodes never draw the same ids or keys, and a node's draws do
-/// not depend on which other nodes are in the world.
-pub fn node_seed(world_seed: u64, name: &str) -> u64 {
-    mix(world_seed ^ fnv(name.as_bytes()))
-}
-
-/// FNV-1a of `bytes`.
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
-
-/// splitmix64's finalizer.
-fn mix(value: u64) -> u64 {
-    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// What the harness does around one node's life: its checks after each step, and a crash
 /// followed by a boot from its store.
