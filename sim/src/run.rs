@@ -331,7 +331,10 @@ fn advance(
         if world.stopped || kernel.is_shut_down() || kernel.now() < at {
             return Ok(());
         }
-        network.deliver_due(kernel);
+        let step = world.steps;
+        network
+            .deliver_due(kernel)
+            .map_err(|broken| RunError::Invariant { step, broken })?;
     }
 }
 
@@ -362,14 +365,18 @@ struct World<'h> {
     tester: Option<ProcessId>,
 }
 
-/// A peer on another node sends a workload entry's message into our node.
-fn act_as_peer(kernel: &mut Kernel, world: &mut World<'_>, work: &WorkSpec) {
+/// A peer on another node sends a workload entry's message (its node's kernel sends it).
+fn act_as_peer(
+    kernel: &mut Kernel,
+    world: &mut World<'_>,
+    work: &WorkSpec,
+) -> Result<(), RunError> {
     let (Some(send), Some(network)) = (&work.send, world.network.as_mut()) else {
-        return;
+        return Ok(());
     };
     let (Ok(source), Ok(target)) = (work.from.parse::<Address>(), send.to.parse::<Address>())
     else {
-        return;
+        return Ok(());
     };
     let mut request = Request::new(send.body.clone());
     request.expects_response = send.expects_response;
@@ -381,7 +388,10 @@ fn act_as_peer(kernel: &mut Kernel, world: &mut World<'_>, work: &WorkSpec) {
         message: Message::Request(request),
         lazy_load_blob: None,
     };
-    network.send_in(kernel, message);
+    let step = world.steps;
+    network
+        .send_in(kernel, message)
+        .map_err(|broken| RunError::Invariant { step, broken })
 }
 
 fn act(
@@ -396,8 +406,7 @@ fn act(
     }
     let work = &scenario.file.workload[index];
     if work.from.contains('@') {
-        act_as_peer(kernel, world, work);
-        return Ok(());
+        return act_as_peer(kernel, world, work);
     }
     let place = format!("{}: workload[{index}]", scenario.path.display());
     let setup = |e: hyperkernel::KernelError| RunError::Setup(format!("{place}: {e}"));
@@ -580,7 +589,7 @@ fn world<'h>(
     hook: Hook<'h>,
     injector: Injector,
     mut node: Node,
-) -> World<'h> {
+) -> Result<World<'h>, RunError> {
     let of_code = |driven: bool| {
         scenario
             .processes
@@ -594,7 +603,7 @@ fn world<'h>(
         node.add_driven(id, caps, public);
     }
     let inside = node.inside.clone();
-    World {
+    Ok(World {
         node,
         crash_at: false,
         apps: scenario.apps().unwrap_or_default(),
@@ -615,8 +624,10 @@ fn world<'h>(
             .file
             .network
             .as_ref()
-            .map(|spec| Network::new(spec, seed, plan.drop_ppm, plan.duplicate_ppm, inside)),
-    }
+            .map(|spec| Network::new(spec, seed, (plan.drop_ppm, plan.duplicate_ppm), inside))
+            .transpose()
+            .map_err(|e| RunError::Setup(format!("the network's peers: {e}")))?,
+    })
 }
 
 fn stop_faults(world: &mut World<'_>) {
@@ -746,7 +757,7 @@ pub fn run_with(
         })?;
         disk.crash_at(at, mode);
     }
-    let mut world = world(scenario, seed, hook, injector, node);
+    let mut world = world(scenario, seed, hook, injector, node)?;
     world.crash_at = options.crash_at.is_some();
     world.planted_panic = options.planted_panic;
     let driven = catch(|| drive(&mut kernel, &mut world, scenario));

@@ -1,10 +1,11 @@
-//! The `network` section of a one-node scenario: peers on other nodes played by the harness
-//! (`crate::node::network` carries their messages).
+//! The `network` section of a one-node scenario: peers on other nodes, each node a real
+//! kernel (`crate::node::peers`), and the latency between (`crate::node::network` carries
+//! their messages).
 
 use hyperkernel::Address;
 use serde::{Deserialize, Serialize};
 
-/// A peer: a process on another node, played by the harness.
+/// A peer: a process on another node, run by that node's kernel as a native.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerSpec {

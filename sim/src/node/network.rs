@@ -1,19 +1,20 @@
-//! A simulated network around the node: peers on other nodes, one-way latencies, and the
-//! cross-node faults (drop, duplicate) of a scenario's plan.
+//! A simulated network around a one-node scenario's node: its peers on other nodes, one-way
+//! latencies, and the cross-node faults (drop, duplicate) of the scenario's plan.
 //!
 //! The kernel hands messages for other nodes to its outbox (`KernelConfig::network`); after
 //! every step the harness takes them and carries them here. A peer is a process on another
-//! node played by the harness: `echo` answers a request that expects a response with its body,
-//! `sink` takes everything. A message for a node without peers answers its sender `Offline`;
-//! one for an unknown process on a peer's node is lost, as the remote kernel would drop it,
-//! and its sender times out. Messages arrive at the node at a simulated time (after one
-//! latency each way) through `Kernel::submit`, so they pass the kernel's checks for remote
-//! sources. Every hop may be dropped or duplicated; each such fault is recorded in the
-//! kernel's trace and counted in the node's `Inside`.
+//! node, and that node is a real kernel (`peers.rs`) running it as the native `echo` (answers
+//! each request with its body) or `sink` (takes everything). A message for a node without
+//! peers answers its sender `Offline`; one for an unknown process on a peer's node is dropped
+//! by that node's kernel, and its sender times out. Messages reach a node at a simulated time,
+//! one latency after they leave, through its door (`Input::Submit`), so they pass its checks
+//! for remote sources. Every hop may be dropped or duplicated; each such fault is recorded in
+//! our node's trace and counted in its `Inside`.
 
 use crate::node::inside::{Inside, PPM};
+use crate::node::peers::Peers;
 use crate::node::streams::{SimStream, rng};
-use hyperkernel::{Address, Fault, Kernel, KernelMessage, Message, Response, Timestamp};
+use hyperkernel::{Fault, Kernel, KernelMessage, Timestamp};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ pub use crate::format::network::{NetworkSpec, PeerSpec};
 
 /// The network of one run.
 pub struct Network {
-    peers: BTreeMap<Address, String>,
+    peers: Peers,
     latency: [u64; 2],
     drop_ppm: u32,
     duplicate_ppm: u32,
@@ -31,6 +32,8 @@ pub struct Network {
     inside: Inside,
     /// Messages on their way to our node, by arrival time and send order.
     arriving: BTreeMap<(Timestamp, u64), KernelMessage>,
+    /// Messages on their way to a peer's node, likewise.
+    to_peers: BTreeMap<(Timestamp, u64), KernelMessage>,
     /// Messages that arrived while our node's inbox was full, oldest first: held on the link
     /// (backpressure) and handed over, before anything later, from `retry_at` on.
     backlog: std::collections::VecDeque<KernelMessage>,
@@ -39,32 +42,30 @@ pub struct Network {
 }
 
 impl Network {
-    /// The network of `spec` for `seed`, with the plan's drop and duplicate chances, counting
-    /// its faults in `inside`.
+    /// The network of `spec` for `seed`, its peers' nodes booted, with the plan's drop and
+    /// duplicate chances, counting its faults in `inside`.
+    ///
+    /// # Errors
+    /// A peer's node did not boot or set up.
     pub fn new(
         spec: &NetworkSpec,
         seed: u64,
-        drop_ppm: u32,
-        duplicate_ppm: u32,
+        (drop_ppm, duplicate_ppm): (u32, u32),
         inside: Inside,
-    ) -> Self {
-        let peers = spec
-            .peers
-            .iter()
-            .filter_map(|p| Some((p.address.parse().ok()?, p.native.clone())))
-            .collect();
-        Self {
-            peers,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            peers: Peers::new(spec, seed)?,
             latency: spec.latency_ms,
             drop_ppm,
             duplicate_ppm,
             rng: rng(seed, SimStream::Network),
             inside,
             arriving: BTreeMap::new(),
+            to_peers: BTreeMap::new(),
             backlog: std::collections::VecDeque::new(),
             retry_at: Timestamp(0),
             sequence: 0,
-        }
+        })
     }
 
     /// An id for a message a peer sends.
@@ -78,17 +79,23 @@ impl Network {
         self.duplicate_ppm = 0;
     }
 
-    /// When the next message reaches our node (a held one: when it is offered again).
+    /// When the next message reaches a node (a held one: when it is offered again).
     pub fn next_arrival(&self) -> Option<Timestamp> {
-        if !self.backlog.is_empty() {
-            return Some(self.retry_at);
-        }
-        self.arriving.keys().next().map(|(at, _)| *at)
+        let ours = if self.backlog.is_empty() {
+            self.arriving.keys().next().map(|(at, _)| *at)
+        } else {
+            Some(self.retry_at)
+        };
+        let theirs = self.to_peers.keys().next().map(|(at, _)| *at);
+        ours.into_iter().chain(theirs).min()
     }
 
-    /// Whether nothing is on its way.
+    /// Whether nothing is on its way and every peer's node is idle.
     pub fn is_empty(&self) -> bool {
-        self.arriving.is_empty() && self.backlog.is_empty()
+        self.arriving.is_empty()
+            && self.to_peers.is_empty()
+            && self.backlog.is_empty()
+            && self.peers.quiescent()
     }
 
     /// Messages held on the link by a full inbox.
@@ -123,48 +130,93 @@ impl Network {
         1
     }
 
-    /// Queues `message` to reach our node one latency after `from_time`.
-    fn arrive(&mut self, from_time: Timestamp, message: KernelMessage) {
+    /// Queues `message` to reach its node one latency after `from_time`.
+    fn send(&mut self, from_time: Timestamp, message: KernelMessage, to_us: bool) {
         let at = Timestamp(from_time.0.saturating_add(self.latency()));
-        self.arriving.insert((at, self.sequence), message);
+        let queue = if to_us {
+            &mut self.arriving
+        } else {
+            &mut self.to_peers
+        };
+        queue.insert((at, self.sequence), message);
         self.sequence += 1;
     }
 
     /// Carries one message from our node's outbox.
     pub fn carry(&mut self, kernel: &mut Kernel, message: KernelMessage) {
-        let node_known = self.peers.keys().any(|a| a.node == message.target.node);
-        if !node_known {
+        if !self.peers.has_node(&message.target.node) {
             let _ = kernel.input(hyperkernel::Input::Unreachable(Box::new(message)));
             return;
         }
-        let copies = self.hop(kernel, &message);
-        let Some(behaviour) = self.peers.get(&message.target).cloned() else {
-            return;
-        };
-        let sent_at = Timestamp(kernel.now().0.saturating_add(self.latency()));
-        for _ in 0..copies {
-            if let Some(answer) = answer(&behaviour, &message) {
-                for _ in 0..self.hop(kernel, &answer) {
-                    self.arrive(sent_at, answer.clone());
-                }
-            }
+        let now = kernel.now();
+        for _ in 0..self.hop(kernel, &message) {
+            self.send(now, message.clone(), false);
         }
     }
 
-    /// A peer sends `message` into our node now (a workload entry from a peer).
-    pub fn send_in(&mut self, kernel: &mut Kernel, message: KernelMessage) {
-        for _ in 0..self.hop(kernel, &message) {
-            self.arrive(kernel.now(), message.clone());
+    /// A peer sends `message` now (a workload entry from a peer): its node's kernel sends it.
+    ///
+    /// # Errors
+    /// The peer's kernel broke an invariant.
+    pub fn send_in(&mut self, kernel: &mut Kernel, message: KernelMessage) -> Result<(), String> {
+        let now = kernel.now();
+        let out = self.peers.send(now, message)?;
+        self.carry_from_peer(kernel, now, out)
+    }
+
+    /// Carries what a peer's node sent out at `at`: to our node, to another peer's node, or,
+    /// for an unknown node, back to its sender as `Offline`.
+    fn carry_from_peer(
+        &mut self,
+        kernel: &mut Kernel,
+        at: Timestamp,
+        mut out: Vec<KernelMessage>,
+    ) -> Result<(), String> {
+        let our = kernel.our().to_owned();
+        // Each `Offline` is answered inside the peer, so this ends: at most one round more.
+        for _ in 0..2 {
+            let mut offline = Vec::new();
+            for message in out.drain(..) {
+                let to_us = *message.target.node == *our;
+                if !to_us && !self.peers.has_node(&message.target.node) {
+                    offline.push(message);
+                    continue;
+                }
+                for _ in 0..self.hop(kernel, &message) {
+                    self.send(at, message.clone(), to_us);
+                }
+            }
+            for message in offline {
+                out.extend(self.peers.unreachable(at, message)?);
+            }
+            if out.is_empty() {
+                return Ok(());
+            }
         }
+        Err(format!(
+            "a peer answered Offline with more messages: {out:?}"
+        ))
     }
 
     /// Hands our node every message due by its clock, held ones first. A full inbox holds the
     /// rest on the link in order (backpressure, as the reference's per-peer queue does), to be
     /// offered again `RETRY_NANOS` later: nothing is lost to it.
-    pub fn deliver_due(&mut self, kernel: &mut Kernel) {
+    ///
+    /// # Errors
+    /// A peer's kernel broke an invariant.
+    pub fn deliver_due(&mut self, kernel: &mut Kernel) -> Result<(), String> {
         let now = kernel.now();
+        // First what reaches the peers' nodes by now, in the order it arrives.
+        while let Some(entry) = self.to_peers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((at, _), message) = entry.remove_entry();
+            let out = self.peers.deliver(at, message)?;
+            self.carry_from_peer(kernel, at, out)?;
+        }
         if !self.backlog.is_empty() && now < self.retry_at {
-            return;
+            return Ok(());
         }
         while let Some(entry) = self.arriving.first_entry() {
             if entry.key().0 > now {
@@ -190,37 +242,17 @@ impl Network {
             self.backlog.is_empty() || self.retry_at > now,
             "a held message with no retry"
         );
+        Ok(())
     }
 }
 
 /// How long a message held by a full inbox waits before it is offered again.
 const RETRY_NANOS: u64 = 1_000_000;
 
-/// A peer's answer to `message`, if any.
-fn answer(behaviour: &str, message: &KernelMessage) -> Option<KernelMessage> {
-    let Message::Request(request) = &message.message else {
-        return None;
-    };
-    if behaviour != "echo" || request.expects_response.is_none() {
-        return None;
-    }
-    Some(KernelMessage {
-        id: message.id,
-        source: message.target.clone(),
-        target: message
-            .rsvp
-            .clone()
-            .unwrap_or_else(|| message.source.clone()),
-        rsvp: None,
-        message: Message::Response((Response::new(request.body.clone()), None)),
-        lazy_load_blob: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyperkernel::{Event, Input, KernelBuilder, KernelConfig, Request};
+    use hyperkernel::{Event, Input, KernelBuilder, KernelConfig, Message, Request};
 
     #[test]
     fn a_full_inbox_holds_arrivals_on_the_link_in_order_and_loses_none() {
@@ -235,20 +267,22 @@ mod tests {
             r#"{"peers": [{"address": "far.os@echo:sim:sim.os", "native": "echo"}]}"#,
         )
         .unwrap();
-        let mut network = Network::new(&spec, 1, 0, 0, Inside::new(1));
+        let mut network = Network::new(&spec, 1, (0, 0), Inside::new(1)).unwrap();
         let ids: Vec<u64> = (100..108).collect();
         for id in &ids {
-            network.send_in(
-                &mut kernel,
-                KernelMessage {
-                    id: *id,
-                    source: "far.os@echo:sim:sim.os".parse().unwrap(),
-                    target: "sim.os@nobody:sim:sim.os".parse().unwrap(),
-                    rsvp: None,
-                    message: Message::Request(Request::new("hi")),
-                    lazy_load_blob: None,
-                },
-            );
+            network
+                .send_in(
+                    &mut kernel,
+                    KernelMessage {
+                        id: *id,
+                        source: "far.os@echo:sim:sim.os".parse().unwrap(),
+                        target: "sim.os@nobody:sim:sim.os".parse().unwrap(),
+                        rsvp: None,
+                        message: Message::Request(Request::new("hi")),
+                        lazy_load_blob: None,
+                    },
+                )
+                .unwrap();
         }
         // The order they arrive in (each after its own latency).
         let arrival_order: Vec<u64> = network.arriving.values().map(|m| m.id).collect();
@@ -258,7 +292,7 @@ mod tests {
         while !network.is_empty() {
             let at = network.next_arrival().unwrap().max(kernel.now());
             kernel.input(Input::Time(at)).unwrap();
-            network.deliver_due(&mut kernel);
+            network.deliver_due(&mut kernel).unwrap();
             held.push(network.held());
             while let Ok(hyperkernel::Output::Stepped(step)) = kernel.input(Input::Step) {
                 if matches!(step, hyperkernel::Step::Idle(_)) {
