@@ -122,7 +122,10 @@ impl Peers {
             return Err(format!("{node} is not a peer's node"));
         };
         let _ = kernel.input(Input::Time(at));
-        let _ = kernel.input(input);
+        // The inbox is empty (every message settles before the next): a refusal is a bug.
+        kernel
+            .input(input)
+            .map_err(|e| format!("peer node {node} refused a message: {e}"))?;
         settle(kernel);
         kernel.check_invariants()?;
         let mut out = Vec::new();
