@@ -80,6 +80,22 @@ fn the_example_apps_pass_over_seeds_with_faults() {
             "{stdout}"
         );
     }
+    // A group of two nodes: the counter on both, its test on the first, as a world.
+    let out = sim(&[
+        "test",
+        &at("counter/test/two-nodes.toml"),
+        "--seeds",
+        "0..12",
+        "--out",
+        temp("counter-two").to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("on first.os, second.os (a world; the tests on first.os)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS counter-test   12 seeds"), "{stdout}");
     // A scenario that installs the counter's package and states what the app must show.
     let scenario = at("counter/test/counter.scenario.json");
     let run = sim(&["run", &scenario, "--seed", "3"]);
@@ -140,6 +156,30 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
         shown.contains("counter:counter:example.os Receiving"),
         "{shown}"
     );
+    // The same bug in a group of two nodes: caught, reproduced, replayed to the report.
+    let two = sim(&[
+        "test",
+        &at("counter/test/two-nodes.toml"),
+        "--seeds",
+        "0..4",
+        "--out",
+        temp("counter-two-planted").to_str().unwrap(),
+    ]);
+    let stdout = text(&two.stdout);
+    assert!(!two.status.success(), "the planted bug passed on two nodes");
+    let fail = field(&stdout, "FAIL counter-test");
+    assert!(fail.starts_with("4 of 4 seeds, first seed 0:"), "{fail}");
+    let again = run_printed(&field(&stdout, "reproduce"));
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("first.os: test counter-test failed: counter-test failed at"),
+        "{}",
+        text(&again.stderr)
+    );
+    let replay = run_printed(&field(&stdout, "replay"));
+    let shown = text(&replay.stdout);
+    assert!(replay.status.success(), "{shown}{}", text(&replay.stderr));
+    assert!(shown.contains("tester: FAIL counter-test"), "{shown}");
 }
 
 #[test]
@@ -203,10 +243,11 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
         &format!("[{test_entry}]"),
         &["app-test.wasm"],
     );
-    let two = format!("{NODE}{}", NODE.replace("\"fake\"", "\"other\""));
+    // Two nodes of one name (kit would boot two homes as one node).
+    let twice = format!("{NODE}{NODE}");
     refused(
-        &tests_toml(d, &two),
-        "tests[0].nodes: 2 nodes; a simulation of several kernels",
+        &tests_toml(d, &twice),
+        "tests[0].nodes[1]: node fake.os is named twice",
     );
     refused(
         &tests_toml(d, ""),

@@ -3,9 +3,12 @@
 use crate::{progress_line, reproduce, write_atomically};
 use hyperkernel_sim::node::{apps, faults::FaultSpec, scenario::Scenario};
 use hyperkernel_sim::run;
-use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore};
+use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore, explore_with};
 use hyperkernel_sim::tools::kit;
 use hyperkernel_sim::tools::replay::{Header, TRACE_FORMAT, trace_text};
+use hyperkernel_sim::world::drive::{explore_seed, run_world};
+use hyperkernel_sim::world::spec::WorldScenario;
+use hyperkernel_sim::world::trace::world_trace_text;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -74,6 +77,15 @@ pub(crate) fn test(how: &TestRun) -> anyhow::Result<bool> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out_dir.display()))?;
     let mut failed = false;
     for index in 0..file.tests.len() {
+        let world =
+            kit::world_of(&how.tests, &file, index, faults.clone()).map_err(anyhow::Error::msg)?;
+        if let Some(world) = world {
+            let path = out_dir.join(format!("tests-{index}.json"));
+            write_atomically(&path, &(serde_json::to_string_pretty(&world)? + "\n"))?;
+            let scenario = WorldScenario::load(&path)?;
+            failed |= run_world_group(how, &scenario, &out_dir, index)?;
+            continue;
+        }
         let generated = kit::scenario_of(&how.tests, &file, index, faults.clone())
             .map_err(anyhow::Error::msg)?;
         let path = out_dir.join(format!("tests-{index}.json"));
@@ -128,6 +140,80 @@ fn run_group(
     for seed in &explain {
         let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
         let until = write_trace(scenario, *seed, &trace)?;
+        writeln!(out, "seed {seed}")?;
+        writeln!(
+            out,
+            "reproduce   {}",
+            reproduce(&scenario.path, *seed, options)
+        )?;
+        writeln!(out, "trace       {}", trace.display())?;
+        let until = until.map_or(String::new(), |n| format!(" --until {n}"));
+        writeln!(out, "replay      sim replay {}{until}", trace.display())?;
+    }
+    Ok(!explain.is_empty())
+}
+
+/// A group of several nodes, run as a world over the seeds: each test's verdict, and for
+/// each distinct failure its reproduce line, trace and replay.
+#[expect(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "seeds per wall second is a figure about the harness, outside any simulation"
+)]
+fn run_world_group(
+    how: &TestRun,
+    scenario: &WorldScenario,
+    out_dir: &Path,
+    index: usize,
+) -> anyhow::Result<bool> {
+    let loaded = scenario.nodes[0].apps().map_err(anyhow::Error::msg)?;
+    let plan = Exploration {
+        seeds: how.seeds.clone(),
+        jobs: how.jobs,
+        options: run::Options::default(),
+        fresh_every: 10,
+    };
+    let total = how.seeds.end - how.seeds.start;
+    let started = std::time::Instant::now();
+    let results = explore_with(&plan, &progress_line(total), &|seed| {
+        explore_seed(scenario, seed, &plan)
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let names: Vec<&str> = scenario
+        .file
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "tests[{index}]    {} on {} (a world; the tests on {}), seeds {}..{} (each run twice), \
+         {} s simulated per test",
+        how.tests.display(),
+        names.join(", "),
+        names[0],
+        how.seeds.start,
+        how.seeds.end,
+        loaded.timeout_secs
+    )?;
+    let explain = report_tests(&mut out, &loaded, &results, total)?;
+    writeln!(
+        out,
+        "seeds/s     {:.1}",
+        results.len() as f64 / seconds.max(1e-9)
+    )?;
+    for seed in &explain {
+        let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
+        let run = run_world(scenario, *seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = world_trace_text(&scenario.path, *seed, &run.world);
+        write_atomically(&trace, &text)?;
+        // The world line where the tester reported the first failure.
+        let until = text
+            .lines()
+            .skip(1)
+            .position(|l| l.contains("\"tester: FAIL "));
+        let options = run::Options::default();
         writeln!(out, "seed {seed}")?;
         writeln!(
             out,
@@ -322,6 +408,7 @@ mod tests {
                 })
                 .collect(),
             timeout_secs: 5,
+            nodes: Vec::new(),
         }
     }
 

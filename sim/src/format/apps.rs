@@ -27,6 +27,10 @@ pub struct TestsSpec {
     pub packages: Vec<PathBuf>,
     /// Simulated seconds each test has to answer `Run`.
     pub timeout_secs: u64,
+    /// The nodes the `Run` request names, in order (none: the tests' own node only); a test
+    /// group of several nodes names them all, as kit does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// App-level outcomes a run must show.

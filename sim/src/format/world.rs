@@ -39,6 +39,9 @@ pub struct NodeSpec {
     /// App-level outcomes this node must show by the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<ExpectSpec>,
+    /// Kit test packages this node's tester runs after setup (a test group's first node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::format::apps::TestsSpec>,
     /// Faults inside the node, drawn from its own seed, as a one-node scenario's `faults`
     /// (held messages, traps, process crashes, skewed timers, reboots, disk faults); the
     /// network's faults are the world's own `faults`.

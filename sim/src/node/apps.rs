@@ -3,10 +3,11 @@
 //!
 //! Setup initializes each test package's module as `NAME:tester:sys` (its file in the vfs at
 //! `/tester:sys/tests/NAME.wasm`, as kit writes it) with the capabilities its manifest requests
-//! and messaging to the tester, and gives its grants, as the reference's tester does through
+//! messaging to the tester and the network, and gives its grants, as the reference's tester does through
 //! `spawn`. The tester (`tester:tester:sys`, a native process) then runs each in order and
 //! sends it
-//! `{"Run":{"input_node_names":[NODE],"test_names":[…],"test_timeout":T}}` awaiting the answer
+//! `{"Run":{"input_node_names":[NODE, …],"test_names":[…],"test_timeout":T}}` (every node of
+//! the test group, in order; the tester's own alone in a group of one) awaiting the answer
 //! for `T` simulated seconds. `{"Run":{"Ok":null}}` passes; `{"Run":{"Err":{test, file, line,
 //! column}}}`, a request, a timeout or any other answer fails. Each outcome is printed
 //! (`tester: PASS NAME`, `tester: FAIL NAME: WHY`), so it is in the trace, and the tester
@@ -98,6 +99,8 @@ pub struct Loaded {
     pub tests: Vec<TestCase>,
     /// The tests' timeout, seconds.
     pub timeout_secs: u64,
+    /// The nodes `Run` names (none: the tester's own).
+    pub nodes: Vec<String>,
 }
 
 /// Where a scenario keeps what it loaded (shared by its clones, so explore reads the
@@ -125,6 +128,7 @@ pub fn load(path: &Path, file: &ScenarioFile) -> Result<Loaded, String> {
         return Ok(loaded);
     };
     loaded.timeout_secs = tests.timeout_secs;
+    loaded.nodes.clone_from(&tests.nodes);
     for dir in &tests.packages {
         let dir = base.join(dir);
         let package = Package::read(&dir).map_err(|e| e.to_string())?;
@@ -209,7 +213,8 @@ pub fn test_id(name: &str) -> Result<ProcessId, String> {
 }
 
 /// The capabilities test `case` is initialized with on `node`: what its manifest requests,
-/// and messaging to the tester, which it answers.
+/// messaging to the tester, which it answers, and the network, as the reference's tester
+/// gives its tests (they inherit its `request_networking`).
 pub fn test_capabilities(node: &str, case: &TestCase) -> Vec<Capability> {
     let mut caps: Vec<Capability> = case
         .request
@@ -218,6 +223,7 @@ pub fn test_capabilities(node: &str, case: &TestCase) -> Vec<Capability> {
         .collect();
     let tester = TESTER.parse().unwrap_or_else(|_| ProcessId::kernel());
     caps.push(Capability::messaging(Address::new(node, tester)));
+    caps.push(Capability::network(node));
     caps
 }
 
@@ -345,8 +351,13 @@ impl Tester {
                 }
                 self.phase = Phase::Running;
                 let names: Vec<&str> = self.loaded.tests.iter().map(|c| c.name.as_str()).collect();
+                let nodes = if self.loaded.nodes.is_empty() {
+                    vec![ctx.our().node.to_string()]
+                } else {
+                    self.loaded.nodes.clone()
+                };
                 let run = json!({"Run": {
-                    "input_node_names": [ctx.our().node.to_string()],
+                    "input_node_names": nodes,
                     "test_names": names,
                     "test_timeout": self.loaded.timeout_secs,
                 }});

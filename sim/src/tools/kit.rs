@@ -1,12 +1,13 @@
 //! Kit's test files on our kernel: `tests.toml` (kit's format) becomes one scenario per
 //! `[[tests]]` group, with its setup packages installed and its test packages run by the
-//! native tester (`apps.rs`); `sim test` runs those scenarios over seeds. `sim build` builds
-//! a package's process crates for `wasm32-wasip1` into its `pkg/`, as `kit build` does.
+//! native tester (`apps.rs`), or, for a group of several nodes, one world (`world_of`); `sim
+//! test` runs those over seeds. `sim build` builds a package's process crates for
+//! `wasm32-wasip1` into its `pkg/`, as `kit build` does.
 //!
 //! Kit boots real nodes and waits for real timeouts; here `timeout_secs` is simulated time,
-//! the node's name is whatever tests.toml says, and a group with more than one node is
-//! refused until simulations of several kernels exist.
+//! and each node's name is whatever tests.toml says (`fake_node_name`).
 
+use crate::format::world::{DelaySpec, NodeSpec, WorldFile, WorldNetSpec};
 use crate::node::apps::{PackageSpec, TestsSpec};
 use crate::node::faults::FaultSpec;
 use crate::node::scenario::{ScenarioFile, VERSION};
@@ -130,7 +131,7 @@ pub fn node_name(name: &str) -> String {
 /// are made absolute, so the scenario can be written anywhere.
 ///
 /// # Errors
-/// A group with no node or more than one, with scripts, or whose paths do not exist.
+/// A group with no node, a node named twice, scripts, or paths that do not exist.
 pub fn scenario_of(
     path: &Path,
     file: &TestsFile,
@@ -139,7 +140,8 @@ pub fn scenario_of(
 ) -> Result<ScenarioFile, String> {
     let group = &file.tests[index];
     let place = |field: &str| format!("{}: tests[{index}].{field}", path.display());
-    let node = check_group(group, &place)?;
+    let names = check_group(group, &place)?;
+    let node = names[0].clone();
     let base = path.parent().unwrap_or(Path::new("."));
     let absolute = |field: &str, dir: &Path| -> Result<PathBuf, String> {
         std::fs::canonicalize(base.join(dir))
@@ -186,6 +188,7 @@ pub fn scenario_of(
         tests: Some(TestsSpec {
             packages: tests,
             timeout_secs: group.timeout_secs,
+            nodes: if names.len() > 1 { names } else { Vec::new() },
         }),
         initialize_first: true,
         vfs: true,
@@ -194,8 +197,9 @@ pub fn scenario_of(
     })
 }
 
-/// The node of a group that this simulator can run: exactly one, and no scripts.
-fn check_group(group: &TestGroup, place: &dyn Fn(&str) -> String) -> Result<String, String> {
+/// The nodes of a group, named as kit names them, in tests.toml order: at least one, each
+/// name once, and no scripts (a simulated node has no shell).
+fn check_group(group: &TestGroup, place: &dyn Fn(&str) -> String) -> Result<Vec<String>, String> {
     if !group.setup_scripts.is_empty() || !group.test_scripts.is_empty() {
         return Err(format!(
             "{}: scripts are not supported: a simulated node has no shell",
@@ -208,19 +212,90 @@ fn check_group(group: &TestGroup, place: &dyn Fn(&str) -> String) -> Result<Stri
             place("test_package_paths")
         ));
     }
-    match group.nodes.as_slice() {
-        [node] => Ok(node_name(&node.fake_node_name)),
-        [] => Err(format!(
+    if group.nodes.is_empty() {
+        return Err(format!(
             "{}: a group needs a [[tests.nodes]]",
             place("nodes")
-        )),
-        nodes => Err(format!(
-            "{}: {} nodes; a simulation of several kernels does not exist yet, so a group has \
-             exactly one node",
-            place("nodes"),
-            nodes.len()
-        )),
+        ));
     }
+    if group.nodes.len() > crate::format::world::NODES_MAX {
+        return Err(format!(
+            "{}: {} nodes; a world holds at most {}",
+            place("nodes"),
+            group.nodes.len(),
+            crate::format::world::NODES_MAX
+        ));
+    }
+    let names: Vec<String> = group
+        .nodes
+        .iter()
+        .map(|n| node_name(&n.fake_node_name))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(format!(
+                "{}: node {name} is named twice (fake_node_name)",
+                place(&format!("nodes[{i}]"))
+            ));
+        }
+    }
+    debug_assert!(!names.is_empty(), "a group of no nodes passed");
+    Ok(names)
+}
+
+/// The world of group `index` of the tests.toml at `path` when it has several nodes, as kit
+/// runs it: every node gets the setup packages (run where `run = true`), the first also the
+/// tests and the tester, whose `Run` names every node in tests.toml order; the network is the
+/// reference's (per-pair order, a 1 ms minimum and a 10 ms mean one way, no faults);
+/// `faults` are faults inside each node. `None` for a group of one node (`scenario_of`).
+///
+/// # Errors
+/// As [`scenario_of`].
+pub fn world_of(
+    path: &Path,
+    file: &TestsFile,
+    index: usize,
+    faults: Option<FaultSpec>,
+) -> Result<Option<WorldFile>, String> {
+    let one = scenario_of(path, file, index, faults)?;
+    let Some(tests) = one.tests.clone() else {
+        return Err(format!("{}: tests[{index}] has no tests", path.display()));
+    };
+    if tests.nodes.len() < 2 {
+        return Ok(None);
+    }
+    let node = |name: &String, first: bool| NodeSpec {
+        name: name.clone(),
+        processes: Vec::new(),
+        packages: one.packages.clone(),
+        storage: one.storage,
+        vfs: true,
+        initialize_first: true,
+        trace_bodies: false,
+        expect: None,
+        tests: first.then(|| tests.clone()),
+        faults: one.faults.clone(),
+    };
+    let nodes: Vec<NodeSpec> = tests
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| node(name, i == 0))
+        .collect();
+    assert_eq!(nodes.len(), tests.nodes.len(), "a node for each name");
+    Ok(Some(WorldFile {
+        version: VERSION,
+        description: one.description,
+        nodes,
+        network: WorldNetSpec {
+            delay_ms: DelaySpec { min: 1, mean: 10 },
+            links: Vec::new(),
+        },
+        workload: Vec::new(),
+        faults: None,
+        run_for_ms: one.run_for_ms,
+        quiesce_within_ms: None,
+    }))
 }
 
 /// The process crates of the package in `dir`: its subdirectories with a `Cargo.toml`
@@ -333,6 +408,54 @@ mod tests {
     fn node_names_get_os_appended_as_kit_does() {
         assert_eq!(node_name("first"), "first.os");
         assert_eq!(node_name("fake.dev"), "fake.dev");
+    }
+
+    #[test]
+    fn a_group_of_two_nodes_is_a_world_with_the_tests_on_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for package in ["app", "app-test"] {
+            std::fs::create_dir_all(dir.path().join(package)).unwrap();
+        }
+        let path = dir.path().join("tests.toml");
+        let node = |name: &str| format!("[[tests.nodes]]\nfake_node_name = \"{name}\"\n");
+        let toml = format!(
+            "[[tests]]\nsetup_packages = [{{ path = \"app\", run = true }}]\n\
+             test_package_paths = [\"app-test\"]\ntimeout_secs = 5\n{}{}",
+            node("first"),
+            node("second")
+        );
+        std::fs::write(&path, toml).unwrap();
+        let file = read_tests(&path).unwrap();
+        let world = world_of(&path, &file, 0, None).unwrap().unwrap();
+        let names: Vec<&str> = world.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["first.os", "second.os"]);
+        assert!(
+            world
+                .nodes
+                .iter()
+                .all(|n| n.packages.len() == 1 && n.packages[0].run)
+        );
+        let tests = world.nodes[0].tests.as_ref().unwrap();
+        assert_eq!(
+            tests.nodes,
+            ["first.os", "second.os"],
+            "Run names every node"
+        );
+        assert!(
+            world.nodes[1].tests.is_none(),
+            "the tests run on the first node only"
+        );
+        // One node: no world, and the tests name only their own node.
+        let one = format!(
+            "[[tests]]\nsetup_packages = []\ntest_package_paths = [\"app-test\"]\n\
+             timeout_secs = 5\n{}",
+            node("first")
+        );
+        std::fs::write(&path, one).unwrap();
+        let file = read_tests(&path).unwrap();
+        assert!(world_of(&path, &file, 0, None).unwrap().is_none());
+        let scenario = scenario_of(&path, &file, 0, None).unwrap();
+        assert!(scenario.tests.unwrap().nodes.is_empty());
     }
 
     #[test]

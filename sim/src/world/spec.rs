@@ -212,7 +212,7 @@ fn node_scenarios(path: &Path, file: &WorldFile) -> Result<Vec<Scenario>, Scenar
             sync_interval_ms: 0,
             package: None,
             packages: node.packages.clone(),
-            tests: None,
+            tests: node.tests.clone(),
             initialize_first: node.initialize_first,
             vfs: node.vfs,
             expect: node.expect.clone(),
