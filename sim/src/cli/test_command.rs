@@ -59,6 +59,9 @@ pub(crate) fn dispatch(command: crate::Command) -> anyhow::Result<bool> {
 /// `sim test`: whether a test failed on some seed.
 pub(crate) fn test(how: &TestRun) -> anyhow::Result<bool> {
     let file = kit::read_tests(&how.tests).map_err(anyhow::Error::msg)?;
+    for warning in kit::naming_warnings(&how.tests, &file) {
+        eprintln!("warning: {warning}");
+    }
     let faults: Option<FaultSpec> = match &how.faults {
         Some(path) => {
             let text = hyperkernel_sim::files::read_text(path, 1 << 20)?;

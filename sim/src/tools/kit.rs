@@ -141,6 +141,7 @@ pub fn scenario_of(
     let group = &file.tests[index];
     let place = |field: &str| format!("{}: tests[{index}].{field}", path.display());
     let names = check_group(group, &place)?;
+    let run_names: Vec<String> = group.nodes.iter().map(run_name).collect();
     let node = names[0].clone();
     let base = path.parent().unwrap_or(Path::new("."));
     let absolute = |field: &str, dir: &Path| -> Result<PathBuf, String> {
@@ -188,13 +189,46 @@ pub fn scenario_of(
         tests: Some(TestsSpec {
             packages: tests,
             timeout_secs: group.timeout_secs,
-            nodes: if names.len() > 1 { names } else { Vec::new() },
+            nodes: if names.len() > 1 || run_names != names {
+                run_names
+            } else {
+                Vec::new()
+            },
         }),
         initialize_first: true,
         vfs: true,
         expect: None,
         trace_bodies: false,
     })
+}
+
+/// The name kit's `Run` gives a node: its home directory's name with `.os` (kit's
+/// `run_tests`), or its `fake_node_name` when it has no home.
+fn run_name(node: &TestNode) -> String {
+    node.home.as_deref().and_then(Path::file_name).map_or_else(
+        || node_name(&node.fake_node_name),
+        |home| node_name(&home.to_string_lossy()),
+    )
+}
+
+/// A warning for each node of `file` whose `fake_node_name` (the node's name) and home (the
+/// name kit's `Run` gives it) differ: kit's tests would then be told of a node that is not
+/// there. The simulation does as kit does.
+pub fn naming_warnings(path: &Path, file: &TestsFile) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (index, group) in file.tests.iter().enumerate() {
+        for (i, node) in group.nodes.iter().enumerate() {
+            let (name, told) = (node_name(&node.fake_node_name), run_name(node));
+            if name != told {
+                warnings.push(format!(
+                    "{}: tests[{index}].nodes[{i}]: the node is {name} (fake_node_name) but \
+                     kit's Run names it {told} (its home's name), as the tests will hear",
+                    path.display()
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// The nodes of a group, named as kit names them, in tests.toml order: at least one, each
@@ -261,7 +295,9 @@ pub fn world_of(
     let Some(tests) = one.tests.clone() else {
         return Err(format!("{}: tests[{index}] has no tests", path.display()));
     };
-    if tests.nodes.len() < 2 {
+    let place = |field: &str| format!("{}: tests[{index}].{field}", path.display());
+    let names = check_group(&file.tests[index], &place)?;
+    if names.len() < 2 {
         return Ok(None);
     }
     let node = |name: &String, first: bool| NodeSpec {
@@ -276,13 +312,12 @@ pub fn world_of(
         tests: first.then(|| tests.clone()),
         faults: one.faults.clone(),
     };
-    let nodes: Vec<NodeSpec> = tests
-        .nodes
+    let nodes: Vec<NodeSpec> = names
         .iter()
         .enumerate()
         .map(|(i, name)| node(name, i == 0))
         .collect();
-    assert_eq!(nodes.len(), tests.nodes.len(), "a node for each name");
+    assert_eq!(nodes.len(), tests.nodes.len(), "Run names each node");
     Ok(Some(WorldFile {
         version: VERSION,
         description: one.description,
@@ -456,6 +491,32 @@ mod tests {
         assert!(world_of(&path, &file, 0, None).unwrap().is_none());
         let scenario = scenario_of(&path, &file, 0, None).unwrap();
         assert!(scenario.tests.unwrap().nodes.is_empty());
+    }
+
+    #[test]
+    fn a_node_whose_home_and_name_differ_is_named_as_kit_does_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("app-test")).unwrap();
+        let path = dir.path().join("tests.toml");
+        let toml = "[[tests]]\nsetup_packages = []\ntest_package_paths = [\"app-test\"]\n\
+                    timeout_secs = 5\n[[tests.nodes]]\nhome = \"home/alpha\"\n\
+                    fake_node_name = \"first\"\n";
+        std::fs::write(&path, toml).unwrap();
+        let file = read_tests(&path).unwrap();
+        let warnings = naming_warnings(&path, &file);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("tests[0].nodes[0]: the node is first.os")
+                && warnings[0].contains("names it alpha.os"),
+            "{warnings:?}"
+        );
+        let scenario = scenario_of(&path, &file, 0, None).unwrap();
+        assert_eq!(scenario.node, "first.os");
+        assert_eq!(
+            scenario.tests.unwrap().nodes,
+            ["alpha.os"],
+            "Run says what kit says"
+        );
     }
 
     #[test]
