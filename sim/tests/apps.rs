@@ -80,12 +80,15 @@ fn the_example_apps_pass_over_seeds_with_faults() {
             "{stdout}"
         );
     }
-    // A group of two nodes: the counter on both, its test on the first, as a world.
+    // A group of two nodes: the counter on both, its test on the first, as a world, under
+    // the network's faults.
     let out = sim(&[
         "test",
         &at("counter/test/two-nodes.toml"),
         "--seeds",
         "0..12",
+        "--faults",
+        &at("network-faults.json"),
         "--out",
         temp("counter-two").to_str().unwrap(),
     ]);
@@ -162,6 +165,8 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
         &at("counter/test/two-nodes.toml"),
         "--seeds",
         "0..4",
+        "--faults",
+        &at("network-faults.json"),
         "--out",
         temp("counter-two-planted").to_str().unwrap(),
     ]);
@@ -180,6 +185,23 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
     let shown = text(&replay.stdout);
     assert!(replay.status.success(), "{shown}{}", text(&replay.stderr));
     assert!(shown.contains("tester: FAIL counter-test"), "{shown}");
+    // Under the network's faults the failing seed's fault schedule is shrunk (the planted bug
+    // needs none of them) into a world that still fails the same way.
+    let schedule = field(&stdout, "schedule");
+    assert!(
+        schedule.starts_with("0 fault entries after shrinking"),
+        "{schedule}"
+    );
+    let command = schedule
+        .rsplit_once("(sim run ")
+        .map(|(_, rest)| format!("sim run {}", rest.trim_end_matches(')')))
+        .unwrap();
+    let again = run_printed(&command);
+    assert!(
+        text(&again.stderr).contains("test counter-test failed"),
+        "{}",
+        text(&again.stderr)
+    );
 }
 
 #[test]
@@ -242,6 +264,35 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
         "app-test",
         &format!("[{test_entry}]"),
         &["app-test.wasm"],
+    );
+    // The network's faults on a group of one node.
+    let faults = d.join("network.json");
+    std::fs::write(&faults, r#"{"clog": {"per_second": 1, "mean_ms": 10}}"#).unwrap();
+    let one = tests_toml(d, NODE);
+    let out = sim(&[
+        "test",
+        one.to_str().unwrap(),
+        "--faults",
+        faults.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the network's faults (partitions, clogs, resets, crashes) need a group of several nodes"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A faults file that is neither kind names both readings.
+    std::fs::write(&faults, r#"{"typo": 1}"#).unwrap();
+    let out = sim(&[
+        "test",
+        one.to_str().unwrap(),
+        "--faults",
+        faults.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stderr).contains("neither a node's faults (1:"),
+        "{}",
+        text(&out.stderr)
     );
     // Two nodes of one name (kit would boot two homes as one node).
     let twice = format!("{NODE}{NODE}");

@@ -1,13 +1,15 @@
 //! `sim test TESTS.toml` and `sim build PACKAGE…` (module docs of `hyperkernel_sim::tools::kit`).
 
 use crate::{progress_line, reproduce, write_atomically};
+use hyperkernel_sim::format::world::WorldFaultSpec;
 use hyperkernel_sim::node::{apps, faults::FaultSpec, scenario::Scenario};
 use hyperkernel_sim::run;
 use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore, explore_with};
 use hyperkernel_sim::tools::kit;
 use hyperkernel_sim::tools::replay::{Header, TRACE_FORMAT, trace_text};
 use hyperkernel_sim::world::drive::{explore_seed, run_world};
-use hyperkernel_sim::world::spec::WorldScenario;
+use hyperkernel_sim::world::shrink::shrink_world;
+use hyperkernel_sim::world::spec::{WorldScenario, WorldWork};
 use hyperkernel_sim::world::trace::world_trace_text;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,14 +64,9 @@ pub(crate) fn test(how: &TestRun) -> anyhow::Result<bool> {
     for warning in kit::naming_warnings(&how.tests, &file) {
         eprintln!("warning: {warning}");
     }
-    let faults: Option<FaultSpec> = match &how.faults {
-        Some(path) => {
-            let text = hyperkernel_sim::files::read_text(path, 1 << 20)?;
-            Some(serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column())
-            })?)
-        }
-        None => None,
+    let (faults, network) = match &how.faults {
+        Some(path) => read_faults(path)?,
+        None => (None, None),
     };
     let base = how.tests.parent().unwrap_or(Path::new("."));
     let out_dir = how
@@ -80,8 +77,8 @@ pub(crate) fn test(how: &TestRun) -> anyhow::Result<bool> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out_dir.display()))?;
     let mut failed = false;
     for index in 0..file.tests.len() {
-        let world =
-            kit::world_of(&how.tests, &file, index, faults.clone()).map_err(anyhow::Error::msg)?;
+        let world = kit::world_of(&how.tests, &file, index, (faults.clone(), network.clone()))
+            .map_err(anyhow::Error::msg)?;
         if let Some(world) = world {
             let path = out_dir.join(format!("tests-{index}.json"));
             write_atomically(&path, &(serde_json::to_string_pretty(&world)? + "\n"))?;
@@ -156,6 +153,73 @@ fn run_group(
     Ok(!explain.is_empty())
 }
 
+/// The network fault schedule that made `seed` fail, shrunk while it fails the same way,
+/// written to `path` (a world file that `sim run --seed` reproduces) and printed.
+fn schedule(
+    out: &mut dyn Write,
+    scenario: &WorldScenario,
+    seed: u64,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let shrunk = match shrink_world(scenario, seed, SHRINK_RUNS_MAX) {
+        Ok(shrunk) => shrunk,
+        Err(why) => {
+            writeln!(out, "schedule    not shrunk: {why}")?;
+            return Ok(());
+        }
+    };
+    write_atomically(path, &(serde_json::to_string_pretty(&shrunk.file)? + "\n"))?;
+    let faults: Vec<&WorldWork> = shrunk
+        .file
+        .workload
+        .iter()
+        .filter(|w| w.from.is_none())
+        .collect();
+    writeln!(
+        out,
+        "schedule    {} fault entries after shrinking ({} runs): {} (sim run {} --seed {seed})",
+        faults.len(),
+        shrunk.runs,
+        path.display(),
+        path.display()
+    )?;
+    for work in faults {
+        writeln!(out, "  {}", serde_json::to_string(work)?)?;
+    }
+    Ok(())
+}
+
+/// Most runs a failing seed's fault schedule is shrunk with.
+const SHRINK_RUNS_MAX: u64 = 300;
+
+/// A `--faults` file: a node's faults (a scenario's `faults`: delays, traps, crashes, skew,
+/// disk, reboots; inside every node), or a world's network faults (a world's `faults`:
+/// partitions, clogs, resets, node crashes; a group of several nodes only).
+fn read_faults(path: &Path) -> anyhow::Result<(Option<FaultSpec>, Option<WorldFaultSpec>)> {
+    let text = hyperkernel_sim::files::read_text(path, 1 << 20)?;
+    let node_error = match serde_json::from_str::<FaultSpec>(&text) {
+        Ok(node) => return Ok((Some(node), None)),
+        Err(error) => error,
+    };
+    match serde_json::from_str::<WorldFaultSpec>(&text) {
+        Ok(world) => {
+            if let Some(problem) = world.problem() {
+                anyhow::bail!("{}: {problem}", path.display());
+            }
+            Ok((None, Some(world)))
+        }
+        Err(world_error) => anyhow::bail!(
+            "{}: neither a node's faults ({}:{}: {node_error}) nor a world's network faults \
+             ({}:{}: {world_error})",
+            path.display(),
+            node_error.line(),
+            node_error.column(),
+            world_error.line(),
+            world_error.column()
+        ),
+    }
+}
+
 /// A group of several nodes, run as a world over the seeds: each test's verdict, and for
 /// each distinct failure its reproduce line, trace and replay.
 #[expect(
@@ -226,6 +290,10 @@ fn run_world_group(
         writeln!(out, "trace       {}", trace.display())?;
         let until = until.map_or(String::new(), |n| format!(" --until {n}"));
         writeln!(out, "replay      sim replay {}{until}", trace.display())?;
+        if scenario.file.faults.is_some() {
+            let shrunk = out_dir.join(format!("tests-{index}.seed-{seed}.shrunk.json"));
+            schedule(&mut out, scenario, *seed, &shrunk)?;
+        }
     }
     Ok(!explain.is_empty())
 }

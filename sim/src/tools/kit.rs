@@ -7,7 +7,7 @@
 //! Kit boots real nodes and waits for real timeouts; here `timeout_secs` is simulated time,
 //! and each node's name is whatever tests.toml says (`fake_node_name`).
 
-use crate::format::world::{DelaySpec, NodeSpec, WorldFile, WorldNetSpec};
+use crate::format::world::{DelaySpec, NodeSpec, WorldFaultSpec, WorldFile, WorldNetSpec};
 use crate::node::apps::{PackageSpec, TestsSpec};
 use crate::node::faults::FaultSpec;
 use crate::node::scenario::{ScenarioFile, VERSION};
@@ -280,8 +280,9 @@ fn check_group(group: &TestGroup, place: &dyn Fn(&str) -> String) -> Result<Vec<
 /// The world of group `index` of the tests.toml at `path` when it has several nodes, as kit
 /// runs it: every node gets the setup packages (run where `run = true`), the first also the
 /// tests and the tester, whose `Run` names every node in tests.toml order; the network is the
-/// reference's (per-pair order, a 1 ms minimum and a 10 ms mean one way, no faults);
-/// `faults` are faults inside each node. `None` for a group of one node (`scenario_of`).
+/// reference's (per-pair order, a 1 ms minimum and a 10 ms mean one way), with the world's
+/// `network` faults if given; `faults` are faults inside each node. `None` for a group of one
+/// node (`scenario_of`).
 ///
 /// # Errors
 /// As [`scenario_of`].
@@ -289,7 +290,7 @@ pub fn world_of(
     path: &Path,
     file: &TestsFile,
     index: usize,
-    faults: Option<FaultSpec>,
+    (faults, network): (Option<FaultSpec>, Option<WorldFaultSpec>),
 ) -> Result<Option<WorldFile>, String> {
     let one = scenario_of(path, file, index, faults)?;
     let Some(tests) = one.tests.clone() else {
@@ -298,6 +299,13 @@ pub fn world_of(
     let place = |field: &str| format!("{}: tests[{index}].{field}", path.display());
     let names = check_group(&file.tests[index], &place)?;
     if names.len() < 2 {
+        if network.is_some() {
+            return Err(format!(
+                "{}: the network's faults (partitions, clogs, resets, crashes) need a group of \
+                 several nodes",
+                place("nodes")
+            ));
+        }
         return Ok(None);
     }
     let node = |name: &String, first: bool| NodeSpec {
@@ -327,7 +335,7 @@ pub fn world_of(
             links: Vec::new(),
         },
         workload: Vec::new(),
-        faults: None,
+        faults: network,
         run_for_ms: one.run_for_ms,
         quiesce_within_ms: None,
     }))
@@ -461,7 +469,7 @@ mod tests {
         );
         std::fs::write(&path, toml).unwrap();
         let file = read_tests(&path).unwrap();
-        let world = world_of(&path, &file, 0, None).unwrap().unwrap();
+        let world = world_of(&path, &file, 0, (None, None)).unwrap().unwrap();
         let names: Vec<&str> = world.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["first.os", "second.os"]);
         assert!(
@@ -488,7 +496,7 @@ mod tests {
         );
         std::fs::write(&path, one).unwrap();
         let file = read_tests(&path).unwrap();
-        assert!(world_of(&path, &file, 0, None).unwrap().is_none());
+        assert!(world_of(&path, &file, 0, (None, None)).unwrap().is_none());
         let scenario = scenario_of(&path, &file, 0, None).unwrap();
         assert!(scenario.tests.unwrap().nodes.is_empty());
     }
