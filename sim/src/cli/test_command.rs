@@ -109,13 +109,7 @@ fn run_group(
     out_dir: &Path,
     index: usize,
 ) -> anyhow::Result<bool> {
-    let options = run::Options::default();
-    let plan = Exploration {
-        seeds: how.seeds.clone(),
-        jobs: how.jobs,
-        options,
-        fresh_every: 10,
-    };
+    let plan = plan_of(how);
     let total = how.seeds.end - how.seeds.start;
     let started = std::time::Instant::now();
     let results = explore(scenario, &plan, &progress_line(total));
@@ -140,17 +134,37 @@ fn run_group(
     for seed in &explain {
         let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
         let until = write_trace(scenario, *seed, &trace)?;
-        writeln!(out, "seed {seed}")?;
-        writeln!(
-            out,
-            "reproduce   {}",
-            reproduce(&scenario.path, *seed, options)
-        )?;
-        writeln!(out, "trace       {}", trace.display())?;
-        let until = until.map_or(String::new(), |n| format!(" --until {n}"));
-        writeln!(out, "replay      sim replay {}{until}", trace.display())?;
+        seed_lines(&mut out, *seed, &scenario.path, &trace, until)?;
     }
     Ok(!explain.is_empty())
+}
+
+/// How `sim test` explores a group: its seeds and jobs, every tenth seed also in a fresh
+/// process.
+fn plan_of(how: &TestRun) -> Exploration {
+    Exploration {
+        seeds: how.seeds.clone(),
+        jobs: how.jobs,
+        options: run::Options::default(),
+        fresh_every: 10,
+    }
+}
+
+/// A failing seed's lines: the command that reproduces it, its trace, and the replay that
+/// stops at line `until` (the tester's report) when known.
+fn seed_lines(
+    out: &mut dyn Write,
+    seed: u64,
+    scenario: &Path,
+    trace: &Path,
+    until: Option<usize>,
+) -> std::io::Result<()> {
+    writeln!(out, "seed {seed}")?;
+    let command = reproduce(scenario, seed, run::Options::default());
+    writeln!(out, "reproduce   {command}")?;
+    writeln!(out, "trace       {}", trace.display())?;
+    let until = until.map_or(String::new(), |n| format!(" --until {n}"));
+    writeln!(out, "replay      sim replay {}{until}", trace.display())
 }
 
 /// The network fault schedule that made `seed` fail, shrunk while it fails the same way,
@@ -234,12 +248,7 @@ fn run_world_group(
     index: usize,
 ) -> anyhow::Result<bool> {
     let loaded = scenario.nodes[0].apps().map_err(anyhow::Error::msg)?;
-    let plan = Exploration {
-        seeds: how.seeds.clone(),
-        jobs: how.jobs,
-        options: run::Options::default(),
-        fresh_every: 10,
-    };
+    let plan = plan_of(how);
     let total = how.seeds.end - how.seeds.start;
     let started = std::time::Instant::now();
     let results = explore_with(&plan, &progress_line(total), &|seed| {
@@ -280,16 +289,7 @@ fn run_world_group(
             .lines()
             .skip(1)
             .position(|l| l.contains("\"tester: FAIL "));
-        let options = run::Options::default();
-        writeln!(out, "seed {seed}")?;
-        writeln!(
-            out,
-            "reproduce   {}",
-            reproduce(&scenario.path, *seed, options)
-        )?;
-        writeln!(out, "trace       {}", trace.display())?;
-        let until = until.map_or(String::new(), |n| format!(" --until {n}"));
-        writeln!(out, "replay      sim replay {}{until}", trace.display())?;
+        seed_lines(&mut out, *seed, &scenario.path, &trace, until)?;
         if scenario.file.faults.is_some() {
             let shrunk = out_dir.join(format!("tests-{index}.seed-{seed}.shrunk.json"));
             schedule(&mut out, scenario, *seed, &shrunk)?;
