@@ -125,11 +125,7 @@ fn run_group(
         loaded.timeout_secs
     )?;
     let explain = report_tests(&mut out, loaded, &results, total)?;
-    writeln!(
-        out,
-        "seeds/s     {:.1}",
-        results.len() as f64 / seconds.max(1e-9)
-    )?;
+    seeds_per_second(&mut out, results.len(), seconds)?;
     // Each distinct failure: the first seed it failed, its command and its trace.
     for seed in &explain {
         let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
@@ -148,6 +144,11 @@ fn plan_of(how: &TestRun) -> Exploration {
         options: run::Options::default(),
         fresh_every: 10,
     }
+}
+
+/// The figure after the verdicts.
+fn seeds_per_second(out: &mut dyn Write, seeds: usize, seconds: f64) -> std::io::Result<()> {
+    writeln!(out, "seeds/s     {:.1}", seeds as f64 / seconds.max(1e-9))
 }
 
 /// A failing seed's lines: the command that reproduces it, its trace, and the replay that
@@ -274,11 +275,7 @@ fn run_world_group(
         loaded.timeout_secs
     )?;
     let explain = report_tests(&mut out, &loaded, &results, total)?;
-    writeln!(
-        out,
-        "seeds/s     {:.1}",
-        results.len() as f64 / seconds.max(1e-9)
-    )?;
+    seeds_per_second(&mut out, results.len(), seconds)?;
     for seed in &explain {
         let trace = out_dir.join(format!("tests-{index}.seed-{seed}.trace.jsonl"));
         let run = run_world(scenario, *seed).map_err(|e| anyhow::anyhow!("{e}"))?;
