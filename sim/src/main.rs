@@ -138,6 +138,11 @@ enum Command {
         /// Worker threads, 1 to 1024 (default: the machine's cores).
         #[arg(long, value_parser = parse_jobs)]
         jobs: Option<usize>,
+        /// Run the packages as they are built (default: build the setup and test packages
+        /// first, as `kit run-tests` does: release, with the group's features, `test` by
+        /// default, where a crate declares them).
+        #[arg(long)]
+        no_build: bool,
         /// Where the generated scenarios and failing traces go (default:
         /// target/sim-test beside tests.toml).
         #[arg(long)]

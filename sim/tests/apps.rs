@@ -41,13 +41,19 @@ fn build(features: &str) {
     assert!(text(&built.stdout).contains("files-test.wasm"));
 }
 
-fn sim_test(app: &str, seeds: &str, out: &Path) -> Output {
+/// `sim test` of `app`'s tests.toml under the example faults: building its packages first as
+/// kit does, or with `--no-build` running them as built.
+fn sim_test(app: &str, seeds: &str, out: &Path, build: bool) -> Output {
     let tests = at(&format!("{app}/test/tests.toml"));
     let faults = at("faults.json");
     let out = out.to_string_lossy().into_owned();
-    sim(&[
+    let mut args = vec![
         "test", &tests, "--seeds", seeds, "--faults", &faults, "--out", &out, "--jobs", "2",
-    ])
+    ];
+    if !build {
+        args.push("--no-build");
+    }
+    sim(&args)
 }
 
 /// The value of the report line that starts with `key`.
@@ -72,9 +78,12 @@ fn run_printed(command: &str) -> Output {
 
 fn the_example_apps_pass_over_seeds_with_faults() {
     for (app, test) in [("counter", "counter-test"), ("files", "files-test")] {
-        let out = sim_test(app, "0..24", &temp(&format!("{app}-pass")));
+        let out = sim_test(app, "0..24", &temp(&format!("{app}-pass")), true);
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{app}: {stdout}{}", text(&out.stderr));
+        // Built first, as kit run-tests builds: the app and its test package.
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.matches("built       ").count(), 2, "{stderr}");
         assert!(
             stdout.contains(&format!("PASS {test}   24 seeds")),
             "{stdout}"
@@ -129,7 +138,7 @@ fn the_example_apps_pass_over_seeds_with_faults() {
 
 fn a_planted_bug_is_caught_reproduced_and_replayed() {
     build("planted-bug");
-    let out = sim_test("counter", "0..6", &temp("counter-planted"));
+    let out = sim_test("counter", "0..6", &temp("counter-planted"), false);
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "the planted bug passed: {stdout}");
     let fail = field(&stdout, "FAIL counter-test");
@@ -163,6 +172,7 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
     let two = sim(&[
         "test",
         &at("counter/test/two-nodes.toml"),
+        "--no-build",
         "--seeds",
         "0..4",
         "--faults",
@@ -239,7 +249,7 @@ fn tests_toml(dir: &Path, nodes: &str) -> PathBuf {
 const NODE: &str = "[[tests.nodes]]\nport = 8080\nhome = \"h\"\nfake_node_name = \"fake\"\n";
 
 fn refused(tests: &Path, expected: &str) {
-    let out = sim(&["test", tests.to_str().unwrap(), "--seed", "1"]);
+    let out = sim(&["test", tests.to_str().unwrap(), "--seed", "1", "--no-build"]);
     assert!(!out.status.success(), "{expected}: accepted");
     let stderr = text(&out.stderr);
     assert!(
@@ -272,6 +282,7 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
     let out = sim(&[
         "test",
         one.to_str().unwrap(),
+        "--no-build",
         "--faults",
         faults.to_str().unwrap(),
     ]);
@@ -286,6 +297,7 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
     let out = sim(&[
         "test",
         one.to_str().unwrap(),
+        "--no-build",
         "--faults",
         faults.to_str().unwrap(),
     ]);
@@ -351,11 +363,39 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
     // A module that is no real app: it does not load, and the install says which.
     refused(&tests, "app:app:t.os does not load");
     // Its test never ran: never a PASS (SECURITY.md, sim test).
-    let out = sim(&["test", tests.to_str().unwrap(), "--seeds", "0..3"]);
+    let out = sim(&[
+        "test",
+        tests.to_str().unwrap(),
+        "--seeds",
+        "0..3",
+        "--no-build",
+    ]);
     let stdout = text(&out.stdout);
     assert!(!stdout.contains("PASS"), "{stdout}");
     assert!(
         stdout.contains("FAIL app-test   did not run in 3 of 3 seeds"),
         "{stdout}"
+    );
+    // A module older than its crate's sources is named, with how to build it.
+    let krate = d.join("app/app");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"app\"\n").unwrap();
+    std::fs::write(krate.join("src/lib.rs"), "").unwrap();
+    let out = sim(&["test", tests.to_str().unwrap(), "--seed", "1", "--no-build"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("app/pkg/app.wasm is older than its source")
+            && stderr.contains("app/app/Cargo.toml"),
+        "{stderr}"
+    );
+    // Without --no-build the package is built first, and a crate that builds no module (it is
+    // no cdylib) says so.
+    let out = sim(&["test", tests.to_str().unwrap(), "--seed", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("app/app/Cargo.toml: cargo built no .wasm module (a cdylib?)"),
+        "{}",
+        text(&out.stderr)
     );
 }

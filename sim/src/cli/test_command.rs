@@ -26,6 +26,8 @@ pub(crate) struct TestRun {
     pub(crate) jobs: usize,
     /// Where the generated scenarios and traces go.
     pub(crate) out: Option<PathBuf>,
+    /// Run the packages as built (no kit-style build first).
+    pub(crate) no_build: bool,
 }
 
 /// `sim test` and `sim build`: whether a test failed on some seed.
@@ -38,6 +40,7 @@ pub(crate) fn dispatch(command: crate::Command) -> anyhow::Result<bool> {
             faults,
             jobs,
             out,
+            no_build,
         } => {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -48,6 +51,7 @@ pub(crate) fn dispatch(command: crate::Command) -> anyhow::Result<bool> {
                 faults,
                 jobs,
                 out,
+                no_build,
             })
         }
         crate::Command::Build { packages, features } => {
@@ -68,6 +72,7 @@ pub(crate) fn test(how: &TestRun) -> anyhow::Result<bool> {
         Some(path) => read_faults(path)?,
         None => (None, None),
     };
+    build_packages(how, &file)?;
     let base = how.tests.parent().unwrap_or(Path::new("."));
     let out_dir = how
         .out
@@ -206,6 +211,31 @@ fn schedule(
 
 /// Most runs a failing seed's fault schedule is shrunk with.
 const SHRINK_RUNS_MAX: u64 = 300;
+
+/// Before the runs, as `kit run-tests` does: builds every group's setup and test packages
+/// (release, with the group's features where a crate declares them); with `--no-build`, says
+/// which modules are older than their sources instead.
+fn build_packages(how: &TestRun, file: &kit::TestsFile) -> anyhow::Result<()> {
+    for index in 0..file.tests.len() {
+        let packages = kit::group_packages(&how.tests, file, index).map_err(anyhow::Error::msg)?;
+        for package in &packages {
+            if how.no_build {
+                for stale in kit::stale(package) {
+                    eprintln!("warning: {stale}");
+                }
+                continue;
+            }
+            let features = &file.tests[index].features;
+            let written = kit::build_for_tests(package, features).map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "built       {} ({} modules)",
+                package.display(),
+                written.len()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// A `--faults` file: a node's faults (a scenario's `faults`: delays, traps, crashes, skew,
 /// disk, reboots; inside every node), or a world's network faults (a world's `faults`:

@@ -422,6 +422,135 @@ pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, St
     Ok(written)
 }
 
+/// The package directories of group `index`, setup packages then test packages, each once,
+/// made absolute against the tests.toml at `path`.
+///
+/// # Errors
+/// A directory does not exist.
+pub fn group_packages(path: &Path, file: &TestsFile, index: usize) -> Result<Vec<PathBuf>, String> {
+    let group = &file.tests[index];
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = Vec::new();
+    let dirs = group
+        .setup_packages
+        .iter()
+        .map(|p| ("setup_packages", &p.path))
+        .chain(
+            group
+                .test_package_paths
+                .iter()
+                .map(|p| ("test_package_paths", p)),
+        );
+    for (field, dir) in dirs {
+        let absolute = std::fs::canonicalize(base.join(dir)).map_err(|e| {
+            format!(
+                "{}: tests[{index}].{field}: {}: {e}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        if !out.contains(&absolute) {
+            out.push(absolute);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the package in `dir` as `kit run-tests` does before it boots nodes: release, with
+/// `features` (kit's default: `test`) where a crate declares them; a crate that declares none
+/// of them is built without.
+///
+/// # Errors
+/// As [`build_package`].
+pub fn build_for_tests(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, String> {
+    let wanted: Vec<String> = if features.is_empty() {
+        vec!["test".to_owned()]
+    } else {
+        features.to_vec()
+    };
+    let declared = declared_features(dir);
+    let features: Vec<String> = wanted
+        .into_iter()
+        .filter(|f| declared.contains(f))
+        .collect();
+    build_package(dir, &features)
+}
+
+/// The features any process crate of the package in `dir` declares.
+fn declared_features(dir: &Path) -> Vec<String> {
+    let mut declared = Vec::new();
+    for krate in package_crates(dir).unwrap_or_default() {
+        let Ok(text) = crate::files::read_text(&krate.join("Cargo.toml"), 1 << 20) else {
+            continue;
+        };
+        let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
+            continue;
+        };
+        if let Some(features) = manifest.get("features").and_then(toml::Value::as_table) {
+            declared.extend(features.keys().cloned());
+        }
+    }
+    declared
+}
+
+/// For each process crate of the package in `dir` whose module in `pkg/` is missing or older
+/// than a file of its sources (its `Cargo.toml` or a file under `src/`), a warning naming both.
+pub fn stale(dir: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for krate in package_crates(dir).unwrap_or_default() {
+        let name = krate
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let module = dir.join("pkg").join(format!("{name}.wasm"));
+        let Ok(built) = std::fs::metadata(&module).and_then(|m| m.modified()) else {
+            warnings.push(format!(
+                "{} is not built (sim build {})",
+                module.display(),
+                dir.display()
+            ));
+            continue;
+        };
+        let mut sources = vec![krate.join("Cargo.toml")];
+        newest_under(&krate.join("src"), &mut sources);
+        let newer = sources.iter().find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed| changed > built)
+        });
+        if let Some(source) = newer {
+            warnings.push(format!(
+                "{} is older than its source {} (sim build {}, or run without --no-build)",
+                module.display(),
+                source.display(),
+                dir.display()
+            ));
+        }
+    }
+    warnings
+}
+
+/// Every file under `dir`, depth first, at most `SOURCES_MAX` of them.
+fn newest_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if out.len() >= SOURCES_MAX {
+            return;
+        }
+        if path.is_dir() {
+            newest_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Most source files a staleness check looks at in one crate.
+const SOURCES_MAX: usize = 10_000;
+
 /// The `.wasm` file cargo's JSON messages name for the package of `manifest`.
 fn artifact(messages: &str, manifest: &Path) -> Option<PathBuf> {
     let wanted = std::fs::canonicalize(manifest).ok()?;
@@ -525,6 +654,30 @@ mod tests {
             ["alpha.os"],
             "Run says what kit says"
         );
+    }
+
+    #[test]
+    fn the_features_built_for_tests_are_those_a_crate_declares() {
+        let dir = tempfile::tempdir().unwrap();
+        let krate = dir.path().join("app");
+        std::fs::create_dir_all(krate.join("src")).unwrap();
+        std::fs::write(
+            krate.join("Cargo.toml"),
+            "[package]\nname = \"app\"\n[features]\ntest = []\nplanted = []\n",
+        )
+        .unwrap();
+        let mut declared = declared_features(dir.path());
+        declared.sort();
+        assert_eq!(declared, ["planted", "test"]);
+        // A module built before its sources changed is stale; one built after is not.
+        std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg/app.wasm"), b"\0asm").unwrap();
+        assert!(stale(dir.path()).is_empty(), "{:?}", stale(dir.path()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(krate.join("src/lib.rs"), "// changed").unwrap();
+        let warnings = stale(dir.path());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("src/lib.rs"), "{warnings:?}");
     }
 
     #[test]
