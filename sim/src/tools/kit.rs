@@ -213,10 +213,18 @@ fn run_name(node: &TestNode) -> String {
 
 /// A warning for each node of `file` whose `fake_node_name` (the node's name) and home (the
 /// name kit's `Run` gives it) differ: kit's tests would then be told of a node that is not
-/// there. The simulation does as kit does.
+/// there (the simulation does as kit does); and for each group's dependency packages, which
+/// the simulation does not use.
 pub fn naming_warnings(path: &Path, file: &TestsFile) -> Vec<String> {
     let mut warnings = Vec::new();
     for (index, group) in file.tests.iter().enumerate() {
+        if !group.dependency_package_paths.is_empty() {
+            warnings.push(format!(
+                "{}: tests[{index}].dependency_package_paths: kit builds these on a throwaway \
+                 node for their APIs; sim test neither builds nor installs them",
+                path.display()
+            ));
+        }
         for (i, node) in group.nodes.iter().enumerate() {
             let (name, told) = (node_name(&node.fake_node_name), run_name(node));
             if name != told {
@@ -642,6 +650,19 @@ mod tests {
         let file = read_tests(&path).unwrap();
         let warnings = naming_warnings(&path, &file);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // Dependency packages are named as unused.
+        let with_deps = std::fs::read_to_string(&path).unwrap().replace(
+            "[[tests]]\n",
+            "[[tests]]\ndependency_package_paths = [\"dep\"]\n",
+        );
+        std::fs::write(&path, with_deps).unwrap();
+        let deps = naming_warnings(&path, &read_tests(&path).unwrap());
+        assert!(
+            deps.iter()
+                .any(|w| w.contains("dependency_package_paths: kit builds these")),
+            "{deps:?}"
+        );
+        std::fs::write(&path, toml).unwrap();
         assert!(
             warnings[0].contains("tests[0].nodes[0]: the node is first.os")
                 && warnings[0].contains("names it alpha.os"),
