@@ -108,6 +108,21 @@ fn the_example_apps_pass_over_seeds_with_faults() {
         "{stdout}"
     );
     assert!(stdout.contains("PASS counter-test   12 seeds"), "{stdout}");
+    // A networked app: a chat whose test on the first node sends through its chat to the
+    // second node's and reads both histories (built first, as kit does).
+    let out = sim(&[
+        "test",
+        &at("chat/test/tests.toml"),
+        "--seeds",
+        "0..12",
+        "--faults",
+        &at("faults.json"),
+        "--out",
+        temp("chat").to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("PASS chat-test   12 seeds"), "{stdout}");
     // A scenario that installs the counter's package and states what the app must show.
     let scenario = at("counter/test/counter.scenario.json");
     let run = sim(&["run", &scenario, "--seed", "3"]);

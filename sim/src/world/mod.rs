@@ -668,6 +668,16 @@ impl World {
         }
     }
 
+    /// Every node hands the network what it sent while it was set up (a kit test that runs
+    /// during setup, say), before the world's first step; nothing waits for the node's next
+    /// step to leave.
+    pub fn carry_setups(&mut self) {
+        assert_eq!(self.passes, 0, "setups are carried before the first pass");
+        for index in 0..self.nodes.len() {
+            self.carry(index);
+        }
+    }
+
     /// Hands every message node `index` has for other nodes to the network; they leave when
     /// the node is done computing.
     fn carry(&mut self, index: usize) {

@@ -37,6 +37,16 @@ macro_rules! fail {
 
 /// Serves `Run` requests from our node forever: each runs `run` and answers with its outcome.
 pub fn serve(our: &Address, test: &str, run: impl Fn(&Address) -> Result<(), Failed>) -> ! {
+    serve_nodes(our, test, |our, _| run(our))
+}
+
+/// As `serve`, giving `run` the nodes the `Run` request names (`input_node_names`: every node
+/// of the test group, in tests.toml order).
+pub fn serve_nodes(
+    our: &Address,
+    test: &str,
+    run: impl Fn(&Address, &[String]) -> Result<(), Failed>,
+) -> ! {
     loop {
         let Ok(message) = await_message() else {
             continue;
@@ -47,7 +57,18 @@ pub fn serve(our: &Address, test: &str, run: impl Fn(&Address) -> Result<(), Fai
         if source.node() != our.node() {
             continue;
         }
-        match run(our) {
+        let body: serde_json::Value =
+            serde_json::from_slice(message.body()).unwrap_or(serde_json::Value::Null);
+        let nodes: Vec<String> = body["Run"]["input_node_names"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match run(our, &nodes) {
             Ok(()) => {
                 let _ = Response::new()
                     .body(json!({"Run": {"Ok": null}}).to_string())
