@@ -44,8 +44,14 @@ fn build(features: &str) {
 /// `sim test` of `app`'s tests.toml under the example faults: building its packages first as
 /// kit does, or with `--no-build` running them as built.
 fn sim_test(app: &str, seeds: &str, out: &Path, build: bool) -> Output {
-    let tests = at(&format!("{app}/test/tests.toml"));
-    let faults = at("faults.json");
+    let tests = format!("{app}/test/tests.toml");
+    sim_test_of(&tests, "faults.json", seeds, out, build)
+}
+
+/// `sim test` of the tests file `tests` under the faults file `faults` (both under
+/// guests/apps), as [`sim_test`] runs it.
+fn sim_test_of(tests: &str, faults: &str, seeds: &str, out: &Path, build: bool) -> Output {
+    let (tests, faults) = (at(tests), at(faults));
     let out = out.to_string_lossy().into_owned();
     let mut args = vec![
         "test", &tests, "--seeds", seeds, "--faults", &faults, "--out", &out, "--jobs", "2",
@@ -91,16 +97,14 @@ fn the_example_apps_pass_over_seeds_with_faults() {
     }
     // A group of two nodes: the counter on both, its test on the first, as a world, under
     // the network's faults.
-    let out = sim(&[
-        "test",
-        &at("counter/test/two-nodes.toml"),
-        "--seeds",
+    let two = "counter/test/two-nodes.toml";
+    let out = sim_test_of(
+        two,
+        "network-faults.json",
         "0..12",
-        "--faults",
-        &at("network-faults.json"),
-        "--out",
-        temp("counter-two").to_str().unwrap(),
-    ]);
+        &temp("counter-two"),
+        true,
+    );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -110,16 +114,8 @@ fn the_example_apps_pass_over_seeds_with_faults() {
     assert!(stdout.contains("PASS counter-test   12 seeds"), "{stdout}");
     // A networked app: a chat whose test on the first node sends through its chat to the
     // second node's and reads both histories (built first, as kit does).
-    let out = sim(&[
-        "test",
-        &at("chat/test/tests.toml"),
-        "--seeds",
-        "0..12",
-        "--faults",
-        &at("faults.json"),
-        "--out",
-        temp("chat").to_str().unwrap(),
-    ]);
+    let chat = "chat/test/tests.toml";
+    let out = sim_test_of(chat, "faults.json", "0..12", &temp("chat"), true);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS chat-test   12 seeds"), "{stdout}");
@@ -184,17 +180,14 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
         "{shown}"
     );
     // The same bug in a group of two nodes: caught, reproduced, replayed to the report.
-    let two = sim(&[
-        "test",
-        &at("counter/test/two-nodes.toml"),
-        "--no-build",
-        "--seeds",
+    let out = temp("counter-two-planted");
+    let two = sim_test_of(
+        "counter/test/two-nodes.toml",
+        "network-faults.json",
         "0..4",
-        "--faults",
-        &at("network-faults.json"),
-        "--out",
-        temp("counter-two-planted").to_str().unwrap(),
-    ]);
+        &out,
+        false,
+    );
     let stdout = text(&two.stdout);
     assert!(!two.status.success(), "the planted bug passed on two nodes");
     let fail = field(&stdout, "FAIL counter-test");

@@ -537,18 +537,25 @@ pub fn stale(dir: &Path) -> Vec<String> {
     warnings
 }
 
-/// Every file under `dir`, depth first, at most `SOURCES_MAX` of them.
+/// Every file under `dir`, depth first, at most `SOURCES_MAX` of them; links are not
+/// followed (a link to a parent would never end).
 fn newest_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<(PathBuf, bool)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let kind = e.file_type().ok()?;
+            (!kind.is_symlink()).then(|| (e.path(), kind.is_dir()))
+        })
+        .collect();
     entries.sort();
-    for path in entries {
+    for (path, is_dir) in entries {
         if out.len() >= SOURCES_MAX {
             return;
         }
-        if path.is_dir() {
+        if is_dir {
             newest_under(&path, out);
         } else {
             out.push(path);
@@ -696,6 +703,8 @@ mod tests {
         assert!(stale(dir.path()).is_empty(), "{:?}", stale(dir.path()));
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(krate.join("src/lib.rs"), "// changed").unwrap();
+        // A link back to the crate is not followed.
+        std::os::unix::fs::symlink(&krate, krate.join("src/again")).unwrap();
         let warnings = stale(dir.path());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("src/lib.rs"), "{warnings:?}");
