@@ -85,7 +85,7 @@ pub use trace::{
     DropReason, Event, ExitReason, Fault, MessageKind, Trace, TraceLevel, TraceRecord,
 };
 pub use types::*;
-pub use wasm::{LoadError, WasmConfig, WasmLoader, WasmProcess};
+pub use wasm::{ComponentError, LoadError, WasmConfig, WasmLoader, WasmProcess};
 pub use wire::{
     CommandError, CommandErrorKind, KernelCommand, KernelPrint, KernelPrintResponse,
     KernelResponse, OnPanic, UserspacePersistedProcess,

@@ -8,7 +8,11 @@
 //! - Memory per idle app: resident set growth over 200 counters started and waiting.
 //! - Requests per second that the counter app answers a driven client.
 //! - `sim test` seeds per second of the counter's kit tests (each seed run twice), one
-//!   thread and two.
+//!   thread and two; and of the chat's kit tests, a group of two nodes (a world).
+//! - kit's build output: the counter wrapped as `kit build` wraps it (`wasm-tools component
+//!   new` with the WASI adapter; `wasm-tools` must be installed): loading it compiling and
+//!   cached, against the bare module's times in the same run (the cost of finding and
+//!   checking the process module inside).
 //!
 //! It builds the apps it needs first (`sim build`, and the `large` profile of the files app).
 
@@ -26,8 +30,10 @@ use hyperkernel::{
 };
 use hyperkernel_sim::node::scenario::Scenario;
 use hyperkernel_sim::run::Options;
-use hyperkernel_sim::tools::explore::{Exploration, explore};
+use hyperkernel_sim::tools::explore::{Exploration, explore, explore_with};
 use hyperkernel_sim::tools::kit;
+use hyperkernel_sim::world::drive;
+use hyperkernel_sim::world::spec::WorldScenario;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,7 +47,7 @@ fn apps() -> PathBuf {
 }
 
 fn module(package: &str, name: &str) -> Vec<u8> {
-    kit::build_package(&apps().join(package), &[]).unwrap();
+    kit::build_package(&apps().join(package), &["test".into()]).unwrap();
     std::fs::read(
         apps()
             .join(package)
@@ -188,6 +194,56 @@ fn requests_per_second(code: &[u8], requests: usize) -> f64 {
     answered as f64 / started.elapsed().as_secs_f64()
 }
 
+/// `code` wrapped as kit's build wraps a process (`wasm-tools component new --adapt`).
+fn component_of(code: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (module, adapter) = (
+        dir.path().join("m.wasm"),
+        dir.path().join("wasi_snapshot_preview1.wasm"),
+    );
+    std::fs::write(&module, code).unwrap();
+    let bytes = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+    std::fs::write(&adapter, bytes).unwrap();
+    let status = std::process::Command::new("wasm-tools")
+        .arg("component")
+        .arg("new")
+        .arg(&module)
+        .arg("-o")
+        .arg(&module)
+        .arg("--adapt")
+        .arg(&adapter)
+        .status()
+        .expect("wasm-tools (cargo install wasm-tools --locked --version 1.225.0)");
+    assert!(status.success(), "wasm-tools component new failed");
+    std::fs::read(&module).unwrap()
+}
+
+/// `sim test` seeds per second of the chat's tests (two nodes, a world) on `jobs` threads.
+fn world_seeds_per_second(jobs: usize) -> f64 {
+    let tests = apps().join("chat/test/tests.toml");
+    let file = kit::read_tests(&tests).unwrap();
+    let world = kit::world_of(&tests, &file, 0, (None, None))
+        .unwrap()
+        .unwrap();
+    let scenario = WorldScenario::from_file(&tests, world).unwrap();
+    let plan = Exploration {
+        seeds: 0..100,
+        jobs,
+        options: Options::default(),
+        fresh_every: 0,
+    };
+    let started = Instant::now();
+    let results = explore_with(&plan, &|_, _| {}, &|seed| {
+        drive::explore_seed(&scenario, seed, &plan)
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        results.iter().all(|r| r.failure.is_none()),
+        "the tests pass"
+    );
+    results.len() as f64 / seconds
+}
+
 /// `sim test` seeds per second of the counter's tests on `jobs` threads.
 fn test_seeds_per_second(jobs: usize) -> f64 {
     let tests = apps().join("counter/test/tests.toml");
@@ -216,7 +272,9 @@ fn test_seeds_per_second(jobs: usize) -> f64 {
 fn main() {
     let counter = module("counter", "counter");
     let files = module("files", "files");
-    kit::build_package(&apps().join("counter/test/counter-test"), &[]).unwrap();
+    for test in ["counter/test/counter-test", "chat", "chat/test/chat-test"] {
+        kit::build_package(&apps().join(test), &["test".into()]).unwrap();
+    }
     let large = large_module();
     println!("apps: medians (9 compiles, 101 cached loads)");
     for (name, code) in [
@@ -232,6 +290,15 @@ fn main() {
             if cached <= 1.0 { "met" } else { "NOT met" },
         );
     }
+    let component = component_of(&counter);
+    let (module_compiled, module_cached) = init_times(&counter);
+    let (compiled, cached) = init_times(&component);
+    println!(
+        "  initialize counter, as kit builds it (a component, {:.2} MB)  {compiled:>7.2} ms compiling ({:.2}x the module's {module_compiled:.2} ms)  {cached:>6.3} ms cached ({:.2}x the module's {module_cached:.3} ms)",
+        component.len() as f64 / 1e6,
+        compiled / module_compiled,
+        cached / module_cached,
+    );
     let per_app = median((0..3).map(|_| memory_per_app(&counter, 200)).collect());
     println!(
         "  memory per idle counter app  {:>10.0} KiB (resident growth over 200)",
@@ -248,6 +315,12 @@ fn main() {
         let rate = median((0..3).map(|_| test_seeds_per_second(jobs)).collect());
         println!(
             "  sim test seeds/s, {jobs} thread(s) {rate:>9.1} (counter's tests, each seed run twice)"
+        );
+    }
+    for jobs in [1, 2] {
+        let rate = median((0..3).map(|_| world_seeds_per_second(jobs)).collect());
+        println!(
+            "  sim test seeds/s, {jobs} thread(s) {rate:>9.1} (chat's tests on two nodes, a world; each seed run twice and each node once more alone)"
         );
     }
 }

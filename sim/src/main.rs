@@ -153,7 +153,7 @@ enum Command {
         /// Package directories.
         #[arg(required = true)]
         packages: Vec<PathBuf>,
-        /// Cargo features to build with.
+        /// Cargo features to build with (each crate with those it declares, as kit builds).
         #[arg(long, value_delimiter = ',')]
         features: Vec<String>,
     },

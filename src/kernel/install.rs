@@ -38,6 +38,8 @@ pub enum InstallError {
     Load {
         /// Its process.
         process: ProcessId,
+        /// Its module's path in the package (`process_wasm_path`).
+        module: String,
         /// Why.
         reason: String,
     },
@@ -50,7 +52,14 @@ impl fmt::Display for InstallError {
         match self {
             Self::Exists(process) => write!(f, "{process} exists already"),
             Self::BadName { name, reason } => write!(f, "process name {name}: {reason}"),
-            Self::Load { process, reason } => write!(f, "{process} does not load: {reason}"),
+            Self::Load {
+                process,
+                module,
+                reason,
+            } => {
+                let module = module.trim_start_matches('/');
+                write!(f, "{process} does not load (pkg/{module}): {reason}")
+            }
             Self::Failed(failure) => write!(f, "the kernel stopped: {failure}"),
         }
     }
@@ -104,6 +113,7 @@ impl Kernel {
                 .load(&id, code)
                 .map_err(|reason| InstallError::Load {
                     process: id.clone(),
+                    module: entry.process_wasm_path.clone(),
                     reason,
                 })?;
             loaded.push((id, runtime, Arc::from(code)));

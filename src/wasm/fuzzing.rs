@@ -148,6 +148,31 @@ pub fn import_count() -> usize {
     wit::imports().len()
 }
 
+/// A wasm binary as the loader takes it (`WasmLoader::load_wasm`): a component is unwrapped to
+/// its process module or refused with the reason, then the module is validated, compiled,
+/// checked and instantiated, or refused. Returns whether it became a process.
+///
+/// # Panics
+/// Only on a kernel bug: the unwrapped module lying outside the input, or being a component.
+pub fn load(code: &[u8]) -> bool {
+    if let Ok(module) = super::component::process_module(code) {
+        let start = module.as_ptr() as usize;
+        let base = code.as_ptr() as usize;
+        assert!(
+            start >= base && start + module.len() <= base + code.len(),
+            "the process module is a part of the input"
+        );
+        assert!(
+            !super::component::is_component(module),
+            "a component's process module is a core module"
+        );
+    }
+    let Ok(mut loader) = super::WasmLoader::new(super::WasmConfig::default()) else {
+        return false;
+    };
+    loader.load_wasm(code).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

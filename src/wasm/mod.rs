@@ -14,6 +14,7 @@
 //! fixed limits from [`WasmConfig`].
 
 mod abi;
+mod component;
 mod defer;
 mod fast;
 #[doc(hidden)]
@@ -27,6 +28,7 @@ mod wit;
 #[cfg(test)]
 mod wit_check;
 
+pub use component::ComponentError;
 pub use process::WasmProcess;
 
 use crate::process::{NativeLoader, Process, ProcessLoader};
@@ -496,14 +498,20 @@ impl WasmLoader {
         if let Some(module) = self.modules.borrow_mut().get(digest, code) {
             return Ok(module);
         }
+        // A component built by kit holds the process module; it is cached under the
+        // component's bytes, so unwrapping is paid once like compiling.
+        let process = component::process_module(code).map_err(|e| LoadError(e.to_string()))?;
         // Validated in full before wasmi translates it: wasmi 2.0 translates each operator as
         // it validates, and one past a function's final `end` trips an assertion in its
         // translator (found by the `command_json` fuzz target) before validation can refuse.
-        wasmparser::Validator::new()
-            .validate_all(code)
+        // A component's validation covered the modules inside.
+        if !component::is_component(code) {
+            wasmparser::Validator::new()
+                .validate_all(process)
+                .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
+        }
+        let module = Module::new(&self.engine, process)
             .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
-        let module =
-            Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
         check_module(&module)?;
         let config = Arc::clone(&self.config);
         self.modules

@@ -470,9 +470,17 @@ pub(crate) fn build(packages: &[PathBuf], features: &[String]) -> anyhow::Result
     let mut out = std::io::stdout().lock();
     for package in packages {
         let written = kit::build_package(package, features).map_err(anyhow::Error::msg)?;
-        for module in written {
-            let len = std::fs::metadata(&module).map_or(0, |m| m.len());
-            writeln!(out, "built       {} ({len} bytes)", module.display())?;
+        for built in written {
+            let len = std::fs::metadata(&built.module).map_or(0, |m| m.len());
+            writeln!(out, "built       {} ({len} bytes)", built.module.display())?;
+            if !built.dropped.is_empty() {
+                // As kit's build says it: the crate declares none of these.
+                eprintln!(
+                    "note: {} declares no feature {}; built without it",
+                    built.manifest.display(),
+                    built.dropped.join(", ")
+                );
+            }
         }
     }
     Ok(())

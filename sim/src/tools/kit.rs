@@ -372,12 +372,24 @@ pub fn package_crates(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(crates)
 }
 
-/// Builds every process crate of the package in `dir` for `wasm32-wasip1` (release, with
-/// `features`) and copies each module into `dir/pkg/`; returns the modules written.
+/// A module [`build_package`] wrote.
+#[derive(Debug)]
+pub struct Built {
+    /// Where it went (`pkg/CRATE.wasm`).
+    pub module: PathBuf,
+    /// The crate's manifest.
+    pub manifest: PathBuf,
+    /// Features asked for that the crate does not declare (it was built without them).
+    pub dropped: Vec<String>,
+}
+
+/// Builds every process crate of the package in `dir` for `wasm32-wasip1` (release, with the
+/// `features` each crate declares, as kit's build keeps only those) and copies each module into
+/// `dir/pkg/`; returns the modules written.
 ///
 /// # Errors
 /// No crate, cargo failing (its diagnostics were printed), or a module that cannot be copied.
-pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, String> {
+pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<Built>, String> {
     crate::node::guests::ensure_target("wasm32-wasip1").map_err(|e| e.to_string())?;
     let crates = package_crates(dir)?;
     if crates.is_empty() {
@@ -398,8 +410,11 @@ pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, St
             "--message-format=json-render-diagnostics",
         ]);
         cargo.arg("--manifest-path").arg(&manifest);
-        if !features.is_empty() {
-            cargo.args(["--features", &features.join(",")]);
+        let declared = crate_features(&krate);
+        let (kept, dropped): (Vec<String>, Vec<String>) =
+            features.iter().cloned().partition(|f| declared.contains(f));
+        if !kept.is_empty() {
+            cargo.args(["--features", &kept.join(",")]);
         }
         let output = cargo
             .env_remove("RUSTFLAGS")
@@ -425,8 +440,13 @@ pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, St
         std::fs::create_dir_all(dir.join("pkg")).map_err(|e| format!("{}: {e}", dir.display()))?;
         std::fs::copy(&module, &to)
             .map_err(|e| format!("{} -> {}: {e}", module.display(), to.display()))?;
-        written.push(to);
+        written.push(Built {
+            module: to,
+            manifest,
+            dropped,
+        });
     }
+    debug_assert!(!written.is_empty(), "a module per crate");
     Ok(written)
 }
 
@@ -470,35 +490,27 @@ pub fn group_packages(path: &Path, file: &TestsFile, index: usize) -> Result<Vec
 ///
 /// # Errors
 /// As [`build_package`].
-pub fn build_for_tests(dir: &Path, features: &[String]) -> Result<Vec<PathBuf>, String> {
-    let wanted: Vec<String> = if features.is_empty() {
-        vec!["test".to_owned()]
+pub fn build_for_tests(dir: &Path, features: &[String]) -> Result<Vec<Built>, String> {
+    if features.is_empty() {
+        build_package(dir, &["test".to_owned()])
     } else {
-        features.to_vec()
-    };
-    let declared = declared_features(dir);
-    let features: Vec<String> = wanted
-        .into_iter()
-        .filter(|f| declared.contains(f))
-        .collect();
-    build_package(dir, &features)
+        build_package(dir, features)
+    }
 }
 
-/// The features any process crate of the package in `dir` declares.
-fn declared_features(dir: &Path) -> Vec<String> {
-    let mut declared = Vec::new();
-    for krate in package_crates(dir).unwrap_or_default() {
-        let Ok(text) = crate::files::read_text(&krate.join("Cargo.toml"), 1 << 20) else {
-            continue;
-        };
-        let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
-            continue;
-        };
-        if let Some(features) = manifest.get("features").and_then(toml::Value::as_table) {
-            declared.extend(features.keys().cloned());
-        }
-    }
-    declared
+/// The features the process crate in `krate` declares.
+fn crate_features(krate: &Path) -> Vec<String> {
+    let Ok(text) = crate::files::read_text(&krate.join("Cargo.toml"), 1 << 20) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
+        return Vec::new();
+    };
+    manifest
+        .get("features")
+        .and_then(toml::Value::as_table)
+        .map(|features| features.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// For each process crate of the package in `dir` whose module in `pkg/` is missing or older
@@ -694,7 +706,7 @@ mod tests {
             "[package]\nname = \"app\"\n[features]\ntest = []\nplanted = []\n",
         )
         .unwrap();
-        let mut declared = declared_features(dir.path());
+        let mut declared = crate_features(&krate);
         declared.sort();
         assert_eq!(declared, ["planted", "test"]);
         // A module built before its sources changed is stale; one built after is not.
