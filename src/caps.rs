@@ -165,6 +165,24 @@ impl CapabilityStore {
         self.signer.verifying_key()
     }
 
+    /// The node's signature over `bytes` (`net:distro:sys`'s `Sign`).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let signature = self.signer.sign(bytes).to_bytes().to_vec();
+        debug_assert_eq!(signature.len(), 64, "an ed25519 signature");
+        signature
+    }
+
+    /// Whether `signature` is the holder of `key`'s over `bytes`.
+    pub fn verify_bytes(key: &[u8; 32], bytes: &[u8], signature: &[u8]) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(key) else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_slice(signature) else {
+            return false;
+        };
+        key.verify(bytes, &signature).is_ok()
+    }
+
     /// The kernel's signature over the key's canonical bytes.
     pub fn sign(&self, key: &CapKey) -> Vec<u8> {
         let bytes = key.to_capability().signing_bytes();

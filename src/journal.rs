@@ -93,6 +93,9 @@ pub struct Begin {
     /// `KernelConfig::network` (absent: off; a node of a simulated world has it on).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub network: bool,
+    /// `KernelConfig::net` (absent in journals from before `net:distro:sys`: off).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub net: bool,
     /// `KernelConfig::trace_bodies` (absent: off).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trace_bodies: bool,
@@ -557,6 +560,7 @@ mod tests {
             time_start: Timestamp(0),
             vfs: true,
             network: false,
+            net: false,
             trace_bodies: false,
         }
     }

@@ -278,3 +278,68 @@ fn a_hostile_node_is_refused_by_the_network_and_by_the_receiving_kernel() {
             .any(|c| c.issuer.process.is_kernel() && c.params.contains("messaging"))
     );
 }
+
+/// Asks node `index`'s `net:distro:sys` `action` as its client (given messaging to it) and
+/// returns the answer.
+fn ask_net(
+    world: &mut World,
+    index: usize,
+    action: &hyperkernel::types::net::NetAction,
+) -> hyperkernel::types::net::NetResponse {
+    let name = world.names()[index].clone();
+    let net: hyperkernel::Address = format!("{name}@net:distro:sys").parse().unwrap();
+    let grant = Capability::messaging(net.clone());
+    world
+        .kernel(index)
+        .unwrap()
+        .harness()
+        // Public: net answers only those it may message, as in the reference.
+        .register_driven(&pid("asker:asker:sys.os"), &[grant], true)
+        .ok();
+    let body = hyperkernel::types::net::encode(action).unwrap();
+    let send = Input::Send {
+        process: pid("asker:asker:sys.os"),
+        target: net,
+        request: Request::new(body).expecting(5),
+        context: None,
+        blob: None,
+    };
+    world.input(index, send).unwrap();
+    world.run_until_idle(10_000).unwrap();
+    let receive = Input::Receive {
+        process: pid("asker:asker:sys.os"),
+    };
+    let Ok(Output::Received(Some(received))) = world.input(index, receive) else {
+        panic!("no answer from net");
+    };
+    let Ok((_, message)) = received.0 else {
+        panic!("an error from net: {:?}", received.0);
+    };
+    hyperkernel::types::net::decode(message.body()).unwrap()
+}
+
+#[test]
+fn every_node_answers_net_questions_from_the_worlds_directory_and_traffic() {
+    use hyperkernel::types::net::{NetAction, NetResponse};
+    let mut world = two_nodes(4, NetConfig::default());
+    world.publish_directory();
+    let b = world.kernel(1).unwrap().identity();
+    // The directory holds every node's identity, keys included; no peers before traffic.
+    let answer = ask_net(&mut world, 0, &NetAction::GetPeer("b.os".into()));
+    assert_eq!(answer, NetResponse::Peer(Some(b.clone())));
+    assert_eq!(
+        ask_net(&mut world, 0, &NetAction::GetPeers),
+        NetResponse::Peers(vec![])
+    );
+    // Once b's message has reached a, b is a's peer (and a is not yet b's: nothing came back).
+    send(&mut world, 1, "a.os@echo:echo:sys.os", "hello a", None);
+    world.run_until_idle(10_000).unwrap();
+    assert_eq!(
+        ask_net(&mut world, 0, &NetAction::GetPeers),
+        NetResponse::Peers(vec![b])
+    );
+    assert_eq!(
+        ask_net(&mut world, 1, &NetAction::GetPeers),
+        NetResponse::Peers(vec![])
+    );
+}

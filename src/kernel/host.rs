@@ -364,6 +364,39 @@ impl<'k> ProcessContext<'k> {
             .send_response_message(&self.process, id, source, target, response, None);
     }
 
+    /// Runtime modules only (`net:distro:sys`): the node's view of the network.
+    pub fn net_view(&self) -> &crate::process::net::NetView {
+        &self.kernel.net
+    }
+
+    /// Runtime modules only (`net:distro:sys`): the identity of node `name`, ours included.
+    pub fn net_identity(&self, name: &str) -> Option<crate::types::net::Identity> {
+        if name == &*self.kernel.our {
+            return Some(self.kernel.identity());
+        }
+        self.kernel.net.identity(name).cloned()
+    }
+
+    /// Runtime modules only (`net:distro:sys`): the node's signature over `bytes`.
+    pub fn node_sign(&self, bytes: &[u8]) -> Vec<u8> {
+        self.kernel.caps.sign_bytes(bytes)
+    }
+
+    /// Runtime modules only (`net:distro:sys`): whether `signature` is node `node`'s over
+    /// `bytes`, by our key for our node and by the directory's for another; false for a node
+    /// the directory does not hold.
+    pub fn node_verify(&self, node: &str, bytes: &[u8], signature: &[u8]) -> bool {
+        let key = if node == &*self.kernel.our {
+            Some(self.kernel.caps.verifying_key().to_bytes())
+        } else {
+            self.kernel
+                .net
+                .identity(node)
+                .and_then(|identity| crate::process::net::key_bytes(&identity.networking_key))
+        };
+        key.is_some_and(|key| crate::caps::CapabilityStore::verify_bytes(&key, bytes, signature))
+    }
+
     /// Runtime modules only (`vfs:distro:sys`): the file at `path` in the store's vfs table,
     /// as this step sees it.
     ///

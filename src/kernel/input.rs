@@ -118,6 +118,9 @@ pub enum Input {
         /// Its bytes.
         bytes: Vec<u8>,
     },
+    /// Entries of the network's directory (the PKI: kit's fake chain, Hypermap), which
+    /// `net:distro:sys` answers from; each replaces an entry of the same name.
+    Identities(Vec<crate::types::net::Identity>),
 }
 
 impl Input {
@@ -138,6 +141,7 @@ impl Input {
             | Self::ClearState { .. }
             | Self::Install { .. }
             | Self::VfsWrite { .. }
+            | Self::Identities(_)
             | Self::Shutdown => None,
         }
     }
@@ -162,6 +166,7 @@ impl Input {
             | Self::Receive { .. }
             | Self::ClearState { .. }
             | Self::Install { .. }
+            | Self::Identities(_)
             | Self::Shutdown => None,
         }
     }
@@ -201,6 +206,7 @@ impl Input {
             | Self::ClearState { .. }
             | Self::Install { .. }
             | Self::VfsWrite { .. }
+            | Self::Identities(_)
             | Self::Shutdown => None,
         }
     }
@@ -224,6 +230,7 @@ impl Input {
             | Self::ClearState { .. }
             | Self::Install { .. }
             | Self::VfsWrite { .. }
+            | Self::Identities(_)
             | Self::Shutdown => false,
         }
     }
@@ -264,13 +271,7 @@ impl Kernel {
                 capabilities,
                 public,
                 protected,
-            } => {
-                self.register_driven(&process, &capabilities, public)?;
-                if protected {
-                    self.protect(&process);
-                }
-                Ok(Output::Taken)
-            }
+            } => self.input_register(&process, &capabilities, public, protected),
             Input::Send {
                 process,
                 target,
@@ -315,11 +316,33 @@ impl Kernel {
                 .install_package(&package, run)
                 .map(Output::Installed)
                 .map_err(KernelError::Install),
+            Input::Identities(identities) => {
+                self.net.learn(identities);
+                Ok(Output::Taken)
+            }
             Input::VfsWrite { path, bytes } => self
                 .vfs_write(&path, &bytes)
                 .map(|()| Output::Taken)
                 .map_err(|_| KernelError::Stopped),
         }
+    }
+
+    fn input_register(
+        &mut self,
+        process: &ProcessId,
+        capabilities: &[Capability],
+        public: bool,
+        protected: bool,
+    ) -> Result<Output, KernelError> {
+        self.register_driven(process, capabilities, public)?;
+        if protected {
+            self.protect(process);
+        }
+        debug_assert!(
+            self.has_process(process),
+            "a registered process is in the table"
+        );
+        Ok(Output::Taken)
     }
 
     fn input_time(&mut self, reading: Timestamp) -> Output {

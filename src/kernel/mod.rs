@@ -126,6 +126,9 @@ pub struct KernelConfig {
     /// Whether to register `vfs:distro:sys` at boot (off by default, so traces recorded
     /// before it existed keep their hashes; apps, packages and the node turn it on).
     pub vfs: bool,
+    /// Whether to register `net:distro:sys` at boot (off by default, so traces recorded
+    /// before it existed keep their hashes; worlds and the node turn it on).
+    pub net: bool,
     /// Whether messages for other nodes wait in an outbox for a network (`take_outbound`),
     /// as a simulated network or a transport takes them; off, they answer `Offline` at once.
     pub network: bool,
@@ -160,6 +163,7 @@ impl KernelConfig {
             held_bytes_max: HELD_BYTES_MAX,
             timer: true,
             vfs: false,
+            net: false,
             trace_bodies: false,
             network: false,
             sync_interval_nanos: 0,
@@ -266,6 +270,8 @@ pub struct Kernel {
     /// A driver's fault hook (none by default) and the messages it holds in transit.
     hook: Option<Box<dyn FaultHook>>,
     transit: hook::Transit,
+    /// The node's view of the network, which `net:distro:sys` answers from.
+    net: crate::process::net::NetView,
 }
 
 /// Builds a [`Kernel`].
@@ -403,6 +409,7 @@ impl KernelBuilder {
             entropy: Entropy::new(self.config.seed),
             hook: self.hook,
             transit: hook::Transit::default(),
+            net: crate::process::net::NetView::default(),
             trace,
             config: self.config,
             clock: KernelClock::new(self.time),
@@ -448,6 +455,15 @@ impl Kernel {
             // The timer id is well-formed and not yet taken, so registration cannot fail.
             let _ = self.register_native(&ProcessId::timer(), timer, &caps, true);
         }
+        if self.config.net {
+            // Not public, as in the reference: a sender needs its messaging capability.
+            let net_id = ProcessId::net();
+            let mut caps = runtime_caps.clone();
+            caps.push(Capability::messaging(self.address_of(&net_id)));
+            let net = Box::new(crate::process::NetProcess::new());
+            // Like the timer's: a well-formed id not yet taken.
+            let _ = self.register_native(&net_id, net, &caps, false);
+        }
         if self.config.vfs {
             let vfs_id = crate::process::vfs::vfs_id();
             let mut caps = runtime_caps.clone();
@@ -461,6 +477,26 @@ impl Kernel {
     /// Our node name.
     pub fn our(&self) -> &str {
         &self.our
+    }
+
+    /// Our identity as the network's directory gives it (`Input::Identities`), or made from
+    /// our name and key: reached directly on the loopback address, with no ports (a simulated
+    /// node listens on none).
+    pub fn identity(&self) -> crate::types::net::Identity {
+        if let Some(identity) = self.net.identity(&self.our) {
+            return identity.clone();
+        }
+        let key = self.caps.verifying_key().to_bytes();
+        let identity = crate::types::net::Identity {
+            name: self.our.to_string(),
+            networking_key: crate::process::net::key_string(&key),
+            routing: crate::types::net::NodeRouting::Direct {
+                ip: "127.0.0.1".into(),
+                ports: BTreeMap::new(),
+            },
+        };
+        debug_assert_eq!(identity.networking_key.len(), 66, "0x and 64 hex digits");
+        identity
     }
 
     /// `our@process`.

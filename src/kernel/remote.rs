@@ -36,6 +36,8 @@ impl Kernel {
             return Ok(());
         }
         self.prune_remote_capabilities(&mut message);
+        let our = std::sync::Arc::clone(&self.our);
+        self.net.heard_from(&message.source.node, &our);
         debug_assert!(
             !self.is_our_node(&message.source),
             "a queued remote message has a remote source"

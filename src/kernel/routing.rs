@@ -206,6 +206,7 @@ impl Kernel {
     /// The network cannot reach `message`'s node: drop it as unreachable, answering its sender
     /// `Offline` if it expects a response.
     pub(crate) fn unreachable(&mut self, message: KernelMessage) {
+        self.net.lost(&message.target.node);
         self.drop_message(Box::new(message), DropReason::NodeUnreachable);
     }
 

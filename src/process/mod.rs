@@ -7,10 +7,12 @@
 //! process maps these one to one onto wasmi resumable calls; a native process is a callback.
 
 mod loader;
+pub mod net;
 mod timer;
 pub mod vfs;
 
 pub use loader::{NativeLoader, ProcessLoader};
+pub use net::NetProcess;
 pub use timer::TimerProcess;
 pub use vfs::VfsProcess;
 

@@ -3,6 +3,7 @@
 mod capability;
 mod id;
 mod message;
+pub mod net;
 mod on_exit;
 
 pub use capability::{
@@ -25,6 +26,11 @@ impl ProcessId {
     /// `timer:distro:sys`.
     pub fn timer() -> Self {
         well_known("timer")
+    }
+
+    /// `net:distro:sys`.
+    pub fn net() -> Self {
+        well_known("net")
     }
 
     /// Whether this is `kernel:distro:sys` exactly (full match: the W1 fix).

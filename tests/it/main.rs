@@ -12,6 +12,7 @@ mod fuzz;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod net;
 mod node;
 mod node_hostile;
 mod packages;

@@ -13,7 +13,8 @@
 //! - [`package_dir`]: a package directory through `Package::read`;
 //! - [`terminal_line`]: a terminal line through its parser;
 //! - [`remote_messages`]: messages from other nodes with attached capabilities through the
-//!   kernel's remote door; no process holds a capability it was not given.
+//!   kernel's remote door (to `net:distro:sys` too: a "hi" or a `NetAction` it ignores); no
+//!   process holds a capability it was not given.
 
 use crate::checks::provenance::Provenance;
 use hyperkernel::door::{AnswerJson, MESSAGE_BYTES_MAX, answer_bytes_max, parse_head};
@@ -63,13 +64,14 @@ fn saver() -> Box<dyn hyperkernel::Process> {
     })
 }
 
-/// A node with the vfs, the door's process (holding messaging to every process, as the
+/// A node with the vfs and `net:distro:sys`, the door's process (holding messaging to every process, as the
 /// node's does), `a` of package `app:our.os`, `b` of `other:our.os` with its drive
 /// `/other:our.os/pkg` made, an echo `echo:echo:our.os` and a networked saver
 /// `saver:saver:our.os` that saves whatever comes attached to a request.
 pub fn node() -> Kernel {
     let mut config = KernelConfig::new(OUR, 7);
     config.vfs = true;
+    config.net = true;
     config.trace_level = TraceLevel::Hash;
     config.inbox_bytes_max = 1 << 24;
     config.mailbox_bytes_max = 1 << 24;
@@ -328,14 +330,15 @@ pub fn remote_messages(data: &[u8]) {
             "our.os@saver:saver:our.os",
             "carol.os@x:y:carol.os",
         ];
-        const TARGETS: [&str; 4] = [
+        const TARGETS: [&str; 5] = [
             "our.os@saver:saver:our.os",
             "our.os@kernel:distro:sys",
             "dave.os@saver:saver:dave.os",
             "our@echo:echo:our.os",
+            "our.os@net:distro:sys",
         ];
         let source = SOURCES[usize::from(head % 5)];
-        let target = TARGETS[usize::from((head >> 3) % 4)];
+        let target = TARGETS[usize::from((head >> 3) % 5)];
         let mut request = Request::new(take(&mut bytes, 16).to_vec());
         let count = take(&mut bytes, 1).first().map_or(0, |n| n % 4);
         for _ in 0..count {
@@ -453,6 +456,7 @@ pub fn journal_segment(data: &[u8]) {
         time_start: hyperkernel::Timestamp(0),
         vfs: data.first().is_some_and(|b| b & 1 == 1),
         network: false,
+        net: false,
         trace_bodies: false,
     };
     let root = home.join("journal");

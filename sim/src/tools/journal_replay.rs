@@ -70,6 +70,7 @@ fn boot(epoch: &hyperkernel::journal::Epoch) -> Result<(Kernel, ScratchStore), S
     config.sync_interval_nanos = begin.sync_interval_nanos;
     config.vfs = begin.vfs;
     config.network = begin.network;
+    config.net = begin.net;
     config.trace_bodies = begin.trace_bodies;
     config.trace_level = TraceLevel::Full;
     // Wasm, and the simulator's own natives (`echo`, `sink`: a journal of a simulated world's

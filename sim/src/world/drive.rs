@@ -262,6 +262,7 @@ fn build(scenario: &WorldScenario, seed: u64) -> Result<World, RunError> {
             drop_ppm: ppm(beyond.drop),
         });
     }
+    world.publish_directory();
     world.carry_setups();
     Ok(world)
 }

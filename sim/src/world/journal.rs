@@ -43,6 +43,7 @@ impl World {
                 time_start: Timestamp(0),
                 vfs: config.vfs,
                 network: config.network,
+                net: config.net,
                 trace_bodies: config.trace_bodies,
             };
             let root = home.join("journal");

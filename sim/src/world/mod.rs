@@ -336,6 +336,7 @@ impl World {
         let mut config = KernelConfig::new(name, seed);
         configure(&mut config);
         config.network = true;
+        config.net = true;
         config.seed = seed;
         let kernel = KernelBuilder::new(name, seed)
             .config(config)
@@ -666,6 +667,26 @@ impl World {
                 _ => {}
             }
         }
+    }
+
+    /// Gives every node the network's directory (each node's identity), as kit's fake chain
+    /// gives booted nodes theirs; `net:distro:sys` answers from it.
+    pub fn publish_directory(&mut self) {
+        assert_eq!(
+            self.passes, 0,
+            "the directory is published before the first pass"
+        );
+        let identities: Vec<_> = self.nodes.iter().map(|n| n.kernel.identity()).collect();
+        for node in &mut self.nodes {
+            // A world's node takes inputs until it shuts down, which setup never does.
+            let _ = node.feed(Input::Identities(identities.clone()));
+        }
+        debug_assert!(
+            self.nodes
+                .iter()
+                .all(|n| identities.contains(&n.kernel.identity())),
+            "every node finds itself in the directory"
+        );
     }
 
     /// Every node hands the network what it sent while it was set up (a kit test that runs

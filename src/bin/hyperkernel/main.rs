@@ -293,6 +293,7 @@ fn boot(
     config.trace_records_max = TRACE_RECORDS_MAX;
     // A node serves files to its apps, as the reference's does.
     config.vfs = true;
+    config.net = true;
     if new {
         config.signing_key = Some(home::os_random()?);
     }
@@ -306,6 +307,7 @@ fn boot(
         time_start: Timestamp(0),
         vfs: config.vfs,
         network: config.network,
+        net: config.net,
         trace_bodies: config.trace_bodies,
     };
     let journal = match journaled.then(|| {
