@@ -119,6 +119,7 @@ fn the_example_apps_pass_over_seeds_with_faults() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS chat-test   12 seeds"), "{stdout}");
+    crash_demonstration();
     // A scenario that installs the counter's package and states what the app must show.
     let scenario = at("counter/test/counter.scenario.json");
     let run = sim(&["run", &scenario, "--seed", "3"]);
@@ -144,6 +145,57 @@ fn the_example_apps_pass_over_seeds_with_faults() {
             "counter:counter:example.os printed no line matching /^counter: started at 9$/"
         ),
         "{stderr}"
+    );
+}
+
+/// The expected demonstration (README, "Real apps"): the chat's kit test while the second
+/// node crashes (`guests/apps/crash-faults.json`) fails, printing exactly
+/// `guests/apps/chat/test/crash-demo.txt` (the output folder written `OUT`, the seeds/s line
+/// left out); its replay stops at the tester's report, and its shrunk fault schedule (one
+/// crash) reproduces the failure.
+fn crash_demonstration() {
+    let root = apps().join("../..");
+    let out = temp("chat-crash");
+    let out_text = out.to_string_lossy().into_owned();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(&root)
+        .args([
+            "test",
+            "guests/apps/chat/test/tests.toml",
+            "--seeds",
+            "0..8",
+        ])
+        .args(["--faults", "guests/apps/crash-faults.json", "--no-build"])
+        .args(["--out", &out_text])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let shown: String = text(&run.stdout)
+        .lines()
+        .filter(|line| !line.starts_with("seeds/s"))
+        .map(|line| line.replace(&out_text, "OUT") + "\n")
+        .collect();
+    let expected = std::fs::read_to_string(apps().join("chat/test/crash-demo.txt")).unwrap();
+    assert_eq!(shown, expected, "the demonstration's output changed");
+    let stdout = text(&run.stdout);
+    let replay = run_printed(&field(&stdout, "replay"));
+    let replayed = text(&replay.stdout);
+    let marked = replayed
+        .lines()
+        .find(|l| l.starts_with("> "))
+        .unwrap_or_default();
+    assert!(marked.contains("tester: FAIL chat-test"), "{replayed}");
+    let schedule = field(&stdout, "schedule");
+    let command = schedule
+        .rsplit_once("(sim run ")
+        .map(|(_, rest)| format!("sim run {}", rest.trim_end_matches(')')))
+        .unwrap();
+    let again = run_printed(&command);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("first.os: test chat-test failed"),
+        "{}",
+        text(&again.stderr)
     );
 }
 

@@ -300,6 +300,37 @@ fn world_scenarios_are_validated_with_the_place_named() {
 }
 
 #[test]
+fn drawn_crashes_take_only_the_nodes_named() {
+    let file = |nodes: &str| {
+        format!(
+            r#"{{"version": 1, "nodes": [{A}, {B}], "run_for_ms": 5000,
+                "faults": {{"crash": {{"per_second": 5, "max_downtime_ms": 100{nodes}}}}}}}"#
+        )
+    };
+    let scenario =
+        WorldScenario::parse(Path::new("w.json"), &file(r#", "nodes": ["b.os"]"#)).unwrap();
+    let crashed: Vec<String> = (0..10)
+        .flat_map(|seed| scenario.for_seed(seed).unwrap().file.workload)
+        .filter_map(|work| work.crash)
+        .collect();
+    assert!(crashed.len() > 20, "crashes are drawn: {crashed:?}");
+    assert!(crashed.iter().all(|name| name == "b.os"), "{crashed:?}");
+    // Without the list, either node crashes.
+    let any = WorldScenario::parse(Path::new("w.json"), &file("")).unwrap();
+    let crashed: Vec<String> = (0..10)
+        .flat_map(|seed| any.for_seed(seed).unwrap().file.workload)
+        .filter_map(|work| work.crash)
+        .collect();
+    assert!(crashed.iter().any(|name| name == "a.os"), "{crashed:?}");
+    // A name that is no node, or an empty list, is refused with the place.
+    let error =
+        WorldScenario::parse(Path::new("w.json"), &file(r#", "nodes": ["z.os"]"#)).unwrap_err();
+    assert_eq!(error.place, "faults.crash.nodes", "{error}");
+    let error = WorldScenario::parse(Path::new("w.json"), &file(r#", "nodes": []"#)).unwrap_err();
+    assert!(error.problem.contains("names no node"), "{error}");
+}
+
+#[test]
 fn one_seed_is_one_world_and_seeds_draw_their_own_faults() {
     let scenario = WorldScenario::load(&scenarios().join("partition.json")).unwrap();
     let hash = |seed| run_world(&scenario, seed).unwrap().world.hash();

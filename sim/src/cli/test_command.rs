@@ -8,7 +8,7 @@ use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore, explore_
 use hyperkernel_sim::tools::kit;
 use hyperkernel_sim::tools::replay::{Header, TRACE_FORMAT, trace_text};
 use hyperkernel_sim::world::drive::{explore_seed, run_world};
-use hyperkernel_sim::world::shrink::shrink_world;
+use hyperkernel_sim::world::shrink::shrink_faults;
 use hyperkernel_sim::world::spec::{WorldScenario, WorldWork};
 use hyperkernel_sim::world::trace::world_trace_text;
 use std::io::Write;
@@ -181,7 +181,7 @@ fn schedule(
     seed: u64,
     path: &Path,
 ) -> anyhow::Result<()> {
-    let shrunk = match shrink_world(scenario, seed, SHRINK_RUNS_MAX) {
+    let shrunk = match shrink_faults(scenario, seed, SHRINK_RUNS_MAX) {
         Ok(shrunk) => shrunk,
         Err(why) => {
             writeln!(out, "schedule    not shrunk: {why}")?;

@@ -225,13 +225,17 @@ pub struct ClogSpec {
 }
 
 /// Node crashes.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CrashSpec {
     /// Crashes per simulated second, on average, in the whole world.
     pub per_second: f64,
     /// The longest downtime; each is uniform in `[1, max]` ms.
     pub max_downtime_ms: u64,
+    /// The nodes that may crash (default: any), say every node but a kit test group's first,
+    /// whose tester does not run its tests again after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<String>>,
 }
 
 /// Faults beyond the reference's guarantees: per-message chances.
@@ -317,6 +321,11 @@ impl WorldFaultSpec {
             problems.push(rate_problem("crash.per_second", c.per_second));
             if c.max_downtime_ms == 0 || c.max_downtime_ms > ms {
                 problems.push(Some("crash.max_downtime_ms is 1 or more".into()));
+            }
+            if c.nodes.as_ref().is_some_and(Vec::is_empty) {
+                problems.push(Some(
+                    "crash.nodes names no node (leave it out for any)".into(),
+                ));
             }
         }
         if let Some(b) = &self.beyond_reference {

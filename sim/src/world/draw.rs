@@ -187,9 +187,15 @@ fn crashes(spec: &CrashSpec, rate: f64, seed: u64, names: &[String], until: u64)
             break;
         }
         at = start;
-        let node = (rng.next_u64() % names.len() as u64) as usize;
+        let may: Vec<&String> = match &spec.nodes {
+            Some(nodes) => names.iter().filter(|n| nodes.contains(n)).collect(),
+            None => names.iter().collect(),
+        };
+        let Some(&name) = may.get((rng.next_u64() % may.len().max(1) as u64) as usize) else {
+            break;
+        };
         out.push(WorldWork {
-            crash: Some(names[node].clone()),
+            crash: Some(name.clone()),
             downtime_ms: Some(between(&mut rng, 1, spec.max_downtime_ms)),
             ..entry(start)
         });
@@ -203,7 +209,7 @@ fn rates(spec: &WorldFaultSpec, seed: u64) -> [f64; 4] {
         spec.partition.map_or(0.0, |p| p.per_second),
         spec.clog.map_or(0.0, |c| c.per_second),
         spec.reset.map_or(0.0, |r| r.per_second),
-        spec.crash.map_or(0.0, |c| c.per_second),
+        spec.crash.as_ref().map_or(0.0, |c| c.per_second),
     ];
     if !spec.swarm {
         return given;

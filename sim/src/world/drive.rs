@@ -172,7 +172,9 @@ fn add_node(
     let one: &Scenario = &scenario.nodes[index];
     let name = &one.file.node;
     let node_seed = node_seed(seed, name);
-    let config = run::config(one, node_seed, Options::default());
+    let mut config = run::config(one, node_seed, Options::default());
+    // Every node of a world answers network questions (and keeps doing so after a reboot).
+    config.net = true;
     let store = run::store(one, node_seed);
     let mut inputs = Vec::new();
     let inside = crate::node::inside::Inside::new(node_seed);

@@ -4,7 +4,7 @@
 //! rest: workload entries go (halves, then one at a time), nodes other than the first go with
 //! every entry naming them (each node keeps its own seed, drawn from its name), then crashes
 //! get shorter downtimes, clogs shorter holds, the network shorter delays and the run an
-//! earlier end. Greedy: a local minimum.
+//! earlier end. Greedy: a local minimum. `shrink_faults` shrinks the fault schedule alone.
 
 use super::drive::run_world;
 use super::spec::{WorldFile, WorldScenario, WorldWork};
@@ -29,6 +29,9 @@ pub struct WorldShrunk {
 
 struct Search<'a> {
     path: &'a Path,
+    /// Only the fault schedule shrinks (its entries, downtimes, holds and times): the nodes,
+    /// the network's delays and the run's length stay.
+    faults_only: bool,
     seed: u64,
     signature: String,
     runs: u64,
@@ -97,6 +100,9 @@ impl Search<'_> {
                     progress = true;
                 }
             }
+        }
+        if self.faults_only {
+            return progress;
         }
         loop {
             let mut candidate = file.clone();
@@ -192,6 +198,30 @@ pub fn shrink_world(
     seed: u64,
     runs_max: u64,
 ) -> Result<WorldShrunk, String> {
+    shrink(scenario, seed, runs_max, false)
+}
+
+/// Shrinks the fault schedule of failing `seed` of `scenario` within `runs_max` runs: its
+/// fault entries, their downtimes and holds, and when they happen, while the world (its
+/// nodes, the network's delays, the run's length) stays as it is; `sim test` prints it. A
+/// kit test group's nodes are named by its `Run`, so removing one would fail otherwise.
+///
+/// # Errors
+/// As [`shrink_world`].
+pub fn shrink_faults(
+    scenario: &WorldScenario,
+    seed: u64,
+    runs_max: u64,
+) -> Result<WorldShrunk, String> {
+    shrink(scenario, seed, runs_max, true)
+}
+
+fn shrink(
+    scenario: &WorldScenario,
+    seed: u64,
+    runs_max: u64,
+    faults_only: bool,
+) -> Result<WorldShrunk, String> {
     let explicit = scenario.for_seed(seed).map_err(|e| e.to_string())?;
     let first = run_world(&explicit, seed).map_err(|e| e.to_string())?;
     let Some(error) = first.error else {
@@ -200,6 +230,7 @@ pub fn shrink_world(
     let failure = error.to_string();
     let mut search = Search {
         path: &scenario.path,
+        faults_only,
         seed,
         signature: signature(&failure),
         runs: 0,
@@ -210,7 +241,7 @@ pub fn shrink_world(
     let before = (file.nodes.len(), file.workload.len());
     loop {
         let entries = search.entries(&mut file);
-        let nodes = search.nodes(&mut file);
+        let nodes = !faults_only && search.nodes(&mut file);
         let shorter = search.shorter(&mut file);
         if !(entries || nodes || shorter) || search.runs >= search.runs_max {
             break;
@@ -219,6 +250,11 @@ pub fn shrink_world(
     assert!(
         file.nodes.len() <= before.0 && file.workload.len() <= before.1,
         "shrinking never grows"
+    );
+    assert!(
+        !faults_only
+            || (file.nodes.len() == before.0 && file.run_for_ms == explicit.file.run_for_ms),
+        "a fault schedule shrinks alone"
     );
     Ok(WorldShrunk {
         after: (file.nodes.len(), file.workload.len()),

@@ -294,6 +294,14 @@ fn validate(file: &WorldFile) -> Result<Vec<WorldAction>, Invalid> {
     {
         return Err(("faults".into(), problem));
     }
+    let crashing = file.faults.as_ref().and_then(|f| f.crash.as_ref());
+    for name in crashing
+        .and_then(|c| c.nodes.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        node_index(file, "faults.crash.nodes", name)?;
+    }
     let entries = u64::try_from(file.workload.len()).unwrap_or(u64::MAX);
     if entries > crate::node::scenario::WORKLOAD_LEN_MAX {
         return Err((
