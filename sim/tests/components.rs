@@ -1,8 +1,11 @@
 //! kit's own build output under `sim test`: the example apps built as `sim build` builds them,
 //! then wrapped exactly as `kit build` wraps them (`wasm-tools component new MODULE --adapt
 //! wasi_snapshot_preview1.reactor.wasm`, the tool and the adapter at the versions kit pins, both
-//! from crates.io), pass their kit tests over seeds as the modules do; a component of a shape the
-//! loader cannot run is refused, naming the package's file and the reason.
+//! from crates.io), pass their kit tests over seeds as the modules do; the transfer app, whose
+//! process is composed with its worker API as kit composes it, moves a file between two nodes
+//! through spawned workers; a component of a shape the loader cannot run, and a process that
+//! imports an interface nothing composed into it exports, are refused, naming the package's file
+//! and the reason.
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -138,4 +141,69 @@ fn kits_components_pass_the_kit_tests_their_modules_pass() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_composed_process_runs_and_an_uncomposed_importer_is_refused() {
+    // sim test builds the transfer app as kit does: its main process composed with the worker
+    // API (`wasm-tools compose`), the API itself not shipped.
+    let tests = apps().join("transfer/test/tests.toml");
+    let out = sim_test(&tests, "clog-faults.json", "0..16");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("PASS transfer-test   16 seeds"), "{stdout}");
+    let pkg = apps().join("transfer/pkg");
+    assert!(pkg.join("transfer.wasm").exists() && pkg.join("transfer-worker.wasm").exists());
+    assert!(
+        !pkg.join("transfer-worker-api.wasm").exists(),
+        "the API is composed, not shipped"
+    );
+    let composed = std::fs::read(pkg.join("transfer.wasm")).unwrap();
+    assert_eq!(&composed[..8], b"\0asm\x0d\0\x01\0", "a component");
+    // The main process as a module of its own (built directly, never composed): refused,
+    // naming the import and how to compose it.
+    let root = temp("uncomposed");
+    let from = apps().join("transfer");
+    for dir in ["", "test/transfer-test"] {
+        let to = root.join("transfer").join(dir);
+        std::fs::create_dir_all(to.join("pkg")).unwrap();
+        for file in ["metadata.json", "pkg/manifest.json"] {
+            std::fs::copy(from.join(dir).join(file), to.join(file)).unwrap();
+        }
+    }
+    let release = apps().join("target/wasm32-wasip1/release");
+    let copy = |module: &str, to: &str| {
+        std::fs::copy(release.join(module), root.join("transfer").join(to)).unwrap();
+    };
+    copy("transfer.wasm", "pkg/transfer.wasm");
+    copy("transfer_worker.wasm", "pkg/transfer-worker.wasm");
+    copy(
+        "transfer_test.wasm",
+        "test/transfer-test/pkg/transfer-test.wasm",
+    );
+    let tests = root.join("transfer/test/tests.toml");
+    std::fs::copy(from.join("test/tests.toml"), &tests).unwrap();
+    let out = sim(&["test", tests.to_str().unwrap(), "--no-build", "--seed", "1"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "does not load (pkg/transfer.wasm): imports \
+             `hyperware:process/transfer-worker@1.0.0::start-download`, an interface the kernel \
+             does not provide: a process that imports another crate's interface runs composed \
+             with it"
+        ),
+        "{stderr}"
+    );
+    // Wrapped as a component but not composed: refused the same way.
+    componentize(&root.join("transfer/pkg/transfer.wasm"), &adapter());
+    let out = sim(&["test", tests.to_str().unwrap(), "--no-build", "--seed", "1"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "does not load (pkg/transfer.wasm): the component imports \
+             `hyperware:process/transfer-worker@1.0.0`"
+        ) && stderr.contains("and others composed into it from the crate that exports them"),
+        "{stderr}"
+    );
 }

@@ -64,10 +64,17 @@ impl Kernel {
 
     /// The file at `path` in `parent`'s drive. `Err` is a read failure (the kernel stopped).
     fn spawn_code(&mut self, parent: &ProcessId, path: &str) -> Result<Option<Vec<u8>>, ()> {
+        // The reference reads the path through its vfs, which takes it with or without the
+        // leading slash (kit's file-transfer template spawns `pkg:publisher/pkg/x.wasm`).
+        let path = match path.strip_prefix('/') {
+            Some(_) => std::borrow::Cow::Borrowed(path),
+            None => std::borrow::Cow::Owned(format!("/{path}")),
+        };
         let drive = format!("/{}:{}/", parent.package(), parent.publisher());
-        if !path.starts_with(&drive) || path.contains("/../") {
+        if !path.starts_with(&drive) || path.contains("/../") || path.ends_with("/..") {
             return Ok(None);
         }
+        debug_assert!(path.starts_with('/'), "a vfs key starts with a slash");
         self.read(Table::Vfs, path.as_bytes())
     }
 

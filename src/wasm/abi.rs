@@ -522,6 +522,50 @@ pub(crate) fn put_pointer(buf: &mut [u8], at: usize, ptr: u32, len: usize) -> Re
     put(buf, at + 4, &len.to_le_bytes())
 }
 
+/// Lowers `value` of `layout` to flat core values, the inverse of [`lift_flat`]: strings and
+/// lists are allocated in the guest, a variant's unused slots are zero. Each value's core type
+/// is `layout.flat` at its position.
+pub(crate) fn lower_flat(
+    guest: &mut impl GuestMemory,
+    layout: &Layout,
+    value: &Val,
+    out: &mut Vec<u64>,
+) -> Result<(), AbiError> {
+    let start = out.len();
+    match (&layout.kind, value) {
+        (Kind::Bool, Val::Bool(b)) => out.push(u64::from(*b)),
+        (Kind::U8, Val::U8(v)) => out.push(u64::from(*v)),
+        (Kind::U64, Val::U64(v)) => out.push(*v),
+        (Kind::String | Kind::List(_), _) => {
+            let mut image = [0u8; 8];
+            encode(guest, layout, value, &mut image, 0)?;
+            out.push(u64::from(u32::from_le_bytes(read::<4>(&image, 0))));
+            out.push(u64::from(u32::from_le_bytes(read::<4>(&image, 4))));
+        }
+        (Kind::Record(fields), Val::Record(values)) if fields.len() == values.len() => {
+            for ((_, field), value) in fields.iter().zip(values) {
+                lower_flat(guest, field, value, out)?;
+            }
+        }
+        (Kind::Variant { cases, .. }, Val::Variant(case, payload)) => {
+            out.push(u64::from(*case));
+            match (case_of(cases, *case)?, payload) {
+                (Some(layout), Some(payload)) => lower_flat(guest, layout, payload, out)?,
+                (None, None) => {}
+                _ => return Err(AbiError::Shape("a variant payload")),
+            }
+            out.resize(start + layout.flat.len(), 0);
+        }
+        _ => return Err(AbiError::Shape("a value")),
+    }
+    debug_assert_eq!(
+        out.len() - start,
+        layout.flat.len(),
+        "one value a flat slot"
+    );
+    Ok(())
+}
+
 fn encode(
     guest: &mut impl GuestMemory,
     layout: &Layout,
@@ -580,6 +624,38 @@ fn encode(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn lowering_flat_is_lifting_flat_backwards() {
+        let layout = Layout::record(vec![
+            Layout::string(),
+            Layout::result(None, Some(Layout::string())),
+            Layout::option(Layout::u64()),
+            Layout::list(Layout::record(vec![Layout::bool(), Layout::u8()])),
+        ]);
+        let value = Val::Record(vec![
+            Val::String("our.os".into()),
+            Val::Variant(1, Some(Box::new(Val::String("why".into())))),
+            Val::Variant(1, Some(Box::new(Val::U64(u64::MAX)))),
+            Val::List(vec![Val::Record(vec![Val::Bool(true), Val::U8(7)])]),
+        ]);
+        let mut guest = Bump {
+            mem: vec![0; 4096],
+            top: 16,
+        };
+        let mut flat = Vec::new();
+        lower_flat(&mut guest, &layout, &value, &mut flat).unwrap();
+        assert_eq!(flat.len(), layout.flat.len());
+        let budget = &mut Budget::new(1 << 20);
+        let back = lift_flat(&guest.mem, &layout, &mut FlatArgs::new(&flat), budget).unwrap();
+        assert_eq!(back, value);
+        // An error case with no payload fills the payload slots with zeros.
+        let ok = Layout::result(None, Some(Layout::string()));
+        let mut flat = Vec::new();
+        lower_flat(&mut guest, &ok, &Val::Variant(0, None), &mut flat).unwrap();
+        assert_eq!(flat, [0, 0, 0]);
+        assert!(lower_flat(&mut guest, &ok, &Val::Bool(true), &mut flat).is_err());
+    }
 
     /// A guest memory backed by a vector, with a bump allocator (shared with `fast.rs`).
     pub(crate) struct Bump {

@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use wasmparser::{ComponentExternalKind, Encoding, Parser, Payload};
+use wasmparser::{ComponentExternalKind, Parser, Payload};
 
 /// Core modules a component may hold (kit's have four: the process, the adapter, two shims).
 pub(crate) const MODULES_MAX: usize = 16;
@@ -42,6 +42,12 @@ pub enum ComponentError {
     ProcessModules(usize),
     /// A module that is not the process defines a memory (so it is more than plumbing).
     Plumbing(usize),
+    /// A composition holds more nested components than `compose::PARTS_MAX`.
+    Parts(usize),
+    /// A composition's process imports an interface no nested component exports.
+    NoExporter(String),
+    /// Another shape the loader does not run, with the reason.
+    Shape(String),
 }
 
 impl fmt::Display for ComponentError {
@@ -49,14 +55,27 @@ impl fmt::Display for ComponentError {
         match self {
             Self::Invalid(e) => write!(f, "invalid component: {e}"),
             Self::Nested => f.write_str(
-                "the component holds nested components (processes composed with `wasm-tools \
-                 compose`); only a process module wrapped by `wasm-tools component new` is \
-                 supported",
+                "the component nests components inside nested components; a composition \
+                 (`wasm-tools compose`) nests kit's process components one level deep",
             ),
+            Self::Parts(n) => write!(
+                f,
+                "the composition holds {n} nested components, more than the {} allowed",
+                super::compose::PARTS_MAX
+            ),
+            Self::NoExporter(name) => write!(
+                f,
+                "the process imports `{name}`, which no component of the composition exports \
+                 (compose it with the crate that exports it: `wasm-tools compose PROCESS.wasm \
+                 -d API.wasm`, as kit's build does)"
+            ),
+            Self::Shape(why) => write!(f, "the composition cannot run: {why}"),
             Self::Import(name) => write!(
                 f,
                 "the component imports `{name}`; a process component may import only \
-                 `{STANDARD}` and `wasi:` interfaces"
+                 `{STANDARD}` and `wasi:` interfaces, and others composed into it from the \
+                 crate that exports them (`wasm-tools compose PROCESS.wasm -d API.wasm`, as \
+                 kit's build does)"
             ),
             Self::Export(name) => write!(
                 f,
@@ -100,8 +119,33 @@ pub(crate) fn is_component(code: &[u8]) -> bool {
     code.len() >= 8 && code.starts_with(b"\0asm") && code[6..8] == [1, 0]
 }
 
-/// The process module inside `code` if it is a component of the supported shape; `code` itself
-/// if it is not a component.
+/// What a wasm binary holds, as the loader runs it.
+#[derive(Debug)]
+pub(crate) enum Shape<'a> {
+    /// One process module: a core module, or the one inside kit's component.
+    Module(&'a [u8]),
+    /// Processes composed by `wasm-tools compose` (`compose.rs`).
+    Composed(super::compose::Composition<'a>),
+}
+
+/// The shape of `code`: a core module as it is, a component of kit's shape unwrapped to its
+/// process module, or a composition's parts.
+///
+/// # Errors
+/// The component is invalid or of another shape (`ComponentError`).
+pub(crate) fn shape(code: &[u8]) -> Result<Shape<'_>, ComponentError> {
+    if !is_component(code) {
+        return Ok(Shape::Module(code));
+    }
+    let types = wasmparser::Validator::new().validate_all(code)?;
+    if outline(code)?.nested {
+        return super::compose::composition(code, &types).map(Shape::Composed);
+    }
+    process_module(code).map(Shape::Module)
+}
+
+/// The process module inside `code` if it is a component of the supported one-process shape;
+/// `code` itself if it is not a component.
 ///
 /// # Errors
 /// The component is invalid or of another shape (`ComponentError`).
@@ -111,7 +155,12 @@ pub(crate) fn process_module(code: &[u8]) -> Result<&[u8], ComponentError> {
     }
     wasmparser::Validator::new().validate_all(code)?;
     let outline = outline(code)?;
-    check_interface(&outline)?;
+    if outline.nested {
+        return Err(ComponentError::Shape(
+            "a composition where one process module was expected".into(),
+        ));
+    }
+    check_names(&outline.imports, &outline.exports)?;
     let mut process = None;
     let mut found = 0;
     for (index, range) in outline.modules.iter().enumerate() {
@@ -137,8 +186,10 @@ pub(crate) fn process_module(code: &[u8]) -> Result<&[u8], ComponentError> {
 /// A component's top level: its imports, exports and core modules.
 struct Outline {
     imports: Vec<String>,
-    exports: Vec<(String, ComponentExternalKind)>,
+    exports: Vec<String>,
     modules: Vec<Range<usize>>,
+    /// It holds nested components (a composition).
+    nested: bool,
 }
 
 /// Reads the top level of a (validated) component.
@@ -147,67 +198,78 @@ fn outline(code: &[u8]) -> Result<Outline, ComponentError> {
         imports: Vec::new(),
         exports: Vec::new(),
         modules: Vec::new(),
+        nested: false,
     };
-    // Encodings of the binaries being read, outermost first.
-    let mut stack: Vec<Encoding> = Vec::new();
+    // The nested binaries being read (parse_all descends into each and ends it with `End`).
+    let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(code) {
         match payload? {
-            Payload::Version { encoding, .. } => stack.push(encoding),
-            Payload::End(_) => {
-                stack.pop();
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentSection { .. } => {
+                outline.nested = true;
+                depth += 1;
             }
-            Payload::ComponentSection { .. } => return Err(ComponentError::Nested),
             Payload::ModuleSection {
                 unchecked_range, ..
             } => {
+                depth += 1;
+                if outline.nested {
+                    // A composition's modules are read by `compose.rs`.
+                    continue;
+                }
                 if outline.modules.len() == MODULES_MAX {
                     return Err(ComponentError::Modules(MODULES_MAX + 1));
                 }
                 outline.modules.push(unchecked_range);
             }
-            Payload::ComponentImportSection(reader) if stack.len() == 1 => {
+            Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
                     outline.imports.push(import?.name.0.to_string());
                 }
             }
-            Payload::ComponentExportSection(reader) if stack.len() == 1 => {
+            Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
                     let export = export?;
-                    outline
-                        .exports
-                        .push((export.name.0.to_string(), export.kind));
+                    if export.kind != ComponentExternalKind::Func {
+                        return Err(ComponentError::Export(format!(
+                            "`{}` as something other than a function",
+                            export.name.0
+                        )));
+                    }
+                    outline.exports.push(export.name.0.to_string());
                 }
             }
             _ => {}
         }
     }
-    debug_assert!(stack.is_empty(), "every binary read to its end");
+    debug_assert_eq!(depth, 0, "every nested binary read to its end");
     Ok(outline)
 }
 
-/// The component imports the standard interface and WASI only, and exports `init` only.
-fn check_interface(outline: &Outline) -> Result<(), ComponentError> {
-    for name in &outline.imports {
+/// A component imports the standard interface and WASI only, and exports `init` only.
+pub(crate) fn check_names(imports: &[String], exports: &[String]) -> Result<(), ComponentError> {
+    for name in imports {
         if name != STANDARD && !name.starts_with("wasi:") {
             return Err(ComponentError::Import(name.clone()));
         }
     }
-    match outline.exports.as_slice() {
-        [(name, ComponentExternalKind::Func)] if name == "init" => Ok(()),
+    match exports {
+        [name] if name == "init" => Ok(()),
         [] => Err(ComponentError::Export("nothing".into())),
         exports => {
             let names: Vec<String> = exports
                 .iter()
-                .filter(|(name, _)| name != "init")
-                .map(|(name, _)| format!("`{name}`"))
+                .filter(|name| *name != "init")
+                .map(|name| format!("`{name}`"))
                 .collect();
-            Err(ComponentError::Export(if names.is_empty() {
-                "`init` as something other than a function".into()
-            } else {
-                names.join(", ")
-            }))
+            Err(ComponentError::Export(names.join(", ")))
         }
     }
+}
+
+/// Whether a core module defines a memory of its own.
+pub(crate) fn defines_memory(module: &[u8]) -> Result<bool, ComponentError> {
+    Ok(module_kind(module)? != ModuleKind::Plumbing)
 }
 
 /// What one core module of a component is.
@@ -329,7 +391,7 @@ mod tests {
         let memory = format!("{PROCESS} (core module (memory 1))");
         assert!(error(component(&[STANDARD], &memory)).contains("core module 1 of the component"));
         let nested = format!("{PROCESS} (component)");
-        assert!(error(component(&[STANDARD], &nested)).contains("nested components"));
+        assert!(error(component(&[STANDARD], &nested)).contains("a composition where one"));
         let many: String = (0..MODULES_MAX).map(|_| "(core module)").collect();
         let many = format!("{PROCESS} {many}");
         assert!(error(component(&[STANDARD], &many)).contains("17 core modules"));

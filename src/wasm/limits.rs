@@ -83,6 +83,9 @@ impl Drop for Limits {
     }
 }
 
+/// Modules a process may have: its own and a composition's exporters.
+const PARTS: usize = 1 + super::compose::PARTS_MAX;
+
 impl wasmi::ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
@@ -117,15 +120,16 @@ impl wasmi::ResourceLimiter for Limits {
         self.take(bytes, "table")
     }
 
+    // A composed process has an instance, a memory and its tables a module (`compose.rs`).
     fn instances(&self) -> usize {
-        1
+        PARTS
     }
 
     fn tables(&self) -> usize {
-        4
+        4 * PARTS
     }
 
     fn memories(&self) -> usize {
-        1
+        PARTS
     }
 }

@@ -15,12 +15,14 @@
 
 mod abi;
 mod component;
+mod compose;
 mod defer;
 mod fast;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inline;
 mod limits;
+mod linked;
 mod process;
 mod syscalls;
 mod wasi;
@@ -157,6 +159,8 @@ pub(crate) enum Import {
     Standard(wit::Func),
     /// `wasi_snapshot_preview1`.
     Wasi(wasi::WasiFunc),
+    /// A composed process's linked function (its index in the links, `linked.rs`).
+    Linked(u16),
 }
 
 /// A guest's bad input found by a host function that does not suspend: the process fails
@@ -255,7 +259,7 @@ fn link_standard(linker: &mut Linker<HostData>) -> Result<(), LoadError> {
 /// Whether import `name` may run now: not from the start function (before the memory is
 /// known) and not from inside `cabi_realloc` while the host lowers a result.
 #[inline]
-fn callable(data: &HostData, name: &str) -> Result<(), wasmi::Error> {
+pub(crate) fn callable(data: &HostData, name: &str) -> Result<(), wasmi::Error> {
     if data.memory.is_none() {
         let reason = format!("{name} called from the start function, before init");
         return Err(wasmi::Error::host(GuestError(reason)));
@@ -343,7 +347,7 @@ impl RawArgs {
     }
 }
 
-fn core_bits(value: &wasmi::Val) -> u64 {
+pub(crate) fn core_bits(value: &wasmi::Val) -> u64 {
     match value {
         wasmi::Val::I32(v) => u64::from(*v as u32),
         wasmi::Val::I64(v) => *v as u64,
@@ -365,12 +369,30 @@ struct ModuleCache {
 
 struct Cached {
     code: Box<[u8]>,
-    module: Module,
+    module: Compiled,
     used: u64,
 }
 
+/// What a binary compiles to.
+#[derive(Clone)]
+enum Compiled {
+    /// One process module.
+    One(Module),
+    /// A composed process (`compose.rs`, `linked.rs`).
+    Composed(Arc<Composed>),
+}
+
+/// A composed process's compiled modules, its links, and the linker that links the process
+/// module's imports of the exporters.
+struct Composed {
+    main: Module,
+    exporters: Vec<Module>,
+    links: Arc<[compose::Link]>,
+    linker: Linker<HostData>,
+}
+
 impl ModuleCache {
-    fn get(&mut self, digest: u64, code: &[u8]) -> Option<Module> {
+    fn get(&mut self, digest: u64, code: &[u8]) -> Option<Compiled> {
         self.clock += 1;
         let cached = self.entries.get_mut(&digest)?;
         if *cached.code != *code {
@@ -380,7 +402,7 @@ impl ModuleCache {
         Some(cached.module.clone())
     }
 
-    fn insert(&mut self, digest: u64, code: &[u8], module: Module, config: &WasmConfig) {
+    fn insert(&mut self, digest: u64, code: &[u8], module: Compiled, config: &WasmConfig) {
         let len = code.len() as u64;
         if len > config.module_cache_bytes_max || config.module_cache_len_max == 0 {
             return;
@@ -493,47 +515,95 @@ impl WasmLoader {
         self.budget.used()
     }
 
-    fn module(&mut self, code: &[u8]) -> Result<Module, LoadError> {
+    fn module(&mut self, code: &[u8]) -> Result<Compiled, LoadError> {
         let digest = xxhash_rust::xxh3::xxh3_64(code);
         if let Some(module) = self.modules.borrow_mut().get(digest, code) {
             return Ok(module);
         }
-        // A component built by kit holds the process module; it is cached under the
-        // component's bytes, so unwrapping is paid once like compiling.
-        let process = component::process_module(code).map_err(|e| LoadError(e.to_string()))?;
-        // Validated in full before wasmi translates it: wasmi 2.0 translates each operator as
-        // it validates, and one past a function's final `end` trips an assertion in its
-        // translator (found by the `command_json` fuzz target) before validation can refuse.
-        // A component's validation covered the modules inside.
-        if !component::is_component(code) {
-            wasmparser::Validator::new()
-                .validate_all(process)
-                .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
-        }
-        let module = Module::new(&self.engine, process)
-            .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
-        check_module(&module)?;
+        // A component built by kit holds the process module (or a composition's modules); it
+        // is cached under the component's bytes, so unwrapping is paid once like compiling.
+        let shape = component::shape(code).map_err(|e| LoadError(e.to_string()))?;
+        let compiled = match shape {
+            component::Shape::Module(process) => {
+                // Validated in full before wasmi translates it: wasmi 2.0 translates each
+                // operator as it validates, and one past a function's final `end` trips an
+                // assertion in its translator (found by the `command_json` fuzz target) before
+                // validation can refuse. A component's validation covered its modules.
+                if !component::is_component(code) {
+                    wasmparser::Validator::new()
+                        .validate_all(process)
+                        .map_err(|e| LoadError(format!("invalid wasm: {e}")))?;
+                }
+                let module = self.compile(process)?;
+                check_module(&module, &[])?;
+                Compiled::One(module)
+            }
+            component::Shape::Composed(composition) => self.compose(&composition)?,
+        };
         let config = Arc::clone(&self.config);
         self.modules
             .borrow_mut()
-            .insert(digest, code, module.clone(), &config);
-        Ok(module)
+            .insert(digest, code, compiled.clone(), &config);
+        Ok(compiled)
     }
 
-    /// Builds a process from wasm `code`.
+    fn compile(&self, code: &[u8]) -> Result<Module, LoadError> {
+        Module::new(&self.engine, code).map_err(|e| LoadError(format!("invalid wasm: {e}")))
+    }
+
+    /// Compiles a composition's modules and links the process module's imports of the
+    /// exporters.
+    fn compose(&self, composition: &compose::Composition<'_>) -> Result<Compiled, LoadError> {
+        let links: Arc<[compose::Link]> = Arc::from(composition.links.clone());
+        let main = self.compile(composition.main)?;
+        check_module(&main, &links)?;
+        let mut exporters = Vec::with_capacity(composition.exporters.len());
+        for code in &composition.exporters {
+            let module = self.compile(code)?;
+            check_exporter(&module)?;
+            exporters.push(module);
+        }
+        let mut linker = (*self.linker).clone();
+        linked::link_imports(&mut linker, &links)?;
+        debug_assert_eq!(
+            exporters.len(),
+            composition.exporters.len(),
+            "each compiled"
+        );
+        Ok(Compiled::Composed(Arc::new(Composed {
+            main,
+            exporters,
+            links,
+            linker,
+        })))
+    }
+
+    /// Builds a process from wasm `code`: a core module, kit's component of one, or kit's
+    /// composition of several (`compose.rs`).
     ///
     /// # Errors
     /// Invalid wasm, a missing or mistyped `init`/`memory`/`cabi_realloc`, an import the
-    /// kernel does not provide, or a failing instantiation.
+    /// kernel does not provide, a component of a shape the loader does not run, or a failing
+    /// instantiation.
     pub fn load_wasm(&mut self, code: &[u8]) -> Result<WasmProcess, LoadError> {
-        let module = self.module(code)?;
-        WasmProcess::instantiate(
-            &self.engine,
-            &self.linker,
-            &module,
-            Arc::clone(&self.config),
-            self.budget.clone(),
-        )
+        let config = Arc::clone(&self.config);
+        match self.module(code)? {
+            Compiled::One(module) => WasmProcess::instantiate(
+                &self.engine,
+                &self.linker,
+                &module,
+                config,
+                self.budget.clone(),
+            ),
+            Compiled::Composed(composed) => WasmProcess::instantiate_composed(
+                &self.engine,
+                (&composed.linker, &self.linker),
+                (&composed.main, &composed.exporters),
+                Arc::clone(&composed.links),
+                config,
+                self.budget.clone(),
+            ),
+        }
     }
 }
 
@@ -549,8 +619,9 @@ impl ProcessLoader for WasmLoader {
     }
 }
 
-/// Checks exports and imports against the world `process-v1`.
-fn check_module(module: &Module) -> Result<(), LoadError> {
+/// Checks exports and imports against the world `process-v1`; imports named by `links` (a
+/// composed process's) must have their link's core type.
+fn check_module(module: &Module, links: &[compose::Link]) -> Result<(), LoadError> {
     let want = |name: &str, ty: FuncType| -> Result<(), LoadError> {
         match module
             .exports()
@@ -575,6 +646,35 @@ fn check_module(module: &Module) -> Result<(), LoadError> {
         .any(|e| e.name() == "memory" && matches!(e.ty(), ExternType::Memory(_)))
     {
         return Err(LoadError("module does not export `memory`".into()));
+    }
+    for import in module.imports() {
+        let linked = links
+            .iter()
+            .find(|l| l.interface == import.module() && l.name == import.name());
+        match (linked, import.ty()) {
+            (Some(link), ExternType::Func(found)) if *found == linked::import_type(link) => {}
+            (Some(link), found) => {
+                return Err(LoadError(format!(
+                    "import `{}::{}` has type {found:?}, expected {:?}",
+                    link.interface,
+                    link.name,
+                    linked::import_type(link)
+                )));
+            }
+            (None, ty) => check_import(import.module(), import.name(), ty)?,
+        }
+    }
+    Ok(())
+}
+
+/// An exporter of a composed process exports its memory and allocator and imports only what
+/// a process may (its functions are checked against the links at instantiation).
+fn check_exporter(module: &Module) -> Result<(), LoadError> {
+    let exports = |name: &str| module.exports().any(|e| e.name() == name);
+    if !exports("memory") || !exports("cabi_realloc") {
+        return Err(LoadError(
+            "an exporter of the composition does not export `memory` and `cabi_realloc`".into(),
+        ));
     }
     for import in module.imports() {
         check_import(import.module(), import.name(), import.ty())?;
@@ -605,6 +705,11 @@ fn check_import(module: &str, name: &str, ty: &ExternType) -> Result<(), LoadErr
         (Some(expected), ExternType::Func(found)) if *found == expected => Ok(()),
         (Some(expected), found) => Err(LoadError(format!(
             "import `{module}::{name}` has type {found:?}, expected {expected:?}"
+        ))),
+        (None, _) if module.contains(':') && module.contains('/') => Err(LoadError(format!(
+            "imports `{module}::{name}`, an interface the kernel does not provide: a process \
+             that imports another crate's interface runs composed with it (`wasm-tools compose \
+             PROCESS.wasm -d API.wasm`, as kit's build and `sim build` do)"
         ))),
         (None, _) => Err(LoadError(format!(
             "imports `{module}::{name}`, which the kernel does not provide"

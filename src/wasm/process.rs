@@ -61,11 +61,23 @@ pub(crate) const HOST_BYTES_PER_FUEL: u64 = 4;
 
 /// A wasm process (see the module docs).
 pub struct WasmProcess {
-    store: Store<HostData>,
+    pub(super) store: Store<HostData>,
     init: wasmi::Func,
-    memory: Memory,
-    realloc: TypedFunc<(i32, i32, i32, i32), i32>,
-    config: Arc<WasmConfig>,
+    /// The running module's memory and allocator (a composed process's part in `current`).
+    pub(super) memory: Memory,
+    pub(super) realloc: TypedFunc<(i32, i32, i32, i32), i32>,
+    pub(super) config: Arc<WasmConfig>,
+    /// A composed process's modules (`linked.rs`): the process first, then the exporters;
+    /// empty for a process of one module.
+    pub(super) parts: Vec<super::linked::Part>,
+    /// The part running now.
+    pub(super) current: usize,
+    /// Linked calls in progress, innermost last.
+    pub(super) frames: Vec<super::linked::Frame>,
+    /// A composed process's links (`compose.rs`).
+    pub(super) links: Arc<[super::compose::Link]>,
+    /// The result buffer of the call running now (the innermost frame's function).
+    pub(super) outputs: Vec<wasmi::Val>,
     run: Run,
     /// The last lines printed, to explain a trap.
     prints: VecDeque<String>,
@@ -93,38 +105,74 @@ impl WasmProcess {
         config: Arc<WasmConfig>,
         budget: super::limits::Budget,
     ) -> Result<Self, LoadError> {
-        let limits = super::limits::Limits::new(&config, budget);
-        let mut store = Store::new(engine, HostData::new(limits, &config));
-        store.limiter(|data| &mut data.limits);
-        store
-            .set_fuel(config.fuel_slice)
-            .map_err(|e| LoadError(format!("fuel: {e}")))?;
-        let instance: Instance = match linker.instantiate_and_start(&mut store, module) {
-            Ok(instance) => instance,
-            Err(error) => {
-                let reason = store.data_mut().limits.denied.take();
-                let why = reason.unwrap_or_else(|| error.to_string());
-                return Err(LoadError(format!("instantiation failed: {why}")));
-            }
-        };
-        let missing = |what: &str| LoadError(format!("module does not export `{what}`"));
+        let mut store = new_store(engine, &config, budget)?;
+        let instance = instance_of(&mut store, linker, module)?;
         let init = instance
             .get_func(&store, "init")
-            .ok_or_else(|| missing("init"))?;
-        let memory = instance
-            .get_memory(&store, "memory")
-            .ok_or_else(|| missing("memory"))?;
-        let realloc = instance
-            .get_typed_func::<(i32, i32, i32, i32), i32>(&store, "cabi_realloc")
-            .map_err(|_| missing("cabi_realloc"))?;
-        store.data_mut().memory = Some(memory);
-        let slice = config.fuel_slice;
-        Ok(Self {
+            .ok_or_else(|| LoadError("module does not export `init`".into()))?;
+        let part = part_of(&store, instance)?;
+        Ok(Self::of(
             store,
             init,
-            memory,
-            realloc,
+            part,
+            Vec::new(),
+            Arc::from(Vec::new()),
             config,
+        ))
+    }
+
+    /// A composed process (`linked.rs`): the process module instantiated with `linker` (which
+    /// links its imports of the exporters), the exporters with `base`, all in one store.
+    pub(crate) fn instantiate_composed(
+        engine: &Engine,
+        (linker, base): (&Linker<HostData>, &Linker<HostData>),
+        (main, exporters): (&Module, &[Module]),
+        links: Arc<[super::compose::Link]>,
+        config: Arc<WasmConfig>,
+        budget: super::limits::Budget,
+    ) -> Result<Self, LoadError> {
+        let mut store = new_store(engine, &config, budget)?;
+        let instance = instance_of(&mut store, linker, main)?;
+        let init = instance
+            .get_func(&store, "init")
+            .ok_or_else(|| LoadError("module does not export `init`".into()))?;
+        let mut parts = vec![part_of(&store, instance)?];
+        for exporter in exporters {
+            let instance = instance_of(&mut store, base, exporter)?;
+            parts.push(part_of(&store, instance)?);
+        }
+        super::linked::check_exports(&store, &parts, &links)?;
+        let first = super::linked::Part {
+            instance: parts[0].instance,
+            memory: parts[0].memory,
+            realloc: parts[0].realloc,
+        };
+        let process = Self::of(store, init, first, parts, links, config);
+        debug_assert_eq!(process.parts.len(), 1 + exporters.len(), "a part a module");
+        Ok(process)
+    }
+
+    fn of(
+        mut store: Store<HostData>,
+        init: wasmi::Func,
+        part: super::linked::Part,
+        parts: Vec<super::linked::Part>,
+        links: Arc<[super::compose::Link]>,
+        config: Arc<WasmConfig>,
+    ) -> Self {
+        store.data_mut().memory = Some(part.memory);
+        let slice = config.fuel_slice;
+        Self {
+            store,
+            init,
+            memory: part.memory,
+            realloc: part.realloc,
+            config,
+            parts,
+            current: 0,
+            frames: Vec::new(),
+            links,
+            outputs: Vec::new(),
             run: Run::Fresh,
             prints: VecDeque::new(),
             granted: slice,
@@ -134,7 +182,7 @@ impl WasmProcess {
             fuel_total: 0,
             debt: 0,
             output: super::wasi::OutputLines::default(),
-        })
+        }
     }
 
     /// How many times the guest suspended in an import (a host round trip), over its life;
@@ -148,7 +196,7 @@ impl WasmProcess {
         self.memory.data_size(&self.store)
     }
 
-    fn refuel(&mut self, at_least: u64) -> Result<(), String> {
+    pub(super) fn refuel(&mut self, at_least: u64) -> Result<(), String> {
         self.settle_fuel();
         self.granted = self.config.fuel_slice.max(at_least);
         if let Some(point) = self.trap_at {
@@ -169,7 +217,7 @@ impl WasmProcess {
     /// its fuel now and, past what it has, from its next grants. So host work is bounded per
     /// step like guest work (a 60 MB `random_get` in a loop once made one step endless) and is
     /// charged as time.
-    fn charge_host(&mut self, bytes: u64) {
+    pub(super) fn charge_host(&mut self, bytes: u64) {
         let cost = HOST_CALL_FUEL.saturating_add(bytes / HOST_BYTES_PER_FUEL);
         let left = self.store.get_fuel().unwrap_or(0);
         let taken = cost.min(left);
@@ -189,7 +237,7 @@ impl WasmProcess {
         self.granted = left;
     }
 
-    fn guest(&mut self) -> Lowering<'_> {
+    pub(super) fn guest(&mut self) -> Lowering<'_> {
         Lowering {
             store: &mut self.store,
             memory: self.memory,
@@ -210,7 +258,7 @@ impl WasmProcess {
             wasmi::Val::I32(our.len() as i32),
         ];
         self.init
-            .call_resumable(&mut self.store, &args, &mut [])
+            .call_resumable(&mut self.store, &args, &mut self.outputs)
             .map_err(|e| self.describe(&e))
     }
 
@@ -230,7 +278,7 @@ impl WasmProcess {
         super::fast::store_ok_received(&mut self.guest(), layout, retptr, source, message)
             .map_err(|e| format!("lowering the result of {func:?}: {e}"))?;
         self.refuel(0)?;
-        call.resume(&mut self.store, &[], &mut [])
+        call.resume(&mut self.store, &[], &mut self.outputs)
             .map_err(|e| self.describe(&e))
     }
 
@@ -249,7 +297,7 @@ impl WasmProcess {
         abi::store(&mut self.guest(), layout, &result, retptr)
             .map_err(|e| format!("lowering the result of {func:?}: {e}"))?;
         self.refuel(0)?;
-        call.resume(&mut self.store, &[], &mut [])
+        call.resume(&mut self.store, &[], &mut self.outputs)
             .map_err(|e| self.describe(&e))
     }
 
@@ -299,12 +347,12 @@ impl WasmProcess {
             }
             (Run::Paused { call, results }, Wake::Resume) => {
                 self.refuel(0)?;
-                call.resume(&mut self.store, &results, &mut [])
+                call.resume(&mut self.store, &results, &mut self.outputs)
                     .map_err(|e| self.describe(&e))
             }
             (Run::Preempted(call), Wake::Resume) => {
                 self.refuel(call.required_fuel())?;
-                call.resume(&mut self.store, &mut [])
+                call.resume(&mut self.store, &mut self.outputs)
                     .map_err(|e| self.describe(&e))
             }
             (_, wake) => Err(format!(
@@ -348,6 +396,14 @@ impl WasmProcess {
                 return self.fail(reason);
             }
             let call = match result {
+                ResumableCall::Finished if !self.frames.is_empty() => {
+                    // A linked function returned to its caller.
+                    result = match self.return_linked() {
+                        Ok(result) => result,
+                        Err(reason) => return self.fail(reason),
+                    };
+                    continue;
+                }
                 ResumableCall::Finished => {
                     self.run = Run::Done;
                     return Flow::Return;
@@ -362,43 +418,61 @@ impl WasmProcess {
                 }
                 ResumableCall::HostTrap(call) => call,
             };
-            self.suspensions += 1;
-            if let Some(GuestError(reason)) = call.host_error().downcast_ref::<GuestError>() {
-                let reason = reason.clone();
-                return self.fail(reason);
-            }
-            if call.host_error().downcast_ref::<Syscall>().is_none() {
-                let reason = format!("host error: {}", call.host_error());
-                return self.fail(reason);
-            }
-            let next = match self.store.data_mut().call.take() {
-                Some((Import::Standard(func), args)) => self.serve(ctx, func, args.as_slice()),
-                Some((Import::Wasi(func), args)) => Ok(self.serve_wasi(ctx, func, args.as_slice())),
-                None => Err("suspended without a syscall".into()),
+            result = match self.suspended(ctx, call) {
+                Ok(result) => result,
+                Err(flow) => return flow,
             };
-            result = match next {
-                Ok(Next::Resume(values)) => match call.resume(&mut self.store, &values, &mut []) {
-                    Ok(result) => result,
-                    Err(error) => {
-                        let reason = self.describe(&error);
-                        return self.fail(reason);
-                    }
-                },
-                Ok(Next::Block(flow, func, retptr)) => {
-                    self.run = Run::Blocked { call, func, retptr };
-                    return flow;
-                }
-                Ok(Next::Pause(flow, results)) => {
-                    debug_assert!(matches!(flow, Flow::Yield | Flow::Sleep(_)), "{flow:?}");
-                    self.run = Run::Paused { call, results };
-                    return flow;
-                }
-                Ok(Next::End(flow)) => {
-                    self.run = Run::Done;
-                    return flow;
-                }
-                Err(reason) => return self.fail(reason),
-            };
+        }
+    }
+
+    /// Serves the syscall the guest is suspended in (`call`): the call to continue with, or
+    /// the flow that hands control back to the scheduler.
+    fn suspended(
+        &mut self,
+        ctx: &mut ProcessContext<'_>,
+        call: ResumableCallHostTrap,
+    ) -> Result<ResumableCall, Flow> {
+        self.suspensions += 1;
+        if let Some(GuestError(reason)) = call.host_error().downcast_ref::<GuestError>() {
+            let reason = reason.clone();
+            return Err(self.fail(reason));
+        }
+        if call.host_error().downcast_ref::<Syscall>().is_none() {
+            let reason = format!("host error: {}", call.host_error());
+            return Err(self.fail(reason));
+        }
+        let taken = self.store.data_mut().call.take();
+        if let Some((Import::Linked(link), args)) = taken {
+            return self
+                .call_linked(usize::from(link), args.as_slice(), call)
+                .map_err(|reason| self.fail(reason));
+        }
+        let next = match taken {
+            Some((Import::Standard(func), args)) => self.serve(ctx, func, args.as_slice()),
+            Some((Import::Wasi(func), args)) => Ok(self.serve_wasi(ctx, func, args.as_slice())),
+            Some((Import::Linked(_), _)) | None => Err("suspended without a syscall".into()),
+        };
+        match next {
+            Ok(Next::Resume(values)) => call
+                .resume(&mut self.store, &values, &mut self.outputs)
+                .map_err(|error| {
+                    let reason = self.describe(&error);
+                    self.fail(reason)
+                }),
+            Ok(Next::Block(flow, func, retptr)) => {
+                self.run = Run::Blocked { call, func, retptr };
+                Err(flow)
+            }
+            Ok(Next::Pause(flow, results)) => {
+                debug_assert!(matches!(flow, Flow::Yield | Flow::Sleep(_)), "{flow:?}");
+                self.run = Run::Paused { call, results };
+                Err(flow)
+            }
+            Ok(Next::End(flow)) => {
+                self.run = Run::Done;
+                Err(flow)
+            }
+            Err(reason) => Err(self.fail(reason)),
         }
     }
 
@@ -418,7 +492,7 @@ impl WasmProcess {
         Flow::Fail(format!("{reason}; last printed: {}", lines.join(" | ")))
     }
 
-    fn describe(&self, error: &wasmi::Error) -> String {
+    pub(super) fn describe(&self, error: &wasmi::Error) -> String {
         if let Some(reason) = &self.store.data().limits.denied {
             return format!("trap: {reason}");
         }
@@ -546,6 +620,52 @@ impl WasmProcess {
             )),
         }
     }
+}
+
+/// A store with the process's limits and its first fuel slice.
+fn new_store(
+    engine: &Engine,
+    config: &WasmConfig,
+    budget: super::limits::Budget,
+) -> Result<Store<HostData>, LoadError> {
+    let limits = super::limits::Limits::new(config, budget);
+    let mut store = Store::new(engine, HostData::new(limits, config));
+    store.limiter(|data| &mut data.limits);
+    store
+        .set_fuel(config.fuel_slice)
+        .map_err(|e| LoadError(format!("fuel: {e}")))?;
+    Ok(store)
+}
+
+fn instance_of(
+    store: &mut Store<HostData>,
+    linker: &Linker<HostData>,
+    module: &Module,
+) -> Result<Instance, LoadError> {
+    match linker.instantiate_and_start(&mut *store, module) {
+        Ok(instance) => Ok(instance),
+        Err(error) => {
+            let reason = store.data_mut().limits.denied.take();
+            let why = reason.unwrap_or_else(|| error.to_string());
+            Err(LoadError(format!("instantiation failed: {why}")))
+        }
+    }
+}
+
+/// An instance's memory and allocator.
+fn part_of(store: &Store<HostData>, instance: Instance) -> Result<super::linked::Part, LoadError> {
+    let missing = |what: &str| LoadError(format!("module does not export `{what}`"));
+    let memory = instance
+        .get_memory(store, "memory")
+        .ok_or_else(|| missing("memory"))?;
+    let realloc = instance
+        .get_typed_func::<(i32, i32, i32, i32), i32>(store, "cabi_realloc")
+        .map_err(|_| missing("cabi_realloc"))?;
+    Ok(super::linked::Part {
+        instance,
+        memory,
+        realloc,
+    })
 }
 
 /// What a syscall produced.

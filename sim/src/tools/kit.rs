@@ -447,6 +447,9 @@ pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<Built>, Stri
         });
     }
     debug_assert!(!written.is_empty(), "a module per crate");
+    let modules: Vec<PathBuf> = written.iter().map(|b| b.module.clone()).collect();
+    let kept = super::compose::compose_package(&modules)?;
+    written.retain(|built| kept.contains(&built.module));
     Ok(written)
 }
 
@@ -521,7 +524,13 @@ pub fn stale(dir: &Path) -> Vec<String> {
         let name = krate
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let module = dir.join("pkg").join(format!("{name}.wasm"));
+        let mut module = dir.join("pkg").join(format!("{name}.wasm"));
+        if !module.exists()
+            && let Some(composed) = composed_module(dir)
+        {
+            // An exporter's code went into the components that import it.
+            module = composed;
+        }
         let Ok(built) = std::fs::metadata(&module).and_then(|m| m.modified()) else {
             warnings.push(format!(
                 "{} is not built (sim build {})",
@@ -547,6 +556,34 @@ pub fn stale(dir: &Path) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// The oldest module of the package in `dir` that is a component (kit's and `sim build`'s
+/// compositions are), if any.
+fn composed_module(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir.join("pkg")).ok()?;
+    // (its modification time, its path); file times only order the files.
+    let mut found = None;
+    for entry in entries.flatten().take(SOURCES_MAX) {
+        let path = entry.path();
+        // Regular files only, links not followed: a FIFO would never answer the read.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let mut head = [0u8; 8];
+        let is_component = std::fs::File::open(&path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok_and(|()| head == *b"\0asm\x0d\0\x01\0");
+        let modified = entry.metadata().and_then(|m| m.modified()).ok();
+        if let (true, Some(modified)) = (is_component, modified)
+            && found
+                .as_ref()
+                .is_none_or(|(oldest, _): &(_, PathBuf)| modified < *oldest)
+        {
+            found = Some((modified, path));
+        }
+    }
+    found.map(|(_, path)| path)
 }
 
 /// Every file under `dir`, depth first, at most `SOURCES_MAX` of them; links are not

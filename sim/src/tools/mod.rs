@@ -2,6 +2,7 @@
 //! seeds, replay of node journals, kit's tests as scenarios, the bodies of the fuzz targets,
 //! and the demo.
 
+pub mod compose;
 pub mod demo;
 pub mod explore;
 pub mod fuzzing;
