@@ -12,7 +12,8 @@
 //! - kit's build output: the counter wrapped as `kit build` wraps it (`wasm-tools component
 //!   new` with the WASI adapter; `wasm-tools` must be installed): loading it compiling and
 //!   cached, against the bare module's times in the same run (the cost of finding and
-//!   checking the process module inside).
+//!   checking the process module inside); and the transfer app composed with its worker API
+//!   (`wasm-tools compose`, as kit composes it), two process modules in one process.
 //!
 //! It builds the apps it needs first (`sim build`, and the `large` profile of the files app).
 
@@ -30,7 +31,7 @@ use hyperkernel::{
 };
 use hyperkernel_sim::node::scenario::Scenario;
 use hyperkernel_sim::run::Options;
-use hyperkernel_sim::tools::explore::{Exploration, explore, explore_with};
+use hyperkernel_sim::tools::explore::{Exploration, SeedResult, explore, explore_with};
 use hyperkernel_sim::tools::kit;
 use hyperkernel_sim::world::drive;
 use hyperkernel_sim::world::spec::WorldScenario;
@@ -218,6 +219,24 @@ fn component_of(code: &[u8]) -> Vec<u8> {
     std::fs::read(&module).unwrap()
 }
 
+/// Seeds per second of 100 seeds explored on `jobs` threads by `explore_all`, all passing.
+fn rate(jobs: usize, explore_all: impl Fn(&Exploration) -> Vec<SeedResult>) -> f64 {
+    let plan = Exploration {
+        seeds: 0..100,
+        jobs,
+        options: Options::default(),
+        fresh_every: 0,
+    };
+    let started = Instant::now();
+    let results = explore_all(&plan);
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        results.iter().all(|r| r.failure.is_none()),
+        "the tests pass"
+    );
+    results.len() as f64 / seconds
+}
+
 /// `sim test` seeds per second of the chat's tests (two nodes, a world) on `jobs` threads.
 fn world_seeds_per_second(jobs: usize) -> f64 {
     let tests = apps().join("chat/test/tests.toml");
@@ -226,22 +245,11 @@ fn world_seeds_per_second(jobs: usize) -> f64 {
         .unwrap()
         .unwrap();
     let scenario = WorldScenario::from_file(&tests, world).unwrap();
-    let plan = Exploration {
-        seeds: 0..100,
-        jobs,
-        options: Options::default(),
-        fresh_every: 0,
-    };
-    let started = Instant::now();
-    let results = explore_with(&plan, &|_, _| {}, &|seed| {
-        drive::explore_seed(&scenario, seed, &plan)
-    });
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        results.iter().all(|r| r.failure.is_none()),
-        "the tests pass"
-    );
-    results.len() as f64 / seconds
+    rate(jobs, |plan| {
+        explore_with(plan, &|_, _| {}, &|seed| {
+            drive::explore_seed(&scenario, seed, plan)
+        })
+    })
 }
 
 /// `sim test` seeds per second of the counter's tests on `jobs` threads.
@@ -253,20 +261,7 @@ fn test_seeds_per_second(jobs: usize) -> f64 {
     let path = dir.path().join("counter-tests.json");
     std::fs::write(&path, serde_json::to_string(&generated).unwrap()).unwrap();
     let scenario = Scenario::load(&path).unwrap();
-    let plan = Exploration {
-        seeds: 0..100,
-        jobs,
-        options: Options::default(),
-        fresh_every: 0,
-    };
-    let started = Instant::now();
-    let results = explore(&scenario, &plan, &|_, _| {});
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        results.iter().all(|r| r.failure.is_none()),
-        "the tests pass"
-    );
-    results.len() as f64 / seconds
+    rate(jobs, |plan| explore(&scenario, plan, &|_, _| {}))
 }
 
 fn main() {
@@ -298,6 +293,14 @@ fn main() {
         component.len() as f64 / 1e6,
         compiled / module_compiled,
         cached / module_cached,
+    );
+    // A composition (kit's file-transfer shape): the transfer process and its worker API.
+    kit::build_package(&apps().join("transfer"), &["test".into()]).unwrap();
+    let composed = std::fs::read(apps().join("transfer/pkg/transfer.wasm")).unwrap();
+    let (compiled, cached) = init_times(&composed);
+    println!(
+        "  initialize transfer, composed with its worker API ({:.2} MB, two process modules)  {compiled:>7.2} ms compiling  {cached:>6.3} ms cached",
+        composed.len() as f64 / 1e6,
     );
     let per_app = median((0..3).map(|_| memory_per_app(&counter, 200)).collect());
     println!(

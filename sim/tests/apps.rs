@@ -376,6 +376,16 @@ fn bad_tests_files_manifests_and_packages_are_refused_with_the_place() {
         &tests_toml(d, ""),
         "tests[0].nodes: a group needs a [[tests.nodes]]",
     );
+    // Scripts: a simulated node has no shell to run them in.
+    let scripted = d.join("scripted.toml");
+    let scripts = std::fs::read_to_string(tests_toml(d, NODE))
+        .unwrap()
+        .replace("[[tests]]\n", "[[tests]]\nsetup_scripts = [\"setup.sh\"]\n");
+    std::fs::write(&scripted, scripts).unwrap();
+    refused(
+        &scripted,
+        "tests[0].setup_scripts: scripts are not supported: a simulated node has no shell",
+    );
     let toml = d.join("tests.toml");
     std::fs::write(&toml, "[[tests]]\ntimeout_secs = \"five\"\n").unwrap();
     refused(&toml, "tests.toml:2:");

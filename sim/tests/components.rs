@@ -148,7 +148,17 @@ fn a_composed_process_runs_and_an_uncomposed_importer_is_refused() {
     // sim test builds the transfer app as kit does: its main process composed with the worker
     // API (`wasm-tools compose`), the API itself not shipped.
     let tests = apps().join("transfer/test/tests.toml");
-    let out = sim_test(&tests, "clog-faults.json", "0..16");
+    let faults = apps().join("clog-faults.json");
+    let out = sim(&[
+        "test",
+        tests.to_str().unwrap(),
+        "--seeds",
+        "0..16",
+        "--faults",
+        faults.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS transfer-test   16 seeds"), "{stdout}");

@@ -401,6 +401,21 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_targets_seeds_load_or_are_refused_as_they_should() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/seeds/component");
+        for (seed, loads) in [
+            ("module.wasm", true),
+            ("kit-shape.wasm", true),
+            ("composition.wasm", true),
+            ("nested.wasm", false),
+        ] {
+            let code = std::fs::read(dir.join(seed)).unwrap();
+            assert_eq!(super::super::fuzzing::load(&code), loads, "{seed}");
+        }
+    }
+
+    #[test]
     fn an_empty_component_has_no_init() {
         let component = wat::parse_str("(component)").unwrap();
         assert!(is_component(&component));

@@ -342,3 +342,111 @@ fn primitive_layout(primitive: PrimitiveValType) -> Result<Layout, String> {
         other => return Err(format!("{other:?} is not carried yet")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process module: a memory, `init`, `cabi_realloc`, importing `imports` (core text).
+    fn process(imports: &str) -> String {
+        format!(
+            r#"(core module $p {imports}
+                (memory (export "memory") 1)
+                (func (export "init") (param i32 i32))
+                (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+            (core instance $pi (instantiate $p))
+            (func (export "init") (param "our" string)
+                (canon lift (core func $pi "init") (memory (core memory $pi "memory"))
+                    (realloc (core func $pi "cabi_realloc"))))"#
+        )
+    }
+
+    /// A composition: the process importing interface `wanted` (a function `f: func(s: string)
+    /// -> u64`), and an exporter exporting `given`.
+    fn composed(wanted: &str, given: &str, ty: &str) -> Vec<u8> {
+        let main = format!(
+            r#"(component
+                (import "{wanted}" (instance (export "f" (func (param "s" string) (result {ty})))))
+                {})"#,
+            process("")
+        );
+        let exporter = format!(
+            r#"(component
+                (core module $e
+                    (memory (export "memory") 1)
+                    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+                    (func (export "{given}#f") (param i32 i32) (result i64) i64.const 7))
+                (core instance $ei (instantiate $e))
+                (func $f (param "s" string) (result u64)
+                    (canon lift (core func $ei "{given}#f") (memory (core memory $ei "memory"))
+                        (realloc (core func $ei "cabi_realloc"))))
+                (instance $api (export "f" (func $f)))
+                (export "{given}" (instance $api)))"#
+        );
+        wat::parse_str(format!(
+            r#"(component
+                (import "{STANDARD}" (instance))
+                {main}
+                {exporter}
+                (core module $shim (func (export "f")))
+                (core instance $s (instantiate $shim))
+                (func (export "init") (canon lift (core func $s "f"))))"#
+        ))
+        .unwrap()
+    }
+
+    fn parts(code: &[u8]) -> Result<Composition<'_>, ComponentError> {
+        let types = wasmparser::Validator::new().validate_all(code)?;
+        composition(code, &types)
+    }
+
+    #[test]
+    fn a_composition_links_the_process_to_the_exporter_with_the_functions_type() {
+        let code = composed("a:b/c@1.0.0", "a:b/c@1.0.0", "u64");
+        let found = parts(&code).unwrap();
+        assert_eq!(found.exporters.len(), 1);
+        let [link] = found.links.as_slice() else {
+            panic!("{:?}", found.links);
+        };
+        assert_eq!(
+            (link.interface.as_str(), link.name.as_str()),
+            ("a:b/c@1.0.0", "f")
+        );
+        assert_eq!(link.export(), "a:b/c@1.0.0#f");
+        assert_eq!(link.post_return(), "cabi_post_a:b/c@1.0.0#f");
+        assert_eq!(
+            link.params.flat.len(),
+            2,
+            "a string is a pointer and a length"
+        );
+        assert_eq!(link.result.as_ref().map(|r| r.flat.len()), Some(1));
+        assert!(found.main.len() < code.len() && found.exporters[0].len() < code.len());
+    }
+
+    #[test]
+    fn an_import_no_part_exports_and_types_not_carried_are_refused() {
+        let missing = composed("a:b/c@1.0.0", "x:y/z@1.0.0", "u64");
+        let error = parts(&missing).unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "the process imports `a:b/c@1.0.0`, which no component of the \
+                               composition exports"
+            ),
+            "{error}"
+        );
+        let float = composed("a:b/c@1.0.0", "a:b/c@1.0.0", "f32");
+        let error = parts(&float).unwrap_err().to_string();
+        assert!(
+            error.contains("`a:b/c@1.0.0` function `f`: F32 is not carried yet"),
+            "{error}"
+        );
+        // The loader says the same, and never panics.
+        let mut loader =
+            super::super::WasmLoader::new(super::super::WasmConfig::default()).unwrap();
+        let error = loader.load_wasm(&missing).err().unwrap().to_string();
+        assert!(
+            error.contains("which no component of the composition exports"),
+            "{error}"
+        );
+    }
+}

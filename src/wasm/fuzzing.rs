@@ -149,8 +149,9 @@ pub fn import_count() -> usize {
 }
 
 /// A wasm binary as the loader takes it (`WasmLoader::load_wasm`): a component is unwrapped to
-/// its process module or refused with the reason, then the module is validated, compiled,
-/// checked and instantiated, or refused. Returns whether it became a process.
+/// its process module, or a composition to its parts and links, or refused with the reason;
+/// then the modules are validated, compiled, checked and instantiated, or refused. Returns
+/// whether it became a process.
 ///
 /// # Panics
 /// Only on a kernel bug: the unwrapped module lying outside the input, or being a component.

@@ -193,7 +193,12 @@ impl WasmProcess {
             .then(|| args.last().map(|p| *p as u32))
             .flatten();
         let caller = self.current;
+        debug_assert_eq!(
+            caller, 0,
+            "only the process module imports linked functions"
+        );
         self.enter(1 + link.exporter);
+        debug_assert_ne!(self.current, caller, "a linked call changes modules");
         let core_args = self.lower_params(link, &params)?;
         let func: Func = self.parts[self.current]
             .instance
@@ -223,11 +228,16 @@ impl WasmProcess {
             let mut guest = self.guest();
             let ptr = abi::GuestMemory::alloc(&mut guest, link.params.align, link.params.size)
                 .map_err(place)?;
+            debug_assert!(ptr.is_multiple_of(link.params.align), "an aligned block");
             abi::store(&mut guest, &link.params, params, ptr).map_err(place)?;
             return Ok(vec![wasmi::Val::I32(ptr as i32)]);
         }
         let mut flat = Vec::new();
         abi::lower_flat(&mut self.guest(), &link.params, params, &mut flat).map_err(place)?;
+        debug_assert!(
+            flat.len() <= MAX_FLAT_PARAMS,
+            "flat parameters fit the core call"
+        );
         Ok(to_core(&link.params, &flat))
     }
 
@@ -237,6 +247,12 @@ impl WasmProcess {
         let frame = self.frames.pop().ok_or("a return with no linked call")?;
         let links = std::sync::Arc::clone(&self.links);
         let link = &links[frame.link];
+        debug_assert_eq!(self.current, 1 + link.exporter, "the exporter returns");
+        debug_assert_eq!(
+            self.outputs.len(),
+            export_type(link).results().len(),
+            "the export's results"
+        );
         let results: Vec<u64> = self.outputs.iter().map(super::core_bits).collect();
         let mem = self.memory.data(&self.store);
         let budget = &mut abi::Budget::new(self.config.lift_len_max);

@@ -383,9 +383,10 @@ pub struct Built {
     pub dropped: Vec<String>,
 }
 
-/// Builds every process crate of the package in `dir` for `wasm32-wasip1` (release, with the
-/// `features` each crate declares, as kit's build keeps only those) and copies each module into
-/// `dir/pkg/`; returns the modules written.
+/// Builds every process crate of the package in `dir` for `wasm32-wasip1` as `kit build` does
+/// (release, no default features, the `features` each crate declares: kit keeps only those) and
+/// copies each module into `dir/pkg/`, composing them as kit does where a crate imports
+/// another's interface (`compose.rs`); returns the modules `pkg/` keeps.
 ///
 /// # Errors
 /// No crate, cargo failing (its diagnostics were printed), or a module that cannot be copied.
@@ -402,9 +403,11 @@ pub fn build_package(dir: &Path, features: &[String]) -> Result<Vec<Built>, Stri
     for krate in crates {
         let manifest = krate.join("Cargo.toml");
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // As kit's build: release, no default features, the asked ones a crate declares.
         cargo.args([
             "build",
             "--release",
+            "--no-default-features",
             "--target",
             "wasm32-wasip1",
             "--message-format=json-render-diagnostics",

@@ -2,7 +2,7 @@
 //! from the local tester, run the checks, answer `{"Run":{"Ok":null}}` or
 //! `{"Run":{"Err":{"test","file","line","column"}}}` with where the first check failed, and
 //! then panic as kit's tests do.
-use hyperware_process_lib::{Address, Message, Response, await_message};
+use hyperware_process_lib::{Address, Message, Request, Response, await_message};
 use serde_json::json;
 
 /// Where a check failed, and why.
@@ -33,6 +33,29 @@ macro_rules! fail {
     ($($what:tt)*) => {
         $crate::Failed { file: file!(), line: line!(), column: column!(), what: format!($($what)*) }
     };
+}
+
+/// Sends `body` (JSON) to `target` and returns its answer as JSON (`null` if it is not JSON),
+/// waiting at most `timeout` seconds; no answer fails the test where this was called.
+#[track_caller]
+pub fn ask(
+    target: &Address,
+    body: &serde_json::Value,
+    timeout: u64,
+) -> Result<serde_json::Value, Failed> {
+    let place = std::panic::Location::caller();
+    let answer = Request::to(target.clone())
+        .body(body.to_string())
+        .send_and_await_response(timeout);
+    let Ok(Ok(message)) = answer else {
+        return Err(Failed {
+            file: place.file(),
+            line: place.line(),
+            column: place.column(),
+            what: format!("no answer from {} to {body}", target.node()),
+        });
+    };
+    Ok(serde_json::from_slice(message.body()).unwrap_or(serde_json::Value::Null))
 }
 
 /// Serves `Run` requests from our node forever: each runs `run` and answers with its outcome.

@@ -1,6 +1,6 @@
 //! The chat's tests across two nodes, in the reference's tester protocol (`tester-protocol`):
 //! a message sent through our chat reaches the other node's chat, and both histories show it.
-use hyperware_process_lib::{Address, Request, call_init};
+use hyperware_process_lib::{Address, call_init};
 use serde_json::{Value, json};
 use tester_protocol::{Failed, check, fail};
 
@@ -14,14 +14,9 @@ fn chat(node: &str) -> Address {
 }
 
 /// Sends `body` to the chat on `node` and returns its answer.
+#[track_caller]
 fn ask(node: &str, body: Value) -> Result<Value, Failed> {
-    let answer = Request::to(chat(node))
-        .body(body.to_string())
-        .send_and_await_response(10);
-    let Ok(Ok(message)) = answer else {
-        return Err(fail!("no answer from {node} to {body}"));
-    };
-    Ok(serde_json::from_slice(message.body()).unwrap_or(Value::Null))
+    tester_protocol::ask(&chat(node), &body, 10)
 }
 
 /// Whether the history of the chat on `node` holds `text` from `from` to `to`.

@@ -15,14 +15,9 @@ fn counter(our: &Address) -> Address {
 }
 
 /// Sends `body` to the counter and returns its `Count`.
+#[track_caller]
 fn ask(our: &Address, body: Value) -> Result<u64, Failed> {
-    let answer = Request::to(counter(our))
-        .body(body.to_string())
-        .send_and_await_response(5);
-    let Ok(Ok(message)) = answer else {
-        return Err(fail!("no answer to {body}"));
-    };
-    let value: Value = serde_json::from_slice(message.body()).unwrap_or(Value::Null);
+    let value = tester_protocol::ask(&counter(our), &body, 5)?;
     value["Count"]
         .as_u64()
         .ok_or_else(|| fail!("{body} answered {value}"))

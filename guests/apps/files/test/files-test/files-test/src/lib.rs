@@ -5,24 +5,19 @@
 use hyperware_process_lib::vfs::{
     File, VfsAction, VfsError, VfsResponse, parse_response, vfs_request,
 };
-use hyperware_process_lib::{Address, Request, call_init};
+use hyperware_process_lib::{Address, call_init};
 use serde_json::{Value, json};
-use tester_protocol::{Failed, check, fail};
+use tester_protocol::{Failed, check};
 
 wit_bindgen::generate!({
     path: "../../../../../../wit",
     world: "process-v1",
 });
 
+#[track_caller]
 fn ask(our: &Address, body: Value) -> Result<Value, Failed> {
     let files = Address::new(our.node(), ("files", "files", "example.os"));
-    match Request::to(files)
-        .body(body.to_string())
-        .send_and_await_response(5)
-    {
-        Ok(Ok(message)) => Ok(serde_json::from_slice(message.body()).unwrap_or(Value::Null)),
-        _ => Err(fail!("no answer to {body}")),
-    }
+    tester_protocol::ask(&files, &body, 5)
 }
 
 fn run(our: &Address) -> Result<(), Failed> {

@@ -1,7 +1,7 @@
 //! The transfer app's test across two nodes, in the reference's tester protocol: a file put on
 //! the other node is downloaded through a worker of ours and arrives whole in our drive.
 use hyperware_process_lib::timer::set_and_await_timer;
-use hyperware_process_lib::{Address, Request, call_init};
+use hyperware_process_lib::{Address, call_init};
 use serde_json::{Value, json};
 use tester_protocol::{Failed, check, fail};
 
@@ -15,14 +15,9 @@ fn transfer(node: &str) -> Address {
 }
 
 /// Sends `body` to the transfer app on `node` and returns its answer.
+#[track_caller]
 fn ask(node: &str, body: Value) -> Result<Value, Failed> {
-    let answer = Request::to(transfer(node))
-        .body(body.to_string())
-        .send_and_await_response(10);
-    let Ok(Ok(message)) = answer else {
-        return Err(fail!("no answer from {node} to {body}"));
-    };
-    Ok(serde_json::from_slice(message.body()).unwrap_or(Value::Null))
+    tester_protocol::ask(&transfer(node), &body, 10)
 }
 
 fn run(our: &Address, nodes: &[String]) -> Result<(), Failed> {
