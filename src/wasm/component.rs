@@ -138,10 +138,11 @@ pub(crate) fn shape(code: &[u8]) -> Result<Shape<'_>, ComponentError> {
         return Ok(Shape::Module(code));
     }
     let types = wasmparser::Validator::new().validate_all(code)?;
-    if outline(code)?.nested {
+    let outline = outline(code)?;
+    if outline.nested {
         return super::compose::composition(code, &types).map(Shape::Composed);
     }
-    process_module(code).map(Shape::Module)
+    the_process_module(code, &outline).map(Shape::Module)
 }
 
 /// The process module inside `code` if it is a component of the supported one-process shape;
@@ -160,6 +161,12 @@ pub(crate) fn process_module(code: &[u8]) -> Result<&[u8], ComponentError> {
             "a composition where one process module was expected".into(),
         ));
     }
+    the_process_module(code, &outline)
+}
+
+/// The process module of a (validated) one-process component whose top level is `outline`.
+fn the_process_module<'a>(code: &'a [u8], outline: &Outline) -> Result<&'a [u8], ComponentError> {
+    debug_assert!(!outline.nested, "one process, no composition");
     check_names(&outline.imports, &outline.exports)?;
     let mut process = None;
     let mut found = 0;

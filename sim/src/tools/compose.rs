@@ -89,24 +89,10 @@ pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     if roles.iter().all(|r| r.imports.is_empty()) {
         return Ok(modules.to_vec());
     }
-    let scratch = tempfile::tempdir().map_err(|e| format!("a scratch directory: {e}"))?;
-    let adapter = scratch.path().join("wasi_snapshot_preview1.wasm");
-    let bytes = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
-    std::fs::write(&adapter, bytes).map_err(|e| format!("{}: {e}", adapter.display()))?;
-    for module in modules {
-        let m = module.as_os_str();
-        wasm_tools(&[
-            "component".as_ref(),
-            "new".as_ref(),
-            m,
-            "-o".as_ref(),
-            m,
-            "--adapt".as_ref(),
-            adapter.as_os_str(),
-        ])?;
-    }
-    let mut exporters: Vec<&PathBuf> = Vec::new();
+    // Each importer with its exporters (each once), all found before anything is changed.
+    let mut plan: Vec<(&PathBuf, Vec<&PathBuf>)> = Vec::new();
     for (module, role) in modules.iter().zip(&roles) {
+        let mut needs: Vec<&PathBuf> = Vec::new();
         for interface in &role.imports {
             let exporter = modules
                 .iter()
@@ -118,8 +104,41 @@ pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                     module.display()
                 ));
             };
-            let (m, d) = (module.as_os_str(), exporter.as_os_str());
-            wasm_tools(&["compose".as_ref(), m, "-d".as_ref(), d, "-o".as_ref(), m])?;
+            if !needs.contains(&exporter) {
+                needs.push(exporter);
+            }
+        }
+        if !needs.is_empty() {
+            plan.push((module, needs));
+        }
+    }
+    let scratch = tempfile::tempdir().map_err(|e| format!("a scratch directory: {e}"))?;
+    let adapter = scratch.path().join("wasi_snapshot_preview1.wasm");
+    let bytes = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+    std::fs::write(&adapter, bytes).map_err(|e| format!("{}: {e}", adapter.display()))?;
+    for module in modules {
+        let m = module.as_os_str();
+        let adapt = adapter.as_os_str();
+        wasm_tools(&[
+            "component".as_ref(),
+            "new".as_ref(),
+            m,
+            "-o".as_ref(),
+            m,
+            "--adapt".as_ref(),
+            adapt,
+        ])?;
+    }
+    let mut exporters: Vec<&PathBuf> = Vec::new();
+    for (module, needs) in plan {
+        let m = module.as_os_str();
+        let mut args: Vec<&std::ffi::OsStr> = vec!["compose".as_ref(), m];
+        for exporter in &needs {
+            args.extend(["-d".as_ref(), exporter.as_os_str()]);
+        }
+        args.extend(["-o".as_ref(), m]);
+        wasm_tools(&args)?;
+        for exporter in needs {
             if !exporters.contains(&exporter) {
                 exporters.push(exporter);
             }
@@ -138,4 +157,55 @@ pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         "every module kept or composed"
     );
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, wat::parse_str(text).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn roles_are_read_and_an_import_nobody_exports_is_named_before_anything_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = module(
+            dir.path(),
+            "main.wasm",
+            r#"(module (import "a:b/c@1.0.0" "f" (func)) (func (export "init")))"#,
+        );
+        let api = module(
+            dir.path(),
+            "api.wasm",
+            r#"(module (func (export "x:y/z@1.0.0#g")) (func (export "cabi_post_x:y/z@1.0.0#g")))"#,
+        );
+        let plain = module(
+            dir.path(),
+            "plain.wasm",
+            r#"(module (import "wasi_snapshot_preview1" "sched_yield" (func (result i32))))"#,
+        );
+        let roles_of = |p: &Path| roles(p).unwrap();
+        assert_eq!(roles_of(&main).imports, ["a:b/c@1.0.0"]);
+        assert!(roles_of(&main).init);
+        assert_eq!(roles_of(&api).exports, ["x:y/z@1.0.0"]);
+        assert!(
+            roles_of(&plain).imports.is_empty(),
+            "system imports are not composed"
+        );
+        let before = std::fs::read(&main).unwrap();
+        let error = compose_package(&[main.clone(), api]).unwrap_err();
+        assert!(
+            error.ends_with("imports `a:b/c@1.0.0`, which no crate of its package exports"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&main).unwrap(), before, "nothing changed");
+        // A package that imports nothing keeps its modules as they are.
+        assert_eq!(
+            compose_package(std::slice::from_ref(&plain)).unwrap(),
+            [plain]
+        );
+    }
 }
