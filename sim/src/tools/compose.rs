@@ -78,25 +78,19 @@ fn wasm_tools(args: &[&std::ffi::OsStr]) -> Result<(), String> {
     Ok(())
 }
 
-/// Composes the package's `modules` (its `pkg/*.wasm` just built) as kit does, if any of them
-/// imports another's interface; returns the modules `pkg/` keeps.
-///
-/// # Errors
-/// A module imports an interface no module of the package exports, or `wasm-tools` is missing
-/// or fails.
-pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let roles: Vec<Roles> = modules.iter().map(|m| roles(m)).collect::<Result<_, _>>()?;
-    if roles.iter().all(|r| r.imports.is_empty()) {
-        return Ok(modules.to_vec());
-    }
-    // Each importer with its exporters (each once), all found before anything is changed.
-    let mut plan: Vec<(&PathBuf, Vec<&PathBuf>)> = Vec::new();
-    for (module, role) in modules.iter().zip(&roles) {
+/// Each importer with the exporters of what it imports (each once), all found before anything
+/// is changed.
+fn plan<'a>(
+    modules: &'a [PathBuf],
+    roles: &[Roles],
+) -> Result<Vec<(&'a PathBuf, Vec<&'a PathBuf>)>, String> {
+    let mut plan = Vec::new();
+    for (module, role) in modules.iter().zip(roles) {
         let mut needs: Vec<&PathBuf> = Vec::new();
         for interface in &role.imports {
             let exporter = modules
                 .iter()
-                .zip(&roles)
+                .zip(roles)
                 .find(|(_, r)| !r.init && r.exports.contains(interface));
             let Some((exporter, _)) = exporter else {
                 return Err(format!(
@@ -112,6 +106,22 @@ pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             plan.push((module, needs));
         }
     }
+    debug_assert!(!plan.is_empty(), "a package with imports has importers");
+    Ok(plan)
+}
+
+/// Composes the package's `modules` (its `pkg/*.wasm` just built) as kit does, if any of them
+/// imports another's interface; returns the modules `pkg/` keeps.
+///
+/// # Errors
+/// A module imports an interface no module of the package exports, or `wasm-tools` is missing
+/// or fails.
+pub fn compose_package(modules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let roles: Vec<Roles> = modules.iter().map(|m| roles(m)).collect::<Result<_, _>>()?;
+    if roles.iter().all(|r| r.imports.is_empty()) {
+        return Ok(modules.to_vec());
+    }
+    let plan = plan(modules, &roles)?;
     let scratch = tempfile::tempdir().map_err(|e| format!("a scratch directory: {e}"))?;
     let adapter = scratch.path().join("wasi_snapshot_preview1.wasm");
     let bytes = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
