@@ -22,4 +22,5 @@ pub mod node;
 pub mod run;
 pub mod summary;
 pub mod tools;
+pub mod view;
 pub mod world;

@@ -148,6 +148,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Export a trace (one node's or a world's) for other tools: `--format chrome` writes
+    /// Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) and chrome://tracing open.
+    Export {
+        /// The trace (`sim run --trace`, or a failure's trace).
+        trace: PathBuf,
+        /// The format: `chrome`.
+        #[arg(long, default_value = "chrome", value_parser = ["chrome"])]
+        format: String,
+        /// Where to write it.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The time axis: `order` (events in trace order) or `sim` (simulated time).
+        #[arg(long, default_value = "order", value_parser = ["order", "sim"])]
+        time: String,
+    },
     /// Build packages (kit's layout): each process crate for wasm32-wasip1 into its pkg/.
     Build {
         /// Package directories.
@@ -601,6 +616,7 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         command @ (Command::Test { .. } | Command::Build { .. }) => {
             cli::test_command::dispatch(command)?
         }
+        command @ Command::Export { .. } => cli::export::dispatch(command)?,
         Command::Demo { seed, trace } => run_demo(seed, trace)?,
     })
 }

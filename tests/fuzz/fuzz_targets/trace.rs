@@ -1,10 +1,12 @@
-//! The trace reader: any text parsed as a trace file (`sim replay`, `sim diff`). Nothing
-//! panics; a trace read is its own match in `diff`, and its hash chain either verifies or
-//! names the first record that breaks it.
+//! The trace reader: any text parsed as a trace file (`sim replay`, `sim diff`) and as a view
+//! (`sim export`). Nothing panics; a trace read is its own match in `diff`, its hash chain
+//! either verifies or names the first record that breaks it, and its view has an event a
+//! record, each on a lane, exported as JSON.
 #![no_main]
 
 use hyperkernel::trace::verify_chain;
 use hyperkernel_sim::tools::replay::{diff_report, event_line, parse_trace};
+use hyperkernel_sim::view::{chrome, model};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -12,6 +14,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Ok(view) = model::view_of(text) {
+        assert!(view.events.iter().all(|e| e.lane < view.lanes.len()));
+        let mut json = Vec::new();
+        chrome::write_chrome(&view, chrome::Axis::Simulated, &mut json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(json["traceEvents"].is_array());
+    }
     let Ok(trace) = parse_trace(Path::new("fuzz.jsonl"), text) else {
         return;
     };
