@@ -72,6 +72,14 @@ fn field(stdout: &str, key: &str) -> String {
         .to_owned()
 }
 
+/// The `sim run …` command a `schedule` line ends with, in parentheses.
+fn rerun_of(schedule: &str) -> String {
+    schedule
+        .rsplit_once("(sim run ")
+        .map(|(_, rest)| format!("sim run {}", rest.trim_end_matches(')')))
+        .unwrap_or_else(|| panic!("no command in {schedule}"))
+}
+
 /// Runs a printed `sim …` command line with the built binary.
 fn run_printed(command: &str) -> Output {
     let args: Vec<&str> = command
@@ -186,11 +194,7 @@ fn crash_demonstration() {
         .unwrap_or_default();
     assert!(marked.contains("tester: FAIL chat-test"), "{replayed}");
     let schedule = field(&stdout, "schedule");
-    let command = schedule
-        .rsplit_once("(sim run ")
-        .map(|(_, rest)| format!("sim run {}", rest.trim_end_matches(')')))
-        .unwrap();
-    let again = run_printed(&command);
+    let again = run_printed(&rerun_of(&schedule));
     assert!(!again.status.success());
     assert!(
         text(&again.stderr).contains("first.os: test chat-test failed"),
@@ -262,11 +266,7 @@ fn a_planted_bug_is_caught_reproduced_and_replayed() {
         schedule.starts_with("0 fault entries after shrinking"),
         "{schedule}"
     );
-    let command = schedule
-        .rsplit_once("(sim run ")
-        .map(|(_, rest)| format!("sim run {}", rest.trim_end_matches(')')))
-        .unwrap();
-    let again = run_printed(&command);
+    let again = run_printed(&rerun_of(&schedule));
     assert!(
         text(&again.stderr).contains("test counter-test failed"),
         "{}",

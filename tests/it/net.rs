@@ -73,6 +73,36 @@ fn settle(kernel: &mut Kernel) {
     }
 }
 
+/// A request `id` from `source` to `target`, as a node's input carries it.
+fn request(id: u64, source: &str, target: &str, request: Request) -> Box<KernelMessage> {
+    Box::new(KernelMessage {
+        id,
+        source: source.parse().unwrap(),
+        target: target.parse().unwrap(),
+        rsvp: None,
+        message: Message::Request(request),
+        lazy_load_blob: None,
+    })
+}
+
+/// Whether the net module verifies `signature` as `from`'s over `from` and `blob`.
+fn verified(
+    kernel: &mut Kernel,
+    client: &ProcessId,
+    from: &Address,
+    signature: &[u8],
+    blob: &[u8],
+) -> bool {
+    let action = NetAction::Verify {
+        from: from.clone(),
+        signature: signature.to_vec(),
+    };
+    match ask(kernel, client, &action, Some(blob.to_vec())).0 {
+        NetResponse::Verified(valid) => valid,
+        other => panic!("Verify answered {other:?}"),
+    }
+}
+
 fn identity(name: &str, key: &[u8; 32]) -> Identity {
     Identity {
         name: name.into(),
@@ -103,15 +133,13 @@ fn the_references_requests_are_answered_from_the_nodes_view() {
     let b_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let b = identity("b.os", &b_key.verifying_key().to_bytes());
     kernel.input(Input::Identities(vec![b.clone()])).unwrap();
-    let hello = KernelMessage {
-        id: 1,
-        source: "b.os@chat:chat:b.os".parse().unwrap(),
-        target: format!("{OUR}@client:test:our.os").parse().unwrap(),
-        rsvp: None,
-        message: Message::Request(Request::new("hi")),
-        lazy_load_blob: None,
-    };
-    kernel.input(Input::Submit(Box::new(hello))).unwrap();
+    let hello = request(
+        1,
+        "b.os@chat:chat:b.os",
+        "our.os@client:test:our.os",
+        Request::new("hi"),
+    );
+    kernel.input(Input::Submit(hello)).unwrap();
     settle(&mut kernel);
     let _ = kernel.input(Input::Receive {
         process: client.clone(),
@@ -132,15 +160,9 @@ fn the_references_requests_are_answered_from_the_nodes_view() {
     };
     assert!(text.contains("connections with 1 peers") && text.contains("1 entries in the PKI"));
     // A message of ours that cannot reach b.os: b is no longer a peer.
-    let lost = KernelMessage {
-        id: 9,
-        source: format!("{OUR}@{client}").parse().unwrap(),
-        target: "b.os@chat:chat:b.os".parse().unwrap(),
-        rsvp: None,
-        message: Message::Request(Request::new("x")),
-        lazy_load_blob: None,
-    };
-    kernel.input(Input::Unreachable(Box::new(lost))).unwrap();
+    let from_client = format!("{OUR}@{client}");
+    let lost = request(9, &from_client, "b.os@chat:chat:b.os", Request::new("x"));
+    kernel.input(Input::Unreachable(lost)).unwrap();
     let (answer, _) = ask(&mut kernel, &client, &NetAction::GetPeers, None);
     assert_eq!(answer, NetResponse::Peers(vec![]));
 }
@@ -157,68 +179,37 @@ fn signatures_verify_only_for_the_node_that_made_them() {
     let signature = signature.expect("the signature is the blob");
     assert_eq!(signature.len(), 64);
     let from: Address = format!("{OUR}@{client}").parse().unwrap();
-    let verify = |from: &Address, signature: &[u8]| NetAction::Verify {
-        from: from.clone(),
-        signature: signature.to_vec(),
-    };
-    let ok = ask(
-        &mut kernel,
-        &client,
-        &verify(&from, &signature),
-        Some(b"doc".into()),
+    let k = &mut kernel;
+    assert!(verified(k, &client, &from, &signature, b"doc"));
+    assert!(
+        !verified(k, &client, &from, &signature, b"dog"),
+        "another blob"
     );
-    assert_eq!(ok.0, NetResponse::Verified(true));
-    let changed = ask(
-        &mut kernel,
-        &client,
-        &verify(&from, &signature),
-        Some(b"dog".into()),
-    );
-    assert_eq!(changed.0, NetResponse::Verified(false));
     // Claimed by b.os: checked against b's key from the directory, so ours fails and b's
     // own signature passes.
     let b_from: Address = "b.os@chat:chat:b.os".parse().unwrap();
-    let claimed = ask(
-        &mut kernel,
-        &client,
-        &verify(&b_from, &signature),
-        Some(b"doc".into()),
-    );
-    assert_eq!(claimed.0, NetResponse::Verified(false));
+    assert!(!verified(k, &client, &b_from, &signature, b"doc"));
     use ed25519_dalek::Signer;
     let message = [b_from.to_string().as_bytes(), b"doc"].concat();
     let theirs = b_key.sign(&message).to_bytes();
-    let real = ask(
-        &mut kernel,
-        &client,
-        &verify(&b_from, &theirs),
-        Some(b"doc".into()),
-    );
-    assert_eq!(real.0, NetResponse::Verified(true));
+    assert!(verified(k, &client, &b_from, &theirs, b"doc"));
     // A node the directory does not hold verifies nothing (the reference would try our key).
     let c_from: Address = "c.os@chat:chat:c.os".parse().unwrap();
-    let unknown = ask(
-        &mut kernel,
-        &client,
-        &verify(&c_from, &signature),
-        Some(b"doc".into()),
-    );
-    assert_eq!(unknown.0, NetResponse::Verified(false));
+    assert!(!verified(k, &client, &c_from, &signature, b"doc"));
 }
 
 #[test]
 fn another_nodes_hi_is_acked_and_the_module_is_not_public() {
     let (mut kernel, _) = net_kernel(true);
     // A body from another node that is no NetAction is a "hi": printed, answered `ack`.
-    let hi = KernelMessage {
-        id: 4,
-        source: "b.os@settings:settings:sys".parse().unwrap(),
-        target: net(),
-        rsvp: None,
-        message: Message::Request(Request::new("hello there").expecting(5)),
-        lazy_load_blob: None,
-    };
-    kernel.input(Input::Submit(Box::new(hi))).unwrap();
+    let hello = Request::new("hello there").expecting(5);
+    let hi = request(
+        4,
+        "b.os@settings:settings:sys",
+        "our.os@net:distro:sys",
+        hello,
+    );
+    kernel.input(Input::Submit(hi)).unwrap();
     settle(&mut kernel);
     let ack = kernel.take_outbound().expect("an answer to b.os");
     assert_eq!(ack.target.node.as_ref(), "b.os");
